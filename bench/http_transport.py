@@ -1,0 +1,100 @@
+"""Which HTTP client transport should the exporter use? CPU per request, measured.
+
+Starts the simulator in its own process, then fetches and JSON-decodes the same sync URLs
+with httpx's default transport, httpx on the httpx-aiohttp transport, and bare aiohttp,
+at the same concurrency, and prints the client CPU per request (median of several rounds).
+
+    python -m bench.http_transport [--requests 2000] [--concurrency 100] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiohttp
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+from bench.simulator_process import simulator_process
+from exporter.simulator import bulk_id
+
+Fetch = Callable[[str], Awaitable[object]]
+HEADERS = {"Authorization": "Bearer sim-paragon-token"}
+
+
+async def _drive(fetch: Fetch, urls: Sequence[str], concurrency: int) -> None:
+    pending = iter(urls)
+
+    async def worker() -> None:
+        for url in pending:
+            await fetch(url)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _measure(kind: str, urls: Sequence[str], concurrency: int) -> tuple[float, float]:
+    """Client CPU seconds and wall seconds for one pass over `urls`."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if kind == "aiohttp":
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
+
+            async def fetch_aiohttp(url: str) -> object:
+                async with session.get(url) as response:
+                    return orjson.loads(await response.read())
+
+            await _drive(fetch_aiohttp, urls[:concurrency], concurrency)
+            cpu, wall = time.process_time(), time.perf_counter()
+            await _drive(fetch_aiohttp, urls, concurrency)
+            return time.process_time() - cpu, time.perf_counter() - wall
+    transport = AiohttpTransport(limits=limits) if kind == "httpx+aiohttp" else None
+    async with httpx.AsyncClient(limits=limits, transport=transport, headers=HEADERS) as client:
+
+        async def fetch_httpx(url: str) -> object:
+            return orjson.loads((await client.get(url)).content)
+
+        await _drive(fetch_httpx, urls[:concurrency], concurrency)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await _drive(fetch_httpx, urls, concurrency)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one table: transport, median CPU µs per request, wall, ratio to bare aiohttp."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    kinds = ("httpx", "httpx+aiohttp", "aiohttp")
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    wall: dict[str, list[float]] = {kind: [] for kind in kinds}
+    with simulator_process(syncs=args.requests * 3) as base:
+        urls = [
+            f"{base}/paragon/api/syncs/{bulk_id('paragon', i + 1)}" for i in range(args.requests)
+        ]
+        for _ in range(args.rounds):
+            for kind in kinds:
+                spent, elapsed = asyncio.run(_measure(kind, urls, args.concurrency))
+                cpu[kind].append(spent / args.requests * 1e6)
+                wall[kind].append(elapsed)
+    baseline = statistics.median(cpu["aiohttp"])
+    print(f"requests={args.requests} concurrency={args.concurrency} rounds={args.rounds}")
+    print(f"| {'transport':<14} | {'CPU µs/request':>14} | {'wall s':>7} | {'x aiohttp':>9} |")
+    print(f"|{'-' * 16}|{'-' * 16}|{'-' * 9}|{'-' * 11}|")
+    for kind in kinds:
+        median = statistics.median(cpu[kind])
+        print(
+            f"| {kind:<14} | {median:>14.0f} | {statistics.median(wall[kind]):>7.2f} "
+            f"| {median / baseline:>9.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

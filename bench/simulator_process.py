@@ -1,0 +1,37 @@
+"""Run the simulator in a process of its own, so its CPU is not counted as the exporter's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def simulator_process(syncs: int, latency_ms: float = 0.0) -> Iterator[str]:
+    """Start `python -m exporter.simulator` with bulk syncs; yield its base URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--syncs",
+            str(syncs),
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

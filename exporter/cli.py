@@ -1,0 +1,269 @@
+"""Command line: serve, --once, --config.check, and the self-contained demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from exporter import __version__, logs, values
+from exporter.collection import Collector
+from exporter.config import DEFAULT_PORT, Config, ConfigError, load_config
+from exporter.web import Exporter, make_app
+
+log = logging.getLogger("exporter")
+
+DEFAULT_CONFIG = "sync-status-exporter.yml"
+
+
+def _duration(text: str) -> float:
+    seconds = values.duration(text)
+    if seconds is None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)"
+            ) from None
+    return seconds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sync-status-exporter",
+        description="Prometheus exporter for managed data-sync APIs. "
+        "Run `sync-status-exporter demo` for a self-contained demo.",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help=f"YAML config file (default: {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the config file, then exit 0 if it is valid, 1 if not",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="collect once, print the exposition to stdout and exit",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--collector.request-timeout",
+        dest="request_timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="timeout of one request to a provider (config: collector.request_timeout, 5s)",
+    )
+    parser.add_argument(
+        "--collector.max-concurrency",
+        dest="max_concurrency",
+        type=int,
+        metavar="N",
+        help="concurrent requests per source (config: collector.max_concurrency, 20)",
+    )
+    parser.add_argument(
+        "--collector.timeout-offset",
+        dest="timeout_offset",
+        type=_duration,
+        metavar="DURATION",
+        help="subtracted from Prometheus's scrape timeout (config: collector.timeout_offset, 0.5s)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        metavar="[HOST]:PORT",
+        help=f"address to serve on (config: web.listen_address, default :{DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=["debug", "info", "warn", "error"],
+        help="log level (config: log.level, default info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=["logfmt", "json"],
+        help="log line format (config: log.format, default logfmt)",
+    )
+
+
+def _demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sync-status-exporter demo",
+        description="Start the built-in provider simulator and the exporter against it.",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--period",
+        type=_duration,
+        default=120.0,
+        metavar="DURATION",
+        help="length of one simulated sync lifecycle (default 2m)",
+    )
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
+    """Flags win over the file: rebuild the touched sections with the flag values."""
+    sections: dict[str, dict[str, Any]] = {
+        "collector": {
+            "request_timeout": getattr(args, "request_timeout", None),
+            "max_concurrency": getattr(args, "max_concurrency", None),
+            "timeout_offset": getattr(args, "timeout_offset", None),
+        },
+        "web": {"listen_address": args.listen_address},
+        "log": {"level": args.log_level, "format": args.log_format},
+    }
+
+    def apply(config: Config) -> Config:
+        update: dict[str, Any] = {}
+        for name, fields in sections.items():
+            given = {key: value for key, value in fields.items() if value is not None}
+            if given:
+                section = getattr(config, name)
+                update[name] = section.model_validate({**section.model_dump(), **given})
+        return config.model_copy(update=update) if update else config
+
+    return apply
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """Split `[host]:port` (`:9869`, `127.0.0.1:9869`, `[::1]:9869`); no host means all."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid listen address {address!r}, expected [host]:port")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+async def _serve(exporter: Exporter, config: Config, on_start: Callable[[str], None]) -> None:
+    host, port = parse_listen_address(config.web.listen_address)
+    runner = web.AppRunner(make_app(exporter), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {config.web.listen_address}: {exc.strerror}") from None
+    bound = runner.addresses[0] if runner.addresses else (host, port)
+    url = f"http://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
+    on_start(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def reload() -> None:
+        with contextlib.suppress(ConfigError):
+            exporter.reload()
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        await exporter.collector.close()
+
+
+def _listening(url: str) -> None:
+    log.info("listening", extra={"fields": {"address": url, "version": __version__}})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `sync-status-exporter` console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["demo"]:
+        return _demo(_demo_parser().parse_args(arguments[1:]))
+    args = _parser().parse_args(arguments)
+    adjust = _overrides(args)
+
+    def load() -> Config:
+        return adjust(load_config(args.config_file))
+
+    try:
+        config = load()
+        if args.listen_address:
+            parse_listen_address(args.listen_address)
+    except (ConfigError, ValueError) as exc:
+        print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
+        return 1
+    if args.config_check:
+        syncs = sum(len(source.syncs) for source in config.sources)
+        print(f"{args.config_file}: valid, {len(config.sources)} sources, {syncs} syncs")
+        return 0
+    logs.setup(config.log.level, config.log.format)
+    if args.once:
+        sys.stdout.write(asyncio.run(_once(config)))
+        return 0
+    try:
+        asyncio.run(_run(config, load))
+    except ConfigError as exc:
+        print(f"sync-status-exporter: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _once(config: Config) -> str:
+    collector = Collector(config)
+    try:
+        snapshot = await collector.scrape(config.collector.default_timeout)
+    finally:
+        await collector.close()
+    return snapshot.body.decode("utf-8")
+
+
+async def _run(config: Config, load: Callable[[], Config]) -> None:
+    exporter = Exporter(Collector(config), load)
+    await _serve(exporter, config, _listening)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.simulator import Simulator, World, demo_config
+
+    async def run() -> None:
+        world = World.demo(period=args.period)
+        simulator = Simulator(world)
+        base_url = await simulator.start()
+        raw = demo_config(base_url, world)
+        raw["web"] = {"listen_address": args.listen_address or f"127.0.0.1:{DEFAULT_PORT}"}
+        raw["log"] = {"level": args.log_level or "info", "format": args.log_format or "logfmt"}
+        config = Config.model_validate(raw)
+        logs.setup(config.log.level, config.log.format)
+        log.info("simulator started", extra={"fields": {"address": base_url}})
+
+        def started(url: str) -> None:
+            _listening(url)
+            print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
+
+        try:
+            await _serve(Exporter(Collector(config), None), config, started)
+        finally:
+            await simulator.stop()
+
+    try:
+        asyncio.run(run())
+    except ConfigError as exc:
+        print(f"sync-status-exporter: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,211 @@
+"""One scrape's work: read every sync concurrently within a deadline, then render once.
+
+Scrapes that arrive while a collection runs share it, so two Prometheus replicas do not
+double the load on a provider; a source that answered 429 is not called again before its
+Retry-After expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from exporter.client import Outcome, make_client, read_sync
+from exporter.config import CollectorConfig, Config
+from exporter.model import SyncStatus
+from exporter.render import StalePolicy, render_syncs
+from exporter.selfmetrics import SelfMetrics
+from exporter.targets import Source, Target, build_sources
+
+log = logging.getLogger("exporter.collection")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A finished collection and its exposition, shared by every scrape that waited for it."""
+
+    results: list[tuple[Target, SyncStatus | None]]
+    finished: float
+    duration: float
+    body: bytes
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed, computed once for all scrapes that ask for it."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=1)
+        return self._gzipped
+
+
+def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
+    """The collection deadline: Prometheus's scrape timeout minus an offset, capped.
+
+    Without the header (curl, --once) the configured default applies.
+    """
+    try:
+        offered = float(header) if header else None
+    except ValueError:
+        offered = None
+    if offered is None or not offered > 0:
+        return min(settings.default_timeout, settings.max_timeout)
+    if offered > settings.timeout_offset:
+        offered -= settings.timeout_offset
+    return min(offered, settings.max_timeout)
+
+
+class Collector:
+    """Owns the HTTP client, the sources and the in-flight collection."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sources: list[Source] = build_sources(config)
+        self.metrics = SelfMetrics(lambda: self.sources)
+        self.metrics.track_sources([s.name for s in self.sources])
+        self._client: httpx.AsyncClient | None = None
+        self._inflight: asyncio.Task[Snapshot] | None = None
+        self._failing: dict[tuple[str, str], str] = {}
+
+    def apply(self, config: Config) -> None:
+        """Switch to a new config; a source keeps its 429 back-off across the reload."""
+        sources = build_sources(config)
+        blocked = {s.name: s.blocked_until for s in self.sources}
+        for source in sources:
+            source.blocked_until = blocked.get(source.name, 0.0)
+        self.config = config
+        self.sources = sources
+        self.metrics.track_sources([s.name for s in sources])
+        if self._client is not None:
+            client, self._client = self._client, None
+            asyncio.get_running_loop().create_task(client.aclose())
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(sum(s.concurrency for s in self.sources) or 1)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the HTTP client's connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def scrape(self, timeout: float) -> Snapshot:
+        """Join the collection in flight, or start one with this deadline."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.get_running_loop().create_task(self._collect(timeout))
+        return await asyncio.shield(self._inflight)
+
+    async def _collect(self, timeout: float) -> Snapshot:
+        started = time.perf_counter()
+        targets = [(source, target) for source in self.sources for target in source.targets]
+        statuses: list[SyncStatus | None] = [None] * len(targets)
+        done = [False] * len(targets)
+        deadline = time.monotonic() + timeout
+        client = self._http()
+        offsets: dict[str, int] = {}
+        index = 0
+        for source in self.sources:
+            offsets[source.name] = index
+            index += len(source.targets)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(
+                    *(
+                        self._read_source(client, s, offsets[s.name], statuses, done, deadline)
+                        for s in self.sources
+                    )
+                )
+        except TimeoutError:
+            for i, (source, target) in enumerate(targets):
+                if not done[i]:
+                    self._record_failure(source, target, "timeout", "collection deadline")
+        results = [(target, statuses[i]) for i, (_, target) in enumerate(targets)]
+        duration = time.perf_counter() - started
+        self.metrics.collection_duration.set(duration)
+        policy = self.config.collector
+        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
+        now = time.time()
+        rendering = time.perf_counter()
+        text = render_syncs(results, now, stale)
+        self.metrics.render_duration.set(time.perf_counter() - rendering)
+        body = (text + self.metrics.render()).encode("utf-8")
+        return Snapshot(results=results, finished=now, duration=duration, body=body)
+
+    async def _read_source(
+        self,
+        client: httpx.AsyncClient,
+        source: Source,
+        offset: int,
+        statuses: list[SyncStatus | None],
+        done: list[bool],
+        deadline: float,
+    ) -> None:
+        pending = iter(enumerate(source.targets, start=offset))
+        requests = self.metrics.requests
+        durations = self.metrics.request_duration.labels(source.name)
+
+        async def worker() -> None:
+            for i, target in pending:
+                now = time.monotonic()
+                if source.blocked_until > now:
+                    self.metrics.skipped.labels(source.name).inc()
+                    self._note(source, target, "rate_limited", "source is backing off")
+                    done[i] = True
+                    continue
+                timeout = min(source.request_timeout, max(deadline - now, 0.001))
+                outcome = await read_sync(
+                    client, source.provider, target.url, source.headers, timeout
+                )
+                requests.labels(source.name, outcome.code).inc()
+                durations.observe(outcome.duration)
+                if outcome.status is None:
+                    self._handle_failure(source, target, outcome)
+                else:
+                    statuses[i] = outcome.status
+                    self._recovered(source, target)
+                done[i] = True
+
+        width = min(source.concurrency, len(source.targets))
+        await asyncio.gather(*(worker() for _ in range(width)))
+
+    def _handle_failure(self, source: Source, target: Target, outcome: Outcome) -> None:
+        if outcome.error == "rate_limited":
+            wait = outcome.retry_after
+            if wait is None:
+                wait = self.config.collector.default_retry_after
+            source.blocked_until = max(source.blocked_until, time.monotonic() + wait)
+            outcome.detail = f"HTTP 429, backing off {wait:.3g}s"
+        self._record_failure(source, target, outcome.error, outcome.detail)
+
+    def _record_failure(self, source: Source, target: Target, reason: str, detail: str) -> None:
+        self.metrics.errors.labels(source.name, reason).inc()
+        self._note(source, target, reason, detail)
+
+    def _note(self, source: Source, target: Target, reason: str, detail: str) -> None:
+        """Log a sync's failure once when it starts or changes, not on every scrape."""
+        key = (source.name, target.sync_id)
+        if self._failing.get(key) != reason:
+            self._failing[key] = reason
+            log.warning(
+                "cannot read sync status",
+                extra={
+                    "fields": {
+                        "source": source.name,
+                        "sync_id": target.sync_id,
+                        "reason": reason,
+                        "detail": detail,
+                    }
+                },
+            )
+
+    def _recovered(self, source: Source, target: Target) -> None:
+        if self._failing.pop((source.name, target.sync_id), None) is not None:
+            log.info(
+                "sync status readable again",
+                extra={"fields": {"source": source.name, "sync_id": target.sync_id}},
+            )

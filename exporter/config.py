@@ -1,0 +1,294 @@
+"""The YAML configuration: pydantic models that own defaults and checks, and its loader.
+
+A broken file is refused as a whole with every problem listed, each naming the file and
+the field path, so a bad config never starts half a service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter import values
+from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
+from exporter.providers import PROVIDERS
+
+DEFAULT_PORT = 9869
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = frozenset(
+    {*TARGET_LABELS, "job", "instance"} | {label for f in SYNC_FAMILIES for label in f.labels}
+)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message lists every problem found."""
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, str):
+        parsed = values.duration(value)
+        if parsed is None:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 10s, 5m, 1h)")
+        return parsed
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+PositiveSeconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for name in labels:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"invalid label name {name!r}")
+        if name in RESERVED_LABELS:
+            raise ValueError(f"label name {name!r} is reserved by the exporter")
+    return labels
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(_Model):
+    """Credentials given inline (usually `${VAR}`) or as files (Kubernetes secrets)."""
+
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    connection_token: SecretStr | None = None
+    connection_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _read_files(self) -> Auth:
+        updates: dict[str, SecretStr] = {}
+        for key in ("token", "connection_token"):
+            inline = getattr(self, key)
+            path: Path | None = getattr(self, f"{key}_file")
+            if inline is not None and path is not None:
+                raise ValueError(f"set either {key} or {key}_file, not both")
+            if path is not None:
+                try:
+                    content = path.read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                    raise ValueError(f"cannot read {key}_file {str(path)!r}: {reason}") from None
+                if not content:
+                    raise ValueError(f"{key}_file {str(path)!r} is empty")
+                updates[key] = SecretStr(content)
+        if self.token is None and "token" not in updates:
+            raise ValueError("token or token_file is required")
+        for key in ("token", "connection_token"):
+            inline = getattr(self, key)
+            if inline is not None and not inline.get_secret_value().strip():
+                raise ValueError(f"{key} is empty")
+        for key, value in updates.items():
+            object.__setattr__(self, key, value)
+        return self
+
+    def secret(self, key: Literal["token", "connection_token"]) -> str:
+        """The secret's plain value, for request headers only."""
+        value: SecretStr | None = getattr(self, key)
+        return "" if value is None else value.get_secret_value()
+
+
+class SyncConfig(_Model):
+    """One sync to watch: an id, plus optional labels and staleness budget."""
+
+    id: Annotated[str, Field(min_length=1)]
+    labels: dict[str, str] = {}
+    stale_after: PositiveSeconds | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"id": data} if isinstance(data, str) else data
+
+    _labels = field_validator("labels")(_check_labels)
+
+
+class SourceConfig(_Model):
+    """One set of credentials at one provider, and the syncs read with them."""
+
+    name: Annotated[str, Field(min_length=1)]
+    provider: str
+    base_url: str = ""
+    auth: Auth
+    labels: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    syncs: list[SyncConfig] = []
+    stale_after: PositiveSeconds | None = None
+    max_concurrency: Annotated[int, Field(ge=1)] | None = None
+    request_timeout: PositiveSeconds | None = None
+
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, provider: str) -> str:
+        if provider not in PROVIDERS:
+            known = ", ".join(PROVIDERS)
+            raise ValueError(f"unknown provider {provider!r} (known: {known})")
+        return provider
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"invalid HTTP header name {name!r}")
+        return headers
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if url and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"base_url must be an http:// or https:// URL, got {url!r}")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        provider = PROVIDERS[self.provider]
+        if not self.base_url:
+            object.__setattr__(self, "base_url", provider.default_base_url)
+        has_connection_token = self.auth.connection_token is not None
+        if provider.needs_connection_token and not has_connection_token:
+            raise ValueError(
+                f"auth.connection_token or auth.connection_token_file is required "
+                f"for provider {self.provider!r}"
+            )
+        if has_connection_token and not provider.needs_connection_token:
+            raise ValueError(f"provider {self.provider!r} takes no auth.connection_token")
+        seen: set[str] = set()
+        for sync in self.syncs:
+            if sync.id in seen:
+                raise ValueError(f"sync id {sync.id!r} is listed twice")
+            seen.add(sync.id)
+        return self
+
+
+class CollectorConfig(_Model):
+    """How syncs are read on each scrape."""
+
+    request_timeout: PositiveSeconds = 5.0
+    max_concurrency: Annotated[int, Field(ge=1)] = 20
+    timeout_offset: Seconds = 0.5
+    default_timeout: PositiveSeconds = 10.0
+    max_timeout: PositiveSeconds = 120.0
+    default_retry_after: Seconds = 30.0
+    stale_after: PositiveSeconds = 3600.0
+    stale_intervals: Annotated[float, Field(gt=0)] = 3.0
+    stale_slack: Seconds = 900.0
+
+
+class WebConfig(_Model):
+    """Where the exporter listens."""
+
+    listen_address: str = f":{DEFAULT_PORT}"
+
+
+class LogConfig(_Model):
+    """Log verbosity and line format."""
+
+    level: Literal["debug", "info", "warn", "error"] = "info"
+    format: Literal["logfmt", "json"] = "logfmt"
+
+
+class Config(_Model):
+    """The whole file."""
+
+    sources: list[SourceConfig]
+    collector: CollectorConfig = CollectorConfig()
+    web: WebConfig = WebConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"source name {source.name!r} is used twice")
+            seen.add(source.name)
+        return self
+
+
+def _path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith(("function-", "union[")) or part in {"str", "dict[str,any]"}:
+            continue
+        else:
+            path += f".{part}" if path else part
+    return path or "(top level)"
+
+
+def _expand(node: Any, location: tuple[int | str, ...], problems: list[str]) -> Any:
+    """Replace `${VAR}` in every string from the environment, noting unset variables."""
+    if isinstance(node, dict):
+        return {key: _expand(value, (*location, str(key)), problems) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand(value, (*location, index), problems) for index, value in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append(f"{_path(location)}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REFERENCE.sub(substitute, node)
+    return node
+
+
+def parse_config(text: str, origin: str) -> Config:
+    """Validate YAML text; `origin` names the file in every message."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping with a 'sources' list")
+    problems: list[str] = []
+    expanded = _expand(raw, (), problems)
+    if problems:
+        raise ConfigError("\n".join(f"{origin}: {problem}" for problem in problems))
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{origin}: {_path(error['loc'])}: {message}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    return parse_config(text, str(path))

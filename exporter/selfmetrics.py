@@ -1,0 +1,129 @@
+"""The exporter's own metrics, on a registry of their own (never the global default one)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.metrics import ERROR_REASONS, exporter_family
+from exporter.targets import Source
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _help(name: str) -> str:
+    return exporter_family(name).help
+
+
+def _base(name: str) -> str:
+    return name.removesuffix("_total")
+
+
+class _SourcesCollector(Collector):
+    """Per-source gauges read from the current sources at scrape time, so reloads drop old ones."""
+
+    def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
+        self._sources = sources
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        configured = GaugeMetricFamily(
+            "sync_exporter_syncs_configured",
+            _help("sync_exporter_syncs_configured"),
+            labels=["source", "provider"],
+        )
+        backoff = GaugeMetricFamily(
+            "sync_exporter_source_backoff_seconds",
+            _help("sync_exporter_source_backoff_seconds"),
+            labels=["source"],
+        )
+        now = time.monotonic()
+        for source in self._sources():
+            configured.add_metric([source.name, source.provider.name], len(source.targets))
+            backoff.add_metric([source.name], max(source.blocked_until - now, 0.0))
+        yield configured
+        yield backoff
+
+
+class SelfMetrics:
+    """Counters and gauges about the exporter's own work."""
+
+    def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        registry = self.registry
+        build = Gauge(
+            "sync_exporter_build_info",
+            _help("sync_exporter_build_info"),
+            ["version", "python_version"],
+            registry=registry,
+        )
+        build.labels(__version__, platform.python_version()).set(1)
+        self.collection_duration = Gauge(
+            "sync_exporter_collection_duration_seconds",
+            _help("sync_exporter_collection_duration_seconds"),
+            registry=registry,
+        )
+        self.render_duration = Gauge(
+            "sync_exporter_render_duration_seconds",
+            _help("sync_exporter_render_duration_seconds"),
+            registry=registry,
+        )
+        name = "sync_exporter_upstream_requests_total"
+        self.requests = Counter(_base(name), _help(name), ["source", "code"], registry=registry)
+        name = "sync_exporter_upstream_request_duration_seconds"
+        self.request_duration = Histogram(
+            name, _help(name), ["source"], buckets=LATENCY_BUCKETS, registry=registry
+        )
+        name = "sync_exporter_errors_total"
+        self.errors = Counter(_base(name), _help(name), ["source", "reason"], registry=registry)
+        name = "sync_exporter_upstream_requests_skipped_total"
+        self.skipped = Counter(_base(name), _help(name), ["source"], registry=registry)
+        self.reload_successful = Gauge(
+            "sync_exporter_config_last_reload_successful",
+            _help("sync_exporter_config_last_reload_successful"),
+            registry=registry,
+        )
+        self.reload_timestamp = Gauge(
+            "sync_exporter_config_last_reload_success_timestamp_seconds",
+            _help("sync_exporter_config_last_reload_success_timestamp_seconds"),
+            registry=registry,
+        )
+        registry.register(_SourcesCollector(sources))
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self._known_sources: set[str] = set()
+
+    def track_sources(self, names: Sequence[str]) -> None:
+        """Create every source's error series up front and forget sources no longer configured."""
+        for gone in self._known_sources - set(names):
+            for reason in ERROR_REASONS:
+                self.errors.remove(gone, reason)
+            self.skipped.remove(gone)
+            self.request_duration.remove(gone)
+        for name in names:
+            for reason in ERROR_REASONS:
+                self.errors.labels(name, reason)
+            self.skipped.labels(name)
+            self.request_duration.labels(name)
+        self._known_sources = set(names)
+
+    def render(self) -> str:
+        """The exposition of the exporter's own metrics."""
+        return generate_latest(self.registry).decode("utf-8")

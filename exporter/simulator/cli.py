@@ -1,0 +1,128 @@
+"""Command line of the standalone simulator (`python -m exporter.simulator`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from exporter.simulator.app import Simulator, url_host
+from exporter.simulator.config import config_yaml, demo_config
+from exporter.simulator.world import DEFAULT_PERIOD, World
+
+DEFAULT_LISTEN = "127.0.0.1:9870"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) as a pair; ValueError if it is not one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or "127.0.0.1", int(port)
+
+
+def _listen(value: str) -> tuple[str, int]:
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The simulator's flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.simulator",
+        description="Fake Paragon, Terminal and Sequin sync-status APIs for demos, tests and load.",
+    )
+    parser.add_argument(
+        "--listen",
+        type=_listen,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve on; port 0 picks a free one (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--syncs",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="serve N bulk syncs (bulk-<provider>-NNNNNN, split over the three providers) "
+        "instead of the demo syncs; 0 (default) serves the demo world",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=_seconds,
+        default=0.0,
+        metavar="L",
+        help="milliseconds added to every provider response (default 0)",
+    )
+    parser.add_argument(
+        "--period",
+        type=_seconds,
+        default=DEFAULT_PERIOD,
+        metavar="S",
+        help=f"seconds for one full lifecycle cycle (default {DEFAULT_PERIOD:g})",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print an exporter YAML config for this simulator at --listen, and exit",
+    )
+    return parser
+
+
+def _world(syncs: int, period: float) -> World:
+    return World.bulk(syncs, period) if syncs else World.demo(period)
+
+
+async def _serve(sim: Simulator, host: str, port: int) -> None:
+    url = await sim.start(host, port)
+    print(f"simulator listening on {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator in the foreground until SIGINT/SIGTERM, or print a config."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    host, port = args.listen
+    if args.period <= 0:
+        parser.error("--period must be positive")
+    world = _world(args.syncs, args.period)
+    if args.print_config:
+        if port == 0:
+            parser.error("--print-config needs a fixed port in --listen")
+        base_url = f"http://{url_host(host)}:{port}"
+        sys.stdout.write(config_yaml(demo_config(base_url, world)))
+        return 0
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(Simulator(world, args.latency_ms / 1000), host, port))
+    return 0

@@ -1,0 +1,110 @@
+"""Config turned into what a scrape walks: sources with their headers and syncs with their labels.
+
+Everything that does not change between scrapes (URLs, headers, escaped label strings) is
+built here once, at start-up or reload, so the scrape path only fetches and formats numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.config import Config, SourceConfig
+from exporter.metrics import SYNC_FAMILIES
+from exporter.providers import PROVIDERS
+from exporter.providers.base import Credentials, Provider
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a label value for the text exposition format."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+@dataclass(slots=True)
+class Target:
+    """One sync to read: its URL and its label set, pre-encoded for the exposition."""
+
+    source: str
+    provider: str
+    sync_id: str
+    url: str
+    labels: str
+    templates: dict[str, str]
+    stale_after: float | None
+
+
+@dataclass(slots=True)
+class Source:
+    """One configured source at run time; `blocked_until` survives reloads (keyed by name)."""
+
+    name: str
+    provider: Provider
+    base_url: str
+    headers: dict[str, str]
+    concurrency: int
+    request_timeout: float
+    targets: list[Target] = field(default_factory=list)
+    blocked_until: float = 0.0
+
+
+def _template(labels: dict[str, str], slots: tuple[str, ...]) -> str:
+    """A str.format template of the sorted label set, with a positional slot per extra label."""
+    parts = []
+    for name in sorted({*labels, *slots}):
+        if name in slots:
+            parts.append(f'{name}="{{{slots.index(name)}}}"')
+        else:
+            value = escape_label_value(labels[name]).replace("{", "{{").replace("}", "}}")
+            parts.append(f'{name}="{value}"')
+    return ",".join(parts)
+
+
+def _label_string(labels: dict[str, str]) -> str:
+    return ",".join(f'{name}="{escape_label_value(labels[name])}"' for name in sorted(labels))
+
+
+def build_source(
+    config: SourceConfig, defaults_concurrency: int, defaults_timeout: float
+) -> Source:
+    """Resolve one source's provider, headers and targets."""
+    provider = PROVIDERS[config.provider]
+    credentials = Credentials(
+        token=config.auth.secret("token"),
+        connection_token=config.auth.secret("connection_token"),
+    )
+    source = Source(
+        name=config.name,
+        provider=provider,
+        base_url=config.base_url,
+        headers={**config.headers, **provider.headers(credentials)},
+        concurrency=config.max_concurrency or defaults_concurrency,
+        request_timeout=config.request_timeout or defaults_timeout,
+    )
+    for sync in config.syncs:
+        labels = {
+            **config.labels,
+            **sync.labels,
+            "source": config.name,
+            "provider": config.provider,
+            "sync_id": sync.id,
+        }
+        templates = {f.name: _template(labels, f.labels) for f in SYNC_FAMILIES if f.labels}
+        source.targets.append(
+            Target(
+                source=config.name,
+                provider=config.provider,
+                sync_id=sync.id,
+                url=provider.url(config.base_url, sync.id),
+                labels=_label_string(labels),
+                templates=templates,
+                stale_after=sync.stale_after or config.stale_after,
+            )
+        )
+    return source
+
+
+def build_sources(config: Config) -> list[Source]:
+    """Resolve every source in the config."""
+    return [
+        build_source(source, config.collector.max_concurrency, config.collector.request_timeout)
+        for source in config.sources
+    ]

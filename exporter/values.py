@@ -1,0 +1,73 @@
+"""Lenient readers for provider JSON values: a field of the wrong type is absent, never a crash."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_REASON_LENGTH = 200
+
+
+def number(value: Any) -> float | None:
+    """A finite JSON number as float; booleans, strings and NaN are treated as absent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    result = float(value)
+    return result if math.isfinite(result) else None
+
+
+def text(value: Any) -> str:
+    """A JSON string, or '' for anything else (labels want strings)."""
+    return value if isinstance(value, str) else ""
+
+
+def timestamp(value: Any) -> float | None:
+    """Unix seconds from an ISO-8601 string with any offset or none (read as UTC).
+
+    Sequin writes `2023-12-15 01:29:29` with no `T` and no zone; Paragon and Terminal
+    write `2023-11-07T05:31:56Z` or with fractions and offsets.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def duration(value: Any) -> float | None:
+    """Seconds from a duration such as `5m`, `1h30m` or `500ms`; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    spec = value.strip().lower()
+    if not spec:
+        return None
+    position = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(spec):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    return total if position == len(spec) else None
+
+
+def reason(value: Any) -> str:
+    """Free text fit for one label value: control characters replaced, cut to 200 characters."""
+    return _CONTROL.sub(" ", text(value))[:MAX_REASON_LENGTH]

@@ -1,0 +1,74 @@
+"""Shared fixtures: the simulator as a real HTTP server in its own process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.procs import free_port, running
+
+
+class Sim:
+    """A running simulator and its control API."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = httpx.Client(base_url=base, timeout=10)
+
+    def create(self, provider: str, sync_id: str, body: dict[str, object]) -> None:
+        """A static sync answering exactly `body`."""
+        response = self.http.post(f"/_sim/syncs/{provider}", json={"id": sync_id, "body": body})
+        assert response.status_code in (200, 201), response.text
+
+    def override(self, provider: str, sync_id: str, fields: dict[str, object]) -> None:
+        response = self.http.put(f"/_sim/syncs/{provider}/{sync_id}", json=fields)
+        assert response.status_code == 200, response.text
+
+    def clear_override(self, provider: str, sync_id: str) -> None:
+        self.http.delete(f"/_sim/syncs/{provider}/{sync_id}")
+
+    def fault(self, provider: str, sync_id: str, fault: dict[str, object]) -> None:
+        response = self.http.put(f"/_sim/faults/{provider}/{sync_id}", json=fault)
+        assert response.status_code == 200, response.text
+
+    def clear_fault(self, provider: str, sync_id: str) -> None:
+        self.http.delete(f"/_sim/faults/{provider}/{sync_id}")
+
+    def requests(self) -> dict[str, int]:
+        """Requests received per path since the last reset."""
+        paths: dict[str, int] = self.http.get("/_sim/requests").json()["paths"]
+        return paths
+
+    def reset_requests(self) -> None:
+        self.http.delete("/_sim/requests")
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """The simulator in its own process, with a long period so lifecycles barely move."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("sim") / "simulator.log"
+    command = [
+        sys.executable,
+        "-m",
+        "exporter.simulator",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--period",
+        "3600",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with running(command, f"{base}/_sim/requests", log=log):
+        simulator = Sim(base)
+        yield simulator
+        simulator.http.close()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A scratch directory per test."""
+    return tmp_path

@@ -1,0 +1,99 @@
+"""Start the real programs the tests talk to, on 127.0.0.1, and stop them afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Poll `url` until it answers 200, failing early if `process` died."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=1.0, headers=headers).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s ({last})")
+
+
+@contextmanager
+def running(
+    command: Sequence[str],
+    ready_url: str,
+    *,
+    timeout: float = 30.0,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ready_headers: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a program until the block ends; its output goes to `log` for post-mortems."""
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        list(command),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        try:
+            wait_for(ready_url, timeout, process, ready_headers)
+        except AssertionError:
+            if log:
+                sys.stderr.write(log.read_text(errors="replace")[-4000:])
+            raise
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if not isinstance(out, int):
+            out.close()
+
+
+def exporter_command(config: Path, port: int, *extra: str) -> list[str]:
+    """The exporter as users start it."""
+    return [
+        sys.executable,
+        "-m",
+        "exporter",
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        *extra,
+    ]

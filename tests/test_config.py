@@ -1,0 +1,193 @@
+"""Bad configs are refused by the real command with one clear message naming file and field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.config import ConfigError, load_config, parse_config
+
+GOOD = """
+sources:
+  - name: acme-paragon
+    provider: paragon
+    auth: {token: "${SSE_TEST_TOKEN}"}
+    labels: {tenant: acme}
+    syncs:
+      - id: 8f2c
+        labels: {team: data}
+        stale_after: 2h
+      - 91ab
+  - name: acme-terminal
+    provider: terminal
+    base_url: https://api.withterminal.com/tsp/v1
+    auth: {token: "tsk", connection_token_file: "{conn_file}"}
+    syncs: [sync_01GV12VR4DJP70GD1ZBK0SDWFH]
+  - name: acme-sequin
+    provider: sequin
+    auth: {token_file: "{token_file}"}
+    syncs: [c906b4a4-0cda-4f46-bd80-255f570c195d]
+collector:
+  request_timeout: 2s
+  max_concurrency: 7
+"""
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def secret_files(tmp_path: Path) -> dict[str, str]:
+    conn = tmp_path / "conn"
+    conn.write_text("con_tkn_filesecret\n")
+    token = tmp_path / "sequin"
+    token.write_text("sequin-file-secret\n")
+    return {"conn_file": str(conn), "token_file": str(token)}
+
+
+def good_text(files: dict[str, str]) -> str:
+    return GOOD.replace("{conn_file}", files["conn_file"]).replace(
+        "{token_file}", files["token_file"]
+    )
+
+
+def test_good_config_loads_with_defaults_and_secrets(
+    secret_files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSE_TEST_TOKEN", "paragon-env-secret")
+    config = parse_config(good_text(secret_files), "good.yml")
+    paragon, terminal, sequin = config.sources
+    assert paragon.base_url == "https://sync.useparagon.com"
+    assert sequin.base_url == "https://api.sequin.io"
+    assert paragon.auth.secret("token") == "paragon-env-secret"
+    assert terminal.auth.secret("connection_token") == "con_tkn_filesecret"
+    assert sequin.auth.secret("token") == "sequin-file-secret"
+    assert [s.id for s in paragon.syncs] == ["8f2c", "91ab"]
+    assert paragon.syncs[0].stale_after == 7200
+    assert config.collector.request_timeout == 2
+    assert config.collector.max_concurrency == 7
+    assert config.web.listen_address == ":9869"
+    shown = repr(config) + str(config)
+    for secret in ("paragon-env-secret", "con_tkn_filesecret", "sequin-file-secret", "tsk"):
+        assert secret not in shown
+
+
+def test_config_check_accepts_a_good_file(secret_files: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "good.yml"
+    path.write_text(good_text(secret_files))
+    result = run_cli("--config.file", str(path), "--config.check", env={"SSE_TEST_TOKEN": "x"})
+    assert result.returncode == 0, result.stderr
+    assert "valid, 3 sources, 4 syncs" in result.stdout
+
+
+BAD_CASES = {
+    "unknown provider": (
+        "sources: [{name: a, provider: zapier, auth: {token: t}, syncs: [x]}]",
+        "sources[0].provider: unknown provider 'zapier' (known: paragon, sequin, terminal)",
+    ),
+    "missing field": (
+        "sources: [{name: a, provider: paragon, syncs: [x]}]",
+        "sources[0].auth: Field required",
+    ),
+    "missing token": (
+        "sources: [{name: a, provider: paragon, auth: {}, syncs: [x]}]",
+        "sources[0].auth: token or token_file is required",
+    ),
+    "duplicate source name": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]},"
+        " {name: a, provider: sequin, auth: {token: t}, syncs: [y]}]",
+        "(top level): source name 'a' is used twice",
+    ),
+    "unset variable": (
+        "sources: [{name: a, provider: paragon, auth: {token: '${SSE_SURELY_UNSET}'}, syncs: [x]}]",
+        "sources[0].auth.token: environment variable SSE_SURELY_UNSET is not set",
+    ),
+    "unreadable token file": (
+        "sources: [{name: a, provider: sequin, auth: {token_file: /nonexistent/key}, syncs: [x]}]",
+        "sources[0].auth: cannot read token_file '/nonexistent/key': No such file or directory",
+    ),
+    "empty token": (
+        "sources: [{name: a, provider: paragon, auth: {token: '${SSE_EMPTY}'}, syncs: [x]}]",
+        "sources[0].auth: token is empty",
+    ),
+    "terminal without connection token": (
+        "sources: [{name: a, provider: terminal, auth: {token: t}, syncs: [x]}]",
+        "sources[0]: auth.connection_token or auth.connection_token_file is required",
+    ),
+    "unknown key": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x], tags: {}}]",
+        "sources[0].tags: Extra inputs are not permitted",
+    ),
+    "bad duration": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]}]\n"
+        "collector: {request_timeout: soon}",
+        "collector.request_timeout: not a duration: 'soon'",
+    ),
+    "reserved label": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, labels: {sync_id: x},"
+        " syncs: [x]}]",
+        "sources[0].labels: label name 'sync_id' is reserved by the exporter",
+    ),
+    "duplicate sync": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x, {id: x}]}]",
+        "sources[0]: sync id 'x' is listed twice",
+    ),
+    "invalid yaml": (
+        "sources: [{name: a, provider: paragon",
+        "not valid YAML (line 1, column 38): expected ',' or '}'",
+    ),
+    "not a mapping": ("- just\n- a list", "the top level must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_config_is_refused_with_file_and_field(case: str, tmp_path: Path) -> None:
+    text, expected = BAD_CASES[case]
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    for extra in (["--config.check"], ["--once"], []):
+        result = run_cli("--config.file", str(path), *extra, env={"SSE_EMPTY": ""})
+        assert result.returncode == 1
+        assert f"{path}: {expected}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    result = run_cli("--config.file", str(tmp_path / "absent.yml"), "--config.check")
+    assert result.returncode == 1
+    assert f"{tmp_path / 'absent.yml'}: cannot read config file: No such file" in result.stderr
+
+
+def test_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text(
+        "sources: [{name: a, provider: paragon, auth: {token: sup3rs3cret, token_file: /x},"
+        " syncs: [x]}]"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "sup3rs3cret" not in str(error.value)
+    assert "set either token or token_file, not both" in str(error.value)
+
+
+def test_bad_flag_value_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yml"
+    path.write_text("sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]}]")
+    result = run_cli("--config.file", str(path), "--collector.request-timeout", "later")
+    assert result.returncode == 2
+    assert "not a duration: 'later'" in result.stderr
+    result = run_cli("--config.file", str(path), "--web.listen-address", "nowhere")
+    assert result.returncode == 1
+    assert "invalid listen address 'nowhere'" in result.stderr

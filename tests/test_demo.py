@@ -1,0 +1,45 @@
+"""`sync-status-exporter demo`: simulator and exporter in one process, every state shows up."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+
+from tests.exposition import Exposition
+from tests.procs import free_port, running
+
+ALL_STATES = {"initializing", "active", "idle", "rate_limited", "disabled", "errored", "unknown"}
+
+
+def test_demo_shows_all_seven_states_and_progress() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "exporter",
+        "demo",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--period",
+        "6s",
+    ]
+    seen: set[str] = set()
+    progress: dict[str, set[float]] = {}
+    with running(command, f"{url}/-/ready"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=10).text)
+            assert all(value == 1 for _, value in m.find("sync_up"))
+            seen |= {labels["state"] for labels, value in m.find("sync_state") if value == 1}
+            for labels, value in m.find("sync_progress_ratio", provider="terminal"):
+                progress.setdefault(labels["sync_id"], set()).add(value)
+            if seen == ALL_STATES and any(len(v) > 2 for v in progress.values()):
+                break
+            time.sleep(0.5)
+        page = httpx.get(f"{url}/").text
+    assert seen == ALL_STATES
+    assert any(len(values) > 2 for values in progress.values()), progress
+    assert "demo-paragon" in page and "demo-terminal" in page and "demo-sequin" in page

@@ -1,0 +1,18 @@
+"""The README says what the code does: its metric table is the generated one."""
+
+from __future__ import annotations
+
+from exporter.metrics import markdown_table
+from tests.tools import ROOT
+
+
+def test_readme_metric_table_is_generated_from_the_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_table() in readme, "run: python -c 'from exporter.metrics import *; "
+    "print(markdown_table())' and paste the table into README.md"
+
+
+def test_readme_names_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -1,0 +1,114 @@
+"""Terminal's official OpenAPI spec served by Stoplight Prism: an independent fake of Terminal.
+
+Prism validates our requests against the spec (401 without the bearer token or a
+Connection-Token of the documented form) and, with `Prefer: dynamic=true`, answers random
+but schema-valid bodies, which the exporter must read without crashing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.procs import free_port, running
+from tests.tools import ROOT, require
+
+SPEC = ROOT.parent / "shared" / "specs" / "terminal-openapi.json"
+SYNC = "sync_01GV12VR4DJP70GD1ZBK0SDWFH"
+AUTH = {"Authorization": "Bearer sk_test", "Connection-Token": "con_tkn_prism"}
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    prism_bin = require("prism")
+    if not SPEC.exists():
+        pytest.fail(f"Terminal's spec is missing at {SPEC}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("prism") / "prism.log"
+    command = [prism_bin, "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)]
+    with running(
+        command,
+        f"{base}/syncs/{SYNC}",
+        timeout=90,
+        log=log,
+        env={"SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "1"},
+        ready_headers=AUTH,
+    ):
+        yield base
+
+
+def once(tmp_path: Path, base: str, auth: str, headers: str = "{}") -> str:
+    config = tmp_path / "prism.yml"
+    config.write_text(
+        f"""
+sources:
+  - name: prism-terminal
+    provider: terminal
+    base_url: {base}
+    auth: {auth}
+    headers: {headers}
+    syncs: [{SYNC}, sync_01HZZZZZZZZZZZZZZZZZZZZZZZ]
+"""
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def sample(exposition: str, prefix: str) -> list[str]:
+    return [line for line in exposition.splitlines() if line.startswith(prefix)]
+
+
+def test_exporter_reads_prisms_documented_example(prism: str, tmp_path: Path) -> None:
+    out = once(tmp_path, prism, "{token: sk_test, connection_token: con_tkn_prism}")
+    up = sample(out, "sync_up{")
+    assert len(up) == 2 and all(line.endswith(" 1.0") for line in up), up
+    # The spec's example is status "requested", progress 85, one issue, one attempt.
+    labels = f'provider="terminal",source="prism-terminal",sync_id="{SYNC}"'
+    head = 'provider="terminal",source="prism-terminal"'
+    assert f'sync_state{{{head},state="initializing",sync_id="{SYNC}"}} 1.0' in out
+    assert f'sync_provider_status{{{head},status="requested",sync_id="{SYNC}"}} 1.0' in out
+    assert f"sync_progress_ratio{{{labels}}} 0.85" in out
+    assert f"sync_issues{{{labels}}} 1.0" in out
+    assert f"sync_attempts{{{labels}}} 1.0" in out
+    assert f"sync_requested_timestamp_seconds{{{labels}}} 1.609903493e+09" in out
+
+
+def test_prism_refuses_a_connection_token_of_the_wrong_form(prism: str, tmp_path: Path) -> None:
+    # Prism answers 400 when Connection-Token does not match the spec's `^con_tkn_\S+$`.
+    out = once(tmp_path, prism, "{token: sk_test, connection_token: not-a-con-token}")
+    assert all(line.endswith(" 0.0") for line in sample(out, "sync_up{"))
+    assert 'sync_exporter_upstream_requests_total{code="400",source="prism-terminal"} 2.0' in out
+    errors = sample(out, 'sync_exporter_errors_total{reason="bad_response"')
+    assert errors and all(line.endswith(" 2.0") for line in errors), errors
+
+
+def test_dynamic_schema_valid_answers_never_crash(prism: str, tmp_path: Path) -> None:
+    states_seen: set[str] = set()
+    for _ in range(8):
+        out = once(
+            tmp_path,
+            prism,
+            "{token: sk_test, connection_token: con_tkn_prism}",
+            headers="{Prefer: dynamic=true}",
+        )
+        up = sample(out, "sync_up{")
+        assert len(up) == 2 and all(line.endswith(" 1.0") for line in up), up
+        states = [line for line in sample(out, "sync_state{") if line.endswith(" 1.0")]
+        assert len(states) == 2
+        states_seen.update(line.split('state="')[1].split('"')[0] for line in states)
+        for line in sample(out, "sync_progress_ratio{"):
+            assert 0.0 <= float(line.rsplit(" ", 1)[1]) <= 1.0
+    assert states_seen <= {"initializing", "active", "idle", "errored"}
+    assert len(states_seen) >= 2

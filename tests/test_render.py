@@ -1,0 +1,172 @@
+"""The direct text writer is byte-for-byte what prometheus_client writes for the same families."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from exporter import metrics
+from exporter.config import parse_config
+from exporter.model import INFO_LABELS, STATES, State, SyncStatus
+from exporter.render import StalePolicy, format_value, render_syncs
+from exporter.targets import Target, build_sources
+
+NOW = 1_700_000_000.5
+POLICY = StalePolicy(default=3600.0, intervals=3.0, slack=900.0)
+
+CONFIG = r"""
+sources:
+  - name: 'we"ird\source'
+    provider: paragon
+    auth: {token: t}
+    labels: {aaa: first, tenant: "a{b}c", zzz: "line\nbreak"}
+    syncs:
+      - id: one
+        labels: {team: data, credential: x}
+        stale_after: 10m
+      - two
+      - three
+  - name: plain
+    provider: sequin
+    auth: {token: t}
+    syncs: [four, five]
+"""
+
+
+def statuses() -> list[SyncStatus | None]:
+    return [
+        SyncStatus(
+            state=State.ERRORED,
+            provider_status='ERR"ORED\\',
+            info={"name": "n{0}", "integration": "", "credential_id": "c\\1", "frequency": "1m"},
+            progress_ratio=0.125,
+            records_expected=123456789.0,
+            records_synced=1e20,
+            last_synced_timestamp=1699335116.25,
+            rate_limit_backoff_seconds=0.0,
+            interval_seconds=60.0,
+            error_reason='a "quoted" reason with {braces}',
+        ),
+        None,
+        SyncStatus(
+            state=State.IDLE,
+            provider_status="idle",
+            info={key: "" for key in INFO_LABELS},
+            last_synced_timestamp=NOW + 10,
+            attempts=3.0,
+            issues=0.0,
+            requested_timestamp=1609903493.0,
+            completed_timestamp=-1.5,
+        ),
+        SyncStatus(
+            state=State.UNKNOWN,
+            provider_status="weird",
+            interval_seconds=14400.0,
+            initial_backfill_completed_timestamp=1702603769.0,
+            rate_limit_allowed_requests=1000.0,
+            rate_limit_interval_seconds=60.0,
+            rate_limit_max_concurrent_requests=0.0,
+            collections=2.0,
+        ),
+        SyncStatus(state=State.ACTIVE, provider_status="active", progress_ratio=1.0),
+    ]
+
+
+def results() -> list[tuple[Target, SyncStatus | None]]:
+    sources = build_sources(parse_config(CONFIG, "render.yml"))
+    targets = [target for source in sources for target in source.targets]
+    return list(zip(targets, statuses(), strict=True))
+
+
+def labels_of(target: Target) -> dict[str, str]:
+    config = parse_config(CONFIG, "render.yml")
+    for source in config.sources:
+        for sync in source.syncs:
+            if source.name == target.source and sync.id == target.sync_id:
+                return {
+                    **source.labels,
+                    **sync.labels,
+                    "source": source.name,
+                    "provider": source.provider,
+                    "sync_id": sync.id,
+                }
+    raise AssertionError(target)
+
+
+class ReferenceCollector(Collector):
+    """The same families built the ordinary client_python way, for comparison only."""
+
+    def __init__(self, pairs: list[tuple[Target, SyncStatus | None]]) -> None:
+        self.pairs = pairs
+
+    def collect(self) -> Iterator[Metric]:
+        def family(spec: metrics.Family) -> Metric:
+            return Metric(spec.name, spec.help, spec.type)
+
+        read = [(t, s) for t, s in self.pairs if s is not None]
+        up = family(metrics.SYNC_UP)
+        for target, status in self.pairs:
+            up.add_sample(up.name, labels_of(target), 0.0 if status is None else 1.0)
+        yield up
+        state = family(metrics.SYNC_STATE)
+        provider_status = family(metrics.SYNC_PROVIDER_STATUS)
+        info = family(metrics.SYNC_INFO)
+        error = family(metrics.SYNC_ERROR_INFO)
+        for target, s in read:
+            base = labels_of(target)
+            for each in STATES:
+                value = 1.0 if s.state is each else 0.0
+                state.add_sample(state.name, {**base, "state": each.value}, value)
+            provider_status.add_sample(
+                provider_status.name, {**base, "status": s.provider_status}, 1.0
+            )
+            described = {key: s.info.get(key, "") for key in INFO_LABELS}
+            info.add_sample(info.name, {**base, **described}, 1.0)
+            if s.error_reason is not None:
+                error.add_sample(error.name, {**base, "reason": s.error_reason}, 1.0)
+        yield from (state, provider_status, info, error)
+        for spec in metrics.VALUE_FAMILIES:
+            metric = family(spec)
+            for target, s in read:
+                value = getattr(s, spec.field)
+                if value is not None:
+                    metric.add_sample(metric.name, labels_of(target), value)
+            yield metric
+        age = family(metrics.SYNC_LAST_SYNCED_AGE)
+        stale = family(metrics.SYNC_STALE_THRESHOLD)
+        for target, s in read:
+            if s.last_synced_timestamp is not None:
+                value = max(NOW - s.last_synced_timestamp, 0.0)
+                age.add_sample(age.name, labels_of(target), value)
+            stale.add_sample(stale.name, labels_of(target), POLICY.threshold(target, s))
+        yield age
+        yield stale
+
+
+def test_render_matches_prometheus_client_byte_for_byte() -> None:
+    pairs = results()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ReferenceCollector(pairs))
+    expected = generate_latest(registry).decode("utf-8")
+    ours = render_syncs(pairs, NOW, POLICY)
+    assert ours == expected
+    assert 'sync_error_info{aaa="first",credential="x",provider="paragon",reason=' in ours
+    assert 'tenant="a{b}c"' in ours and r'zzz="line\nbreak"' in ours
+
+
+def test_stale_threshold_sources() -> None:
+    pairs = results()
+    ours = render_syncs(pairs, NOW, POLICY)
+    lines = [line for line in ours.splitlines() if line.startswith("sync_stale_threshold_seconds")]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["600.0", "3600.0", "44100.0", "3600.0"]
+
+
+def test_format_value_agrees_with_client_python_across_magnitudes() -> None:
+    from prometheus_client.utils import floatToGoString
+
+    for value in (0.0, 1.0, -2.5, 0.1, 999999.0, 1e6, 1234567.891, 1.7e9, 1e16, 1e21, -1e7, 3e-9):
+        assert format_value(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
+    assert format_value(float("inf")) == "+Inf"
