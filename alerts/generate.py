@@ -1,0 +1,522 @@
+"""Write the Prometheus alerting rules from one table of settings.
+
+Prometheus rule files have no variables, so the job name and every tunable threshold would
+otherwise be repeated across expressions, `for:` fields and descriptions. Here they are fields
+of `Settings`; `python -m alerts.generate` writes `alerts/sync-status-exporter.rules.yml` (a test
+checks the committed file equals this output) and `--job`/`--set` make a tuned copy.
+
+Run `python -m alerts.generate --help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RUNBOOK_BASE = (
+    "https://github.com/sync-status-exporter/sync-status-exporter/blob/main/docs/runbooks.md"
+)
+RULES_FILE = Path(__file__).resolve().with_name("sync-status-exporter.rules.yml")
+SEVERITIES = ("critical", "warning", "info")
+
+# The labels that identify one sync's series; every join between per-sync families uses them.
+SYNC_KEY = "job, instance, source, provider, sync_id"
+SOURCE_KEY = "job, instance, source"
+
+_DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "y": 31536000,
+}
+
+
+def _setting(default: Any, alerts: str, meaning: str) -> Any:
+    """A settings field carrying the text of its row in the documented thresholds table."""
+    return field(default=default, metadata={"alerts": alerts, "meaning": meaning})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every value a team may want to tune, with the defaults the committed rules use."""
+
+    job: str = _setting(
+        "sync-status-exporter",
+        "all",
+        'Scrape job name of the exporter; every expression selects `job="<job>"`.',
+    )
+    read_gap: str = _setting(
+        "10m",
+        "all per-sync alerts",
+        "Window of `last_over_time()`: how long a sync's last known value counts while its "
+        "status cannot be read (the exporter then exports only `sync_up 0`) or a scrape fails.",
+    )
+    keep_firing_for: str = _setting(
+        "5m",
+        "all but SyncDisabled",
+        "`keep_firing_for`: a firing alert stays firing this long after its condition clears, "
+        "so one good-looking sample does not resolve it and page again later.",
+    )
+    errored_for: str = _setting(
+        "10m", "SyncErrored", "How long a sync must stay errored before it pages."
+    )
+    stale_for: str = _setting(
+        "5m",
+        "SyncStale",
+        "How long a sync must stay over its staleness budget (`sync_stale_threshold_seconds`, "
+        "set by the exporter's `stale_after`) before the alert fires.",
+    )
+    rate_limited_for: str = _setting(
+        "30m", "SyncRateLimitedTooLong", "How long a sync may stay rate limited."
+    )
+    initializing_for: str = _setting(
+        "6h", "SyncStuckInitializing", "How long an initial sync (backfill) may take."
+    )
+    progress_stalled_for: str = _setting(
+        "1h",
+        "SyncProgressStalled",
+        "How long an active sync's progress ratio may stay unchanged below 1.",
+    )
+    unavailable_for: str = _setting(
+        "15m",
+        "SyncStatusUnavailable",
+        "How long the exporter may fail to read a sync's status (`sync_up == 0`).",
+    )
+    exporter_down_for: str = _setting(
+        "5m", "SyncExporterDown", "How long the scrape target may be down or absent."
+    )
+    upstream_error_ratio: float = _setting(
+        0.1,
+        "SyncExporterUpstreamErrors",
+        "Fraction of a source's status reads that failed or were skipped while backing off "
+        "after HTTP 429 (`not_found` excluded: that is one sync's problem).",
+    )
+    upstream_error_window: str = _setting(
+        "10m", "SyncExporterUpstreamErrors", "Range of the `rate()` behind that fraction."
+    )
+    upstream_errors_for: str = _setting(
+        "15m", "SyncExporterUpstreamErrors", "How long the fraction must stay above the ratio."
+    )
+    reload_failed_for: str = _setting(
+        "10m",
+        "SyncExporterConfigReloadFailed",
+        "How long the exporter may keep running an old config after a failed reload.",
+    )
+    disabled_for: str = _setting(
+        "24h", "SyncDisabled", "How long a sync may stay disabled (paused) before an info alert."
+    )
+
+    def __post_init__(self) -> None:
+        """Refuse values Prometheus would reject, here rather than at rule load time."""
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.type == "str" and item.name != "job" and not _DURATION.match(value):
+                raise ValueError(f"{item.name}: not a Prometheus duration: {value!r}")
+        if not 0 < self.upstream_error_ratio <= 1:
+            raise ValueError("upstream_error_ratio must be in (0, 1]")
+        if not self.job:
+            raise ValueError("job must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alerting rule before it is written as YAML."""
+
+    name: str
+    severity: str
+    expr: str
+    duration: str
+    summary: str
+    description: str
+    keep_firing_for: str = "0s"
+
+    @property
+    def anchor(self) -> str:
+        """The runbook section's anchor: GitHub lower-cases a heading made of one word."""
+        return self.name.lower()
+
+    def rule(self) -> dict[str, Any]:
+        """The rule as Prometheus reads it."""
+        rule: dict[str, Any] = {"alert": self.name, "expr": self.expr, "for": self.duration}
+        if seconds(self.keep_firing_for) > 0:
+            rule["keep_firing_for"] = self.keep_firing_for
+        rule["labels"] = {"severity": self.severity}
+        rule["annotations"] = {
+            "summary": self.summary,
+            "description": self.description,
+            "runbook_url": f"{RUNBOOK_BASE}#{self.anchor}",
+        }
+        return rule
+
+
+def seconds(duration: str) -> float:
+    """Seconds in a Prometheus duration such as `1h30m`, to compare settings."""
+    return sum(
+        int(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION_PART.findall(duration)
+    )
+
+
+def _lookup(query: str, labels: Sequence[str]) -> str:
+    """A template pipeline that runs `query` with `%[n]q` replaced by the alert's labels.
+
+    The annotation asks Prometheus at evaluation time, so free text such as an error reason
+    reaches the notification without becoming an alert label (a changed reason would otherwise
+    resolve one alert and fire another).
+    """
+    arguments = " ".join(f"$labels.{label}" for label in labels)
+    return f"printf {_go_string(query)} {arguments} | query"
+
+
+def _go_string(text: str) -> str:
+    """A Go template string literal (the same escaping as JSON for our ASCII queries)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_SYNC_LABELS = ("job", "instance", "source", "provider", "sync_id")
+_SYNC_MATCH = "job=%[1]q,instance=%[2]q,source=%[3]q,provider=%[4]q,sync_id=%[5]q"
+_SOURCE_LABELS = ("job", "instance", "source")
+_SOURCE_MATCH = "job=%[1]q,instance=%[2]q,source=%[3]q"
+_WHICH = "Sync {{ $labels.sync_id }} (provider {{ $labels.provider }}, source {{ $labels.source }})"
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def sync_alerts(s: Settings) -> list[Alert]:
+    """Alerts about one sync each, built on the per-sync families."""
+    job = f"job={_go_string(s.job)}"
+    gap = s.read_gap
+
+    def last(metric: str, matchers: str = "") -> str:
+        extra = f", {matchers}" if matchers else ""
+        return f"last_over_time({metric}{{{job}{extra}}}[{gap}])"
+
+    def state(name: str) -> str:
+        return f"{last('sync_state', f'state={_go_string(name)}')} == 1"
+
+    reason = _lookup(
+        f"sync_error_info{{{_SYNC_MATCH}}} or (last_over_time(sync_error_info{{{_SYNC_MATCH}}}"
+        f"[{gap}]) unless ignoring (reason) sync_error_info{{{_SYNC_MATCH}}})",
+        _SYNC_LABELS,
+    )
+    budget = _lookup(
+        f"last_over_time(sync_stale_threshold_seconds{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS
+    )
+    backoff = _lookup(
+        f"last_over_time(sync_rate_limit_backoff_seconds{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS
+    )
+    progress = _lookup(f"last_over_time(sync_progress_ratio{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS)
+    read_error = _lookup(
+        "topk(1, sum by (reason) (increase(sync_exporter_errors_total{"
+        f"{_SOURCE_MATCH}}}[{s.unavailable_for}])) > 0)",
+        _SOURCE_LABELS,
+    )
+    keep = s.keep_firing_for
+    return [
+        Alert(
+            name="SyncErrored",
+            severity="critical",
+            expr=state("errored"),
+            duration=s.errored_for,
+            keep_firing_for=keep,
+            summary="A sync is in the errored state and has stopped syncing.",
+            description=(
+                f"{_WHICH} has been errored for more than {s.errored_for}. Reason: "
+                f'{{{{ with {reason} }}}}{{{{ with . | first | label "reason" }}}}{{{{ . }}}}'
+                "{{ else }}none given by the provider{{ end }}"
+                "{{ else }}not known (status not read recently){{ end }}"
+            ),
+        ),
+        Alert(
+            name="SyncStale",
+            severity="warning",
+            expr=(
+                f"time() - {last('sync_last_synced_timestamp_seconds')}\n"
+                f"  > {last('sync_stale_threshold_seconds')}"
+            ),
+            duration=s.stale_for,
+            keep_firing_for=keep,
+            summary="A sync has not completed within its staleness budget.",
+            description=(
+                f"{_WHICH} last synced successfully {{{{ $value | humanizeDuration }}}} ago, "
+                f"more than its staleness budget of {{{{ with {budget} }}}}"
+                "{{ . | first | value | humanizeDuration }}{{ else }}(unknown){{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncRateLimitedTooLong",
+            severity="warning",
+            expr=state("rate_limited"),
+            duration=s.rate_limited_for,
+            keep_firing_for=keep,
+            summary="A sync has been held back by the third-party API's rate limit for long.",
+            description=(
+                f"{_WHICH} has been rate limited for more than {s.rate_limited_for}. "
+                f"Current backoff: {{{{ with {backoff} }}}}"
+                "{{ . | first | value | humanizeDuration }}{{ else }}not reported{{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncStuckInitializing",
+            severity="warning",
+            expr=state("initializing"),
+            duration=s.initializing_for,
+            keep_firing_for=keep,
+            summary="A sync's initial sync has not finished.",
+            description=(
+                f"{_WHICH} has been initializing for more than {s.initializing_for}. "
+                f"Progress: {{{{ with {progress} }}}}"
+                "{{ . | first | value | humanizePercentage }}{{ else }}not reported{{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncProgressStalled",
+            severity="warning",
+            expr=(
+                f"(\n  {last('sync_progress_ratio')} < 1\n"
+                f"  and on ({SYNC_KEY})\n"
+                f"  changes(sync_progress_ratio{{{job}}}[{gap}]) == 0\n)\n"
+                f"and on ({SYNC_KEY})\n{state('active')}"
+            ),
+            duration=s.progress_stalled_for,
+            keep_firing_for=keep,
+            summary="An active sync's progress has stopped moving.",
+            description=(
+                f"{_WHICH} is active, but its progress has stayed at "
+                "{{ $value | humanizePercentage }} for more than "
+                f"{s.progress_stalled_for}."
+            ),
+        ),
+        Alert(
+            name="SyncStatusUnavailable",
+            severity="warning",
+            expr=f"{last('sync_up')} == 0",
+            duration=s.unavailable_for,
+            keep_firing_for=keep,
+            summary="The exporter cannot read a sync's status.",
+            description=(
+                f"The exporter {{{{ $labels.instance }}}} has not read the status of "
+                f"{_WHICH[0].lower()}{_WHICH[1:]} for more than {s.unavailable_for}. "
+                f"Most frequent read error of the source: {{{{ with {read_error} }}}}"
+                '{{ . | first | label "reason" }}{{ else }}none counted (the source may be '
+                "backing off after HTTP 429){{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncDisabled",
+            severity="info",
+            expr=state("disabled"),
+            duration=s.disabled_for,
+            summary="A sync has been disabled (paused) for a long time.",
+            description=(
+                f"{_WHICH} has been disabled for more than {s.disabled_for}; "
+                "its data is not being kept up to date."
+            ),
+        ),
+    ]
+
+
+def exporter_alerts(s: Settings) -> list[Alert]:
+    """Alerts about the exporter process and its view of each source."""
+    job = f"job={_go_string(s.job)}"
+    window = s.upstream_error_window
+
+    def per_source(metric: str, matchers: str = "") -> str:
+        extra = f", {matchers}" if matchers else ""
+        return f"sum by ({SOURCE_KEY}) (rate({metric}{{{job}{extra}}}[{window}]))"
+
+    skipped = per_source("sync_exporter_upstream_requests_skipped_total")
+    errors = per_source("sync_exporter_errors_total", 'reason!="not_found"')
+    top_reason = _lookup(
+        "topk(1, sum by (reason) (increase(sync_exporter_errors_total{"
+        f"{_SOURCE_MATCH}}}[{window}])) > 0)",
+        _SOURCE_LABELS,
+    )
+    return [
+        Alert(
+            name="SyncExporterDown",
+            severity="critical",
+            expr=f"up{{{job}}} == 0\nor\nabsent(up{{{job}}})",
+            duration=s.exporter_down_for,
+            keep_firing_for=s.keep_firing_for,
+            summary="Prometheus cannot scrape the sync status exporter.",
+            description=(
+                "{{ if $labels.instance }}Prometheus has failed to scrape "
+                "{{ $labels.instance }} of job {{ $labels.job }}"
+                "{{ else }}Prometheus has no target for job {{ $labels.job }}{{ end }} "
+                f"for more than {s.exporter_down_for}: no sync is being watched."
+            ),
+        ),
+        Alert(
+            name="SyncExporterUpstreamErrors",
+            severity="warning",
+            expr=(
+                "clamp_max(\n"
+                "  (\n"
+                f"    {errors}\n"
+                f"    + {skipped}\n"
+                "  )\n"
+                "  /\n"
+                "  (\n"
+                f"    ({per_source('sync_exporter_upstream_requests_total')}\n"
+                f"     or {skipped} * 0)\n"
+                f"    + {skipped}\n"
+                "  ),\n"
+                "  1\n"
+                f")\n> {s.upstream_error_ratio:g}"
+            ),
+            duration=s.upstream_errors_for,
+            keep_firing_for=s.keep_firing_for,
+            summary="Reads from a provider source keep failing or being rate limited.",
+            description=(
+                "{{ $value | humanizePercentage }} of the status reads of source "
+                "{{ $labels.source }} by {{ $labels.instance }} failed or were skipped for "
+                f"rate limiting over the last {window} (threshold "
+                f"{_percent(s.upstream_error_ratio)}). Most frequent error: "
+                f'{{{{ with {top_reason} }}}}{{{{ . | first | label "reason" }}}}'
+                "{{ else }}none (reads were skipped while backing off after HTTP 429){{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncExporterConfigReloadFailed",
+            severity="warning",
+            expr=(
+                f"last_over_time(sync_exporter_config_last_reload_successful{{{job}}}"
+                f"[{s.read_gap}]) == 0"
+            ),
+            duration=s.reload_failed_for,
+            keep_firing_for=s.keep_firing_for,
+            summary="The exporter refused its new configuration and runs the previous one.",
+            description=(
+                "The exporter {{ $labels.instance }} of job {{ $labels.job }} failed to reload "
+                f"its configuration more than {s.reload_failed_for} ago and still runs the "
+                "previous one: config changes since then are not applied."
+            ),
+        ),
+    ]
+
+
+def groups(s: Settings) -> dict[str, Any]:
+    """The whole rules file as a mapping."""
+    return {
+        "groups": [
+            {"name": "sync-status-exporter.syncs", "rules": [a.rule() for a in sync_alerts(s)]},
+            {
+                "name": "sync-status-exporter.exporter",
+                "rules": [a.rule() for a in exporter_alerts(s)],
+            },
+        ]
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for multi-line PromQL, so the file reads like a hand-written one."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+_HEADER = """\
+# Alerting rules for sync-status-exporter.
+#
+# Generated by `python -m alerts.generate` from alerts/generate.py; a test checks this file
+# equals its output. Every expression selects the scrape job {job!r}.
+# The job name and the thresholds are the fields of `Settings` in alerts/generate.py,
+# documented in docs/alerts-and-dashboards.md. To tune them, either run
+#   python -m alerts.generate --job my-job --set errored_for=15m --output my.rules.yml
+# or edit this file directly (keep the job matcher of every expression in step).
+"""
+
+
+def render(s: Settings | None = None) -> str:
+    """The rules file's text."""
+    settings = s or Settings()
+    body = yaml.dump(
+        groups(settings),
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=1_000_000,
+        allow_unicode=True,
+    )
+    return _HEADER.format(job=settings.job) + body
+
+
+def settings_table() -> str:
+    """The Markdown table of settings in docs/alerts-and-dashboards.md (a test keeps it equal)."""
+    rows = ["| setting | default | used by | meaning |", "|---|---|---|---|"]
+    for item in dataclasses.fields(Settings):
+        default = item.default
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        rows.append(
+            f"| `{item.name}` | `{shown}` | {item.metadata['alerts']} | "
+            f"{item.metadata['meaning']} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _override(settings: Settings, assignment: str) -> Settings:
+    name, sep, value = assignment.partition("=")
+    names = {item.name: item for item in dataclasses.fields(Settings)}
+    if not sep or name not in names:
+        raise SystemExit(f"--set {assignment!r}: expected NAME=VALUE, NAME one of {sorted(names)}")
+    overrides: dict[str, Any] = {name: float(value) if names[name].type == "float" else value}
+    try:
+        return dataclasses.replace(settings, **overrides)
+    except ValueError as exc:
+        raise SystemExit(f"--set {assignment!r}: {exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write (or check) the rules file."""
+    parser = argparse.ArgumentParser(prog="python -m alerts.generate", description=__doc__)
+    parser.add_argument("--job", help="scrape job name of the exporter")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one setting, e.g. --set errored_for=15m (repeatable)",
+    )
+    parser.add_argument("--output", default=str(RULES_FILE), help="file to write, '-' for stdout")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if --output differs from what would be written"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings() if args.job is None else Settings(job=args.job)
+    for assignment in args.set:
+        settings = _override(settings, assignment)
+    text = render(settings)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            print(f"{path} is out of date: run python -m alerts.generate", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Grafana dashboards for the exporter, generated with grafana-foundation-sdk."""
