@@ -12,10 +12,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from exporter import __version__, logs, values
 from exporter.collection import Collector
-from exporter.config import DEFAULT_PORT, Config, ConfigError, load_config
+from exporter.config import (
+    DEFAULT_PORT,
+    Config,
+    ConfigError,
+    load_config,
+    parse_listen_address,
+)
 from exporter.web import Exporter, make_app
 
 log = logging.getLogger("exporter")
@@ -29,10 +36,24 @@ def _duration(text: str) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)"
-            ) from None
+            seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)")
     return seconds
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _address(text: str) -> str:
+    try:
+        parse_listen_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--collector.max-concurrency",
         dest="max_concurrency",
-        type=int,
+        type=_positive,
         metavar="N",
         help="concurrent requests per source (config: collector.max_concurrency, 20)",
     )
@@ -89,6 +110,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
+        type=_address,
         metavar="[HOST]:PORT",
         help=f"address to serve on (config: web.listen_address, default :{DEFAULT_PORT})",
     )
@@ -140,19 +162,15 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
             given = {key: value for key, value in fields.items() if value is not None}
             if given:
                 section = getattr(config, name)
-                update[name] = section.model_validate({**section.model_dump(), **given})
+                try:
+                    update[name] = section.model_validate({**section.model_dump(), **given})
+                except ValidationError as exc:
+                    error = exc.errors(include_input=False, include_url=False)[0]
+                    message = error["msg"].removeprefix("Value error, ")
+                    raise ConfigError(f"flag for {name}.{error['loc'][0]}: {message}") from None
         return config.model_copy(update=update) if update else config
 
     return apply
-
-
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """Split `[host]:port` (`:9869`, `127.0.0.1:9869`, `[::1]:9869`); no host means all."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid listen address {address!r}, expected [host]:port")
-    host = host.strip("[]")
-    return (host or None), int(port)
 
 
 async def _serve(exporter: Exporter, config: Config, on_start: Callable[[str], None]) -> None:
@@ -203,9 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = load()
-        if args.listen_address:
-            parse_listen_address(args.listen_address)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
         return 1
     if args.config_check:
@@ -234,7 +250,17 @@ async def _once(config: Config) -> str:
 
 
 async def _run(config: Config, load: Callable[[], Config]) -> None:
-    exporter = Exporter(Collector(config), load)
+    def reload() -> Config:
+        fresh = load()
+        logs.setup(fresh.log.level, fresh.log.format)
+        if fresh.web.listen_address != config.web.listen_address:
+            log.warning(
+                "web.listen_address changed; restart the exporter to apply it",
+                extra={"fields": {"listening": config.web.listen_address}},
+            )
+        return fresh
+
+    exporter = Exporter(Collector(config), reload)
     await _serve(exporter, config, _listening)
 
 

@@ -30,6 +30,10 @@ from exporter.providers import PROVIDERS
 DEFAULT_PORT = 9869
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
+MAX_SECRET_BYTES = 16384
+MAX_CONFIG_NODES = 1_000_000
+MAX_REPORTED_PROBLEMS = 50
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset(
     {*TARGET_LABELS, "job", "instance"} | {label for f in SYNC_FAMILIES for label in f.labels}
@@ -62,6 +66,33 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+def _check_secret(value: str, where: str) -> None:
+    """A token goes into an HTTP header: one line of visible ASCII, of a sane length."""
+    if not value.strip():
+        raise ValueError(f"{where} is empty")
+    if len(value) > MAX_SECRET_BYTES:
+        raise ValueError(f"{where} is longer than {MAX_SECRET_BYTES} characters")
+    if not _HEADER_VALUE.match(value):
+        raise ValueError(f"{where} contains spaces, line breaks, control or non-ASCII characters")
+
+
+def _read_secret_file(path: Path, where: str) -> str:
+    """Read a secret file (at most MAX_SECRET_BYTES: /dev/zero is not a token)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {where} {str(path)!r}: {exc.strerror}") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise ValueError(f"{where} {str(path)!r} is larger than {MAX_SECRET_BYTES} bytes")
+    try:
+        content = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} {str(path)!r} is not UTF-8 text") from None
+    _check_secret(content, f"{where} {str(path)!r}")
+    return content
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,20 +114,13 @@ class Auth(_Model):
             if inline is not None and path is not None:
                 raise ValueError(f"set either {key} or {key}_file, not both")
             if path is not None:
-                try:
-                    content = path.read_text(encoding="utf-8").strip()
-                except (OSError, UnicodeDecodeError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-                    raise ValueError(f"cannot read {key}_file {str(path)!r}: {reason}") from None
-                if not content:
-                    raise ValueError(f"{key}_file {str(path)!r} is empty")
-                updates[key] = SecretStr(content)
+                updates[key] = SecretStr(_read_secret_file(path, f"{key}_file"))
         if self.token is None and "token" not in updates:
             raise ValueError("token or token_file is required")
         for key in ("token", "connection_token"):
             inline = getattr(self, key)
-            if inline is not None and not inline.get_secret_value().strip():
-                raise ValueError(f"{key} is empty")
+            if inline is not None and key not in updates:
+                _check_secret(inline.get_secret_value(), key)
         for key, value in updates.items():
             object.__setattr__(self, key, value)
         return self
@@ -117,6 +141,8 @@ class SyncConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            raise ValueError(f"sync id {data!r} must be a string: quote it in YAML")
         return {"id": data} if isinstance(data, str) else data
 
     _labels = field_validator("labels")(_check_labels)
@@ -130,7 +156,7 @@ class SourceConfig(_Model):
     base_url: str = ""
     auth: Auth
     labels: dict[str, str] = {}
-    headers: dict[str, str] = {}
+    headers: dict[str, SecretStr] = {}
     syncs: list[SyncConfig] = []
     stale_after: PositiveSeconds | None = None
     max_concurrency: Annotated[int, Field(ge=1)] | None = None
@@ -148,10 +174,12 @@ class SourceConfig(_Model):
 
     @field_validator("headers")
     @classmethod
-    def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name in headers:
+    def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, value in headers.items():
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"invalid HTTP header name {name!r}")
+            if "\n" in value.get_secret_value() or "\r" in value.get_secret_value():
+                raise ValueError(f"header {name!r} contains a line break")
         return headers
 
     @field_validator("base_url")
@@ -196,10 +224,25 @@ class CollectorConfig(_Model):
     stale_slack: Seconds = 900.0
 
 
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """Split `[host]:port` (`:9869`, `127.0.0.1:9869`, `[::1]:9869`); no host means all."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid listen address {address!r}, expected [host]:port")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
 class WebConfig(_Model):
     """Where the exporter listens."""
 
     listen_address: str = f":{DEFAULT_PORT}"
+
+    @field_validator("listen_address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        parse_listen_address(address)
+        return address
 
 
 class LogConfig(_Model):
@@ -239,23 +282,59 @@ def _path(location: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _expand(node: Any, location: tuple[int | str, ...], problems: list[str]) -> Any:
-    """Replace `${VAR}` in every string from the environment, noting unset variables."""
-    if isinstance(node, dict):
-        return {key: _expand(value, (*location, str(key)), problems) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_expand(value, (*location, index), problems) for index, value in enumerate(node)]
-    if isinstance(node, str) and "${" in node:
+class _Expansion:
+    """`${VAR}` substitution over the YAML tree, refusing cycles and alias bombs."""
 
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                problems.append(f"{_path(location)}: environment variable {name} is not set")
-                return ""
-            return os.environ[name]
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.nodes = 0
+        self._path_ids: set[int] = set()
 
-        return _ENV_REFERENCE.sub(substitute, node)
-    return node
+    def expand(self, node: Any, location: tuple[int | str, ...]) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"more than {MAX_CONFIG_NODES} values (YAML aliases nested too deep?)"
+            )
+        if isinstance(node, dict | list):
+            if id(node) in self._path_ids:
+                raise ConfigError(f"{_path(location)}: a YAML alias refers to itself")
+            self._path_ids.add(id(node))
+            try:
+                if isinstance(node, list):
+                    return [self.expand(v, (*location, i)) for i, v in enumerate(node)]
+                expanded = {}
+                for key, value in node.items():
+                    if not isinstance(key, str):
+                        self.problems.append(
+                            f"{_path(location)}: key {key!r} is not a string; quote it "
+                            "(YAML reads unquoted on, off, yes, no and numbers otherwise)"
+                        )
+                        continue
+                    expanded[key] = self.expand(value, (*location, key))
+                return expanded
+            finally:
+                self._path_ids.discard(id(node))
+        if isinstance(node, str) and "${" in node:
+
+            def substitute(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name not in os.environ:
+                    self.problems.append(
+                        f"{_path(location)}: environment variable {name} is not set"
+                    )
+                    return ""
+                return os.environ[name]
+
+            return _ENV_REFERENCE.sub(substitute, node)
+        return node
+
+
+def _report(origin: str, problems: list[str]) -> ConfigError:
+    shown = [f"{origin}: {problem}" for problem in problems[:MAX_REPORTED_PROBLEMS]]
+    if len(problems) > MAX_REPORTED_PROBLEMS:
+        shown.append(f"{origin}: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more problems")
+    return ConfigError("\n".join(shown))
 
 
 def parse_config(text: str, origin: str) -> Config:
@@ -269,18 +348,25 @@ def parse_config(text: str, origin: str) -> Config:
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping with a 'sources' list")
-    problems: list[str] = []
-    expanded = _expand(raw, (), problems)
-    if problems:
-        raise ConfigError("\n".join(f"{origin}: {problem}" for problem in problems))
+    # Top-level keys starting with x- hold YAML anchors for reuse, as in Compose files.
+    raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    expansion = _Expansion()
+    try:
+        expanded = expansion.expand(raw, ())
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: the configuration is nested too deeply") from None
+    if expansion.problems:
+        raise _report(origin, expansion.problems)
     try:
         return Config.model_validate(expanded)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors(include_input=False, include_url=False):
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{origin}: {_path(error['loc'])}: {message}")
-        raise ConfigError("\n".join(lines)) from None
+            problems.append(f"{_path(error['loc'])}: {message}")
+        raise _report(origin, problems) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -39,7 +39,7 @@ class Source:
     name: str
     provider: Provider
     base_url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)
     concurrency: int
     request_timeout: float
     targets: list[Target] = field(default_factory=list)
@@ -75,7 +75,10 @@ def build_source(
         name=config.name,
         provider=provider,
         base_url=config.base_url,
-        headers={**config.headers, **provider.headers(credentials)},
+        headers={
+            **{name: value.get_secret_value() for name, value in config.headers.items()},
+            **provider.headers(credentials),
+        },
         concurrency=config.max_concurrency or defaults_concurrency,
         request_timeout=config.request_timeout or defaults_timeout,
     )

@@ -22,6 +22,10 @@ TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class ReloadUnavailable(ConfigError):
+    """Reload was asked of an exporter that has no config file (the demo)."""
+
+
 class Exporter:
     """The running exporter: a collector, and how to reload its config."""
 
@@ -35,7 +39,7 @@ class Exporter:
         """Apply the config file again; a bad file is refused and the running config kept."""
         metrics = self.collector.metrics
         if self._reload is None:
-            raise ConfigError("this exporter was not started from a config file")
+            raise ReloadUnavailable("this exporter was not started from a config file")
         try:
             config = self._reload()
         except ConfigError as exc:
@@ -143,6 +147,8 @@ def make_app(exporter: Exporter) -> web.Application:
     async def reload(request: web.Request) -> web.Response:
         try:
             return web.Response(text=exporter.reload())
+        except ReloadUnavailable as exc:
+            return web.Response(status=400, text=f"{exc}\n")
         except ConfigError as exc:
             return web.Response(status=500, text=f"config reload failed:\n{exc}\n")
 

@@ -189,5 +189,96 @@ def test_bad_flag_value_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not a duration: 'later'" in result.stderr
     result = run_cli("--config.file", str(path), "--web.listen-address", "nowhere")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "invalid listen address 'nowhere'" in result.stderr
+
+
+MORE_BAD_CASES = {
+    "self-referencing alias": (
+        "sources: &s [{name: a, provider: paragon, auth: {token: t}, syncs: *s}]",
+        "sources[0].syncs: a YAML alias refers to itself",
+    ),
+    "alias bomb": (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+            for i in range(6)
+        )
+        + "sources: [*g]",
+        "more than 1000000 values (YAML aliases nested too deep?)",
+    ),
+    "bad listen address in file": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]}]\n"
+        "web: {listen_address: localhost}",
+        "web.listen_address: invalid listen address 'localhost', expected [host]:port",
+    ),
+    "token with a line break": (
+        "sources: [{name: a, provider: paragon, auth: {token: \"one\\ntwo\"}, syncs: [x]}]",
+        "sources[0].auth: token contains spaces, line breaks, control or non-ASCII characters",
+    ),
+    "boolean key": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, labels: {on: x}, syncs: [x]}]",
+        "sources[0].labels: key True is not a string; quote it",
+    ),
+    "numeric sync id": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [123]}]",
+        "sources[0].syncs[0]: sync id 123 must be a string: quote it in YAML",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_BAD_CASES))
+def test_hostile_configs_are_refused_cleanly(case: str, tmp_path: Path) -> None:
+    text, expected = MORE_BAD_CASES[case]
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    result = run_cli("--config.file", str(path), "--config.check")
+    assert result.returncode == 1
+    assert f"{path}: {expected}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_token_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "zero.yml"
+    path.write_text(
+        "sources: [{name: a, provider: sequin, auth: {token_file: /dev/zero}, syncs: [x]}]"
+    )
+    with pytest.raises(ConfigError, match="token_file '/dev/zero' is larger than 16384 bytes"):
+        load_config(path)
+
+
+def test_anchor_holders_and_many_problems(tmp_path: Path) -> None:
+    config = parse_config(
+        "x-auth: &auth {token: t}\n"
+        "sources: [{name: a, provider: paragon, auth: *auth, syncs: [x]}]",
+        "anchors.yml",
+    )
+    assert config.sources[0].auth.secret("token") == "t"
+    many = "sources: [" + ", ".join("{name: n%d, provider: nope}" % i for i in range(100)) + "]"
+    with pytest.raises(ConfigError) as error:
+        parse_config(many, "many.yml")
+    lines = str(error.value).splitlines()
+    assert len(lines) == 51
+    assert lines[-1].startswith("many.yml: ... and ")
+
+
+def test_flag_values_are_checked_with_the_flag_named(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yml"
+    path.write_text("sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]}]")
+    result = run_cli("--config.file", str(path), "--collector.max-concurrency", "0")
+    assert result.returncode == 2
+    assert "--collector.max-concurrency: not a positive whole number: '0'" in result.stderr
+
+
+def test_reprs_hide_every_secret(tmp_path: Path) -> None:
+    from exporter.providers.base import Credentials
+    from exporter.targets import build_sources
+
+    config = parse_config(
+        "sources: [{name: a, provider: terminal, auth: {token: tok-1, connection_token: con-2},"
+        " headers: {Proxy-Authorization: hdr-3}, syncs: [x]}]",
+        "repr.yml",
+    )
+    shown = repr(config) + repr(build_sources(config)) + repr(Credentials("tok-1", "con-2"))
+    for secret in ("tok-1", "con-2", "hdr-3"):
+        assert secret not in shown

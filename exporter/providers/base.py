@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.model import SyncStatus
@@ -17,8 +17,8 @@ class BadResponse(Exception):
 class Credentials:
     """The secrets a request needs, already read from the environment or files."""
 
-    token: str
-    connection_token: str = ""
+    token: str = field(repr=False)
+    connection_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
