@@ -213,7 +213,7 @@ MORE_BAD_CASES = {
         "web.listen_address: invalid listen address 'localhost', expected [host]:port",
     ),
     "token with a line break": (
-        "sources: [{name: a, provider: paragon, auth: {token: \"one\\ntwo\"}, syncs: [x]}]",
+        'sources: [{name: a, provider: paragon, auth: {token: "one\\ntwo"}, syncs: [x]}]',
         "sources[0].auth: token contains spaces, line breaks, control or non-ASCII characters",
     ),
     "boolean key": (
@@ -254,7 +254,7 @@ def test_anchor_holders_and_many_problems(tmp_path: Path) -> None:
         "anchors.yml",
     )
     assert config.sources[0].auth.secret("token") == "t"
-    many = "sources: [" + ", ".join("{name: n%d, provider: nope}" % i for i in range(100)) + "]"
+    many = "sources: [" + ", ".join(f"{{name: n{i}, provider: nope}}" for i in range(100)) + "]"
     with pytest.raises(ConfigError) as error:
         parse_config(many, "many.yml")
     lines = str(error.value).splitlines()
