@@ -18,7 +18,7 @@ _UNIT_SECONDS = {
     "y": 31536000.0,
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-MAX_REASON_LENGTH = 200
+MAX_LABEL_LENGTH = 200
 
 
 def number(value: Any) -> float | None:
@@ -68,6 +68,6 @@ def duration(value: Any) -> float | None:
     return total if position == len(spec) else None
 
 
-def reason(value: Any) -> str:
-    """Free text fit for one label value: control characters replaced, cut to 200 characters."""
-    return _CONTROL.sub(" ", text(value))[:MAX_REASON_LENGTH]
+def label_text(value: Any) -> str:
+    """Free text fit for a label value: control characters replaced, cut to 200 characters."""
+    return _CONTROL.sub(" ", text(value))[:MAX_LABEL_LENGTH]

@@ -199,3 +199,12 @@ def test_wrongly_typed_fields_are_ignored_not_fatal(provider: str) -> None:
     status = PROVIDERS[provider].parse(body)
     assert status.progress_ratio is None
     assert status.attempts is None
+
+
+def test_every_label_value_from_a_provider_is_bounded_and_clean() -> None:
+    long = "n\x07" + "y" * 1000
+    body = {**seed("sequin"), "status": long, "name": long, "provider": long}
+    status = PROVIDERS["sequin"].parse(body)
+    assert status.state is State.UNKNOWN
+    for value in (status.provider_status, status.info["name"], status.info["integration"]):
+        assert len(value) == 200 and "\x07" not in value

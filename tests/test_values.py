@@ -51,7 +51,7 @@ def test_numbers_reject_booleans_strings_and_nan() -> None:
 
 
 def test_reason_is_cut_and_cleaned() -> None:
-    cleaned = values.reason("line one\nline\ttwo\x00" + "x" * 500)
+    cleaned = values.label_text("line one\nline\ttwo\x00" + "x" * 500)
     assert "\n" not in cleaned and "\t" not in cleaned and "\x00" not in cleaned
     assert len(cleaned) == 200
     assert cleaned.startswith("line one line two ")

@@ -50,12 +50,12 @@ def parse(body: Any) -> SyncStatus:
     frequency = values.text(data.get("incrementalAccumulatorFrequency"))
     return SyncStatus(
         state=state,
-        provider_status=status,
+        provider_status=values.label_text(status),
         info={
-            "name": values.text(data.get("configurationName")),
-            "integration": values.text(data.get("integration")),
-            "credential_id": values.text(data.get("credentialId")),
-            "frequency": frequency,
+            "name": values.label_text(data.get("configurationName")),
+            "integration": values.label_text(data.get("integration")),
+            "credential_id": values.label_text(data.get("credentialId")),
+            "frequency": values.label_text(frequency),
         },
         progress_ratio=progress,
         records_expected=total,
@@ -63,7 +63,7 @@ def parse(body: Any) -> SyncStatus:
         last_synced_timestamp=values.timestamp(_field(summary, "lastSyncedAt", "last_synced_at")),
         rate_limit_backoff_seconds=None if backoff_ms is None else backoff_ms / 1000.0,
         interval_seconds=values.duration(frequency),
-        error_reason=values.reason(data.get("reason")) if state is State.ERRORED else None,
+        error_reason=values.label_text(data.get("reason")) if state is State.ERRORED else None,
     )
 
 

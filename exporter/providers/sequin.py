@@ -42,15 +42,15 @@ def parse(body: Any) -> SyncStatus:
     collections = data.get("collection_ids")
     reason = ""
     if isinstance(health, dict):
-        reason = values.reason(health.get("message") or health.get("error") or "")
+        reason = values.label_text(health.get("message") or health.get("error") or "")
     return SyncStatus(
         state=state,
-        provider_status=data["status"],
+        provider_status=values.label_text(data["status"]),
         info={
-            "name": values.text(data.get("name")),
-            "integration": values.text(data.get("provider")),
-            "credential_id": values.text(data.get("credential_id")),
-            "frequency": frequency,
+            "name": values.label_text(data.get("name")),
+            "integration": values.label_text(data.get("provider")),
+            "credential_id": values.label_text(data.get("credential_id")),
+            "frequency": values.label_text(frequency),
         },
         interval_seconds=interval,
         initial_backfill_completed_timestamp=backfill,

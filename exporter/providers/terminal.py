@@ -37,14 +37,16 @@ def parse(body: Any) -> SyncStatus:
     issues = data.get("issues")
     return SyncStatus(
         state=state,
-        provider_status=status,
+        provider_status=values.label_text(status),
         info={"name": "", "integration": "", "credential_id": "", "frequency": ""},
         progress_ratio=None if progress is None else min(max(progress / 100.0, 0.0), 1.0),
         attempts=values.number(data.get("attempts")),
         issues=float(len(issues)) if isinstance(issues, list) else None,
         requested_timestamp=values.timestamp(data.get("requestedAt")),
         completed_timestamp=values.timestamp(data.get("completedAt")),
-        error_reason=values.reason(data.get("failureReason")) if state is State.ERRORED else None,
+        error_reason=values.label_text(data.get("failureReason"))
+        if state is State.ERRORED
+        else None,
     )
 
 
