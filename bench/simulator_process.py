@@ -9,8 +9,11 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def simulator_process(syncs: int, latency_ms: float = 0.0) -> Iterator[str]:
-    """Start `python -m exporter.simulator` with bulk syncs; yield its base URL."""
+def simulator(syncs: int, latency_ms: float = 0.0) -> Iterator[tuple[int, str]]:
+    """Start `python -m exporter.simulator` with bulk syncs; yield its pid and base URL.
+
+    The pid lets a benchmark read the simulator's own CPU accounting.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -31,7 +34,14 @@ def simulator_process(syncs: int, latency_ms: float = 0.0) -> Iterator[str]:
         line = process.stdout.readline()
         if "listening on" not in line:
             raise RuntimeError(f"simulator did not start: {line!r}")
-        yield line.rsplit(" ", 1)[1].strip()
+        yield process.pid, line.rsplit(" ", 1)[1].strip()
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def simulator_process(syncs: int, latency_ms: float = 0.0) -> Iterator[str]:
+    """Start `python -m exporter.simulator` with bulk syncs; yield its base URL."""
+    with simulator(syncs, latency_ms) as (_, base):
+        yield base

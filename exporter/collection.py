@@ -1,4 +1,4 @@
-"""One scrape's work: read every sync concurrently within a deadline, then render once.
+"""One scrape's work: read every sync concurrently within a deadline, rendering as they arrive.
 
 Scrapes that arrive while a collection runs share it, so two Prometheus replicas do not
 double the load on a provider; a source that answered 429 is not called again before its
@@ -8,17 +8,16 @@ Retry-After expires.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
-from exporter.client import Outcome, make_client, read_sync
+from exporter.client import Outcome, env_proxy, make_client, read_sync
 from exporter.config import CollectorConfig, Config
-from exporter.model import SyncStatus
-from exporter.render import StalePolicy, render_syncs
+from exporter.render import Renderer, StalePolicy
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Source, Target, build_sources
 
@@ -27,18 +26,31 @@ log = logging.getLogger("exporter.collection")
 
 @dataclass(slots=True)
 class Snapshot:
-    """A finished collection and its exposition, shared by every scrape that waited for it."""
+    """A finished collection and its exposition, shared by every scrape that waited for it.
 
-    results: list[tuple[Target, SyncStatus | None]]
+    The exposition is kept in per-family pieces: Prometheus asks for gzip, which is
+    compressed from the pieces, so the whole uncompressed body is only joined for clients
+    that want it (curl, --once).
+    """
+
+    chunks: list[bytes | bytearray]
     finished: float
     duration: float
-    body: bytes
+    _body: bytes | None = field(default=None, repr=False)
     _gzipped: bytes | None = field(default=None, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        """The uncompressed exposition, joined once for all scrapes that ask for it."""
+        if self._body is None:
+            self._body = b"".join(self.chunks)
+        return self._body
 
     def gzipped(self) -> bytes:
         """The body gzip-compressed, computed once for all scrapes that ask for it."""
         if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=1)
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            self._gzipped = b"".join([*map(compressor.compress, self.chunks), compressor.flush()])
         return self._gzipped
 
 
@@ -66,7 +78,7 @@ class Collector:
         self.sources: list[Source] = build_sources(config)
         self.metrics = SelfMetrics(lambda: self.sources)
         self.metrics.track_sources([s.name for s in self.sources])
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._inflight: asyncio.Task[Snapshot] | None = None
         self._failing: dict[tuple[str, str], str] = {}
 
@@ -81,9 +93,9 @@ class Collector:
         self.metrics.track_sources([s.name for s in sources])
         if self._client is not None:
             client, self._client = self._client, None
-            asyncio.get_running_loop().create_task(client.aclose())
+            asyncio.get_running_loop().create_task(client.close())
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
             self._client = make_client(sum(s.concurrency for s in self.sources) or 1)
         return self._client
@@ -91,20 +103,28 @@ class Collector:
     async def close(self) -> None:
         """Close the HTTP client's connections."""
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     async def scrape(self, timeout: float) -> Snapshot:
         """Join the collection in flight, or start one with this deadline."""
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.get_running_loop().create_task(self._collect(timeout))
+            self._inflight.add_done_callback(self._forget)
         return await asyncio.shield(self._inflight)
+
+    def _forget(self, task: asyncio.Task[Snapshot]) -> None:
+        """Drop the finished collection: only the scrapes that waited for it keep its body."""
+        if self._inflight is task:
+            self._inflight = None
 
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
         targets = [(source, target) for source in self.sources for target in source.targets]
-        statuses: list[SyncStatus | None] = [None] * len(targets)
         done = [False] * len(targets)
+        policy = self.config.collector
+        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
+        renderer = Renderer(stale)
         deadline = time.monotonic() + timeout
         client = self._http()
         offsets: dict[str, int] = {}
@@ -116,7 +136,7 @@ class Collector:
             async with asyncio.timeout(timeout):
                 await asyncio.gather(
                     *(
-                        self._read_source(client, s, offsets[s.name], statuses, done, deadline)
+                        self._read_source(client, s, offsets[s.name], renderer, done, deadline)
                         for s in self.sources
                     )
                 )
@@ -124,30 +144,27 @@ class Collector:
             for i, (source, target) in enumerate(targets):
                 if not done[i]:
                     self._record_failure(source, target, "timeout", "collection deadline")
-        results = [(target, statuses[i]) for i, (_, target) in enumerate(targets)]
+                    renderer.add(target, None, 0.0)
         duration = time.perf_counter() - started
         self.metrics.collection_duration.set(duration)
-        policy = self.config.collector
-        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        now = time.time()
-        rendering = time.perf_counter()
-        text = render_syncs(results, now, stale)
-        self.metrics.render_duration.set(time.perf_counter() - rendering)
-        body = (text + self.metrics.render()).encode("utf-8")
-        return Snapshot(results=results, finished=now, duration=duration, body=body)
+        chunks = renderer.chunks()
+        self.metrics.render_duration.set(renderer.seconds)
+        chunks.append(self.metrics.render())
+        return Snapshot(chunks=chunks, finished=time.time(), duration=duration)
 
     async def _read_source(
         self,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         source: Source,
         offset: int,
-        statuses: list[SyncStatus | None],
+        renderer: Renderer,
         done: list[bool],
         deadline: float,
     ) -> None:
         pending = iter(enumerate(source.targets, start=offset))
         requests = self.metrics.requests
         durations = self.metrics.request_duration.labels(source.name)
+        proxy = env_proxy(source.base_url)
 
         async def worker() -> None:
             for i, target in pending:
@@ -155,19 +172,20 @@ class Collector:
                 if source.blocked_until > now:
                     self.metrics.skipped.labels(source.name).inc()
                     self._note(source, target, "rate_limited", "source is backing off")
+                    renderer.add(target, None, 0.0)
                     done[i] = True
                     continue
                 timeout = min(source.request_timeout, max(deadline - now, 0.001))
                 outcome = await read_sync(
-                    client, source.provider, target.url, source.headers, timeout
+                    client, source.provider, target.url, source.headers, timeout, proxy
                 )
                 requests.labels(source.name, outcome.code).inc()
                 durations.observe(outcome.duration)
                 if outcome.status is None:
                     self._handle_failure(source, target, outcome)
                 else:
-                    statuses[i] = outcome.status
                     self._recovered(source, target)
+                renderer.add(target, outcome.status, time.time())
                 done[i] = True
 
         width = min(source.concurrency, len(source.targets))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -93,11 +93,16 @@ def _read_secret_file(path: Path, where: str) -> str:
     return content
 
 
-class _Model(BaseModel):
+class Model(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Auth(_Model):
+M = TypeVar("M", bound=Model)
+
+
+class Auth(Model):
     """Credentials given inline (usually `${VAR}`) or as files (Kubernetes secrets)."""
 
     token: SecretStr | None = None
@@ -131,7 +136,7 @@ class Auth(_Model):
         return "" if value is None else value.get_secret_value()
 
 
-class SyncConfig(_Model):
+class SyncConfig(Model):
     """One sync to watch: an id, plus optional labels and staleness budget."""
 
     id: Annotated[str, Field(min_length=1)]
@@ -148,7 +153,7 @@ class SyncConfig(_Model):
     _labels = field_validator("labels")(_check_labels)
 
 
-class SourceConfig(_Model):
+class SourceConfig(Model):
     """One set of credentials at one provider, and the syncs read with them."""
 
     name: Annotated[str, Field(min_length=1)]
@@ -210,7 +215,7 @@ class SourceConfig(_Model):
         return self
 
 
-class CollectorConfig(_Model):
+class CollectorConfig(Model):
     """How syncs are read on each scrape."""
 
     request_timeout: PositiveSeconds = 5.0
@@ -222,6 +227,18 @@ class CollectorConfig(_Model):
     stale_after: PositiveSeconds = 3600.0
     stale_intervals: Annotated[float, Field(gt=0)] = 3.0
     stale_slack: Seconds = 900.0
+    # Horizontal sharding, as kube-state-metrics does it: this replica reads only the syncs
+    # whose hash falls in its shard (see exporter/targets.py and the README's Performance section).
+    shard: Annotated[int, Field(ge=0)] = 0
+    total_shards: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> CollectorConfig:
+        if self.shard >= self.total_shards:
+            raise ValueError(
+                f"shard must be below total_shards ({self.shard} >= {self.total_shards})"
+            )
+        return self
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
@@ -233,7 +250,7 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
-class WebConfig(_Model):
+class WebConfig(Model):
     """Where the exporter listens."""
 
     listen_address: str = f":{DEFAULT_PORT}"
@@ -245,14 +262,14 @@ class WebConfig(_Model):
         return address
 
 
-class LogConfig(_Model):
+class LogConfig(Model):
     """Log verbosity and line format."""
 
     level: Literal["debug", "info", "warn", "error"] = "info"
     format: Literal["logfmt", "json"] = "logfmt"
 
 
-class Config(_Model):
+class Config(Model):
     """The whole file."""
 
     sources: list[SourceConfig]
@@ -337,8 +354,11 @@ def _report(origin: str, problems: list[str]) -> ConfigError:
     return ConfigError("\n".join(shown))
 
 
-def parse_config(text: str, origin: str) -> Config:
-    """Validate YAML text; `origin` names the file in every message."""
+def parse_document(model: type[M], text: str, origin: str, top: str) -> M:
+    """Validate YAML text against `model`; `origin` names the file in every message.
+
+    `top` says what the top level should hold, for the message when it is not a mapping.
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -347,7 +367,7 @@ def parse_config(text: str, origin: str) -> Config:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: the top level must be a mapping with a 'sources' list")
+        raise ConfigError(f"{origin}: the top level must be a mapping with {top}")
     # Top-level keys starting with x- hold YAML anchors for reuse, as in Compose files.
     raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
     expansion = _Expansion()
@@ -360,7 +380,7 @@ def parse_config(text: str, origin: str) -> Config:
     if expansion.problems:
         raise _report(origin, expansion.problems)
     try:
-        return Config.model_validate(expanded)
+        return model.model_validate(expanded)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
@@ -369,12 +389,21 @@ def parse_config(text: str, origin: str) -> Config:
         raise _report(origin, problems) from None
 
 
+def read_document(path: str | Path, what: str) -> str:
+    """A config file's text, or a ConfigError naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text") from None
+
+
+def parse_config(text: str, origin: str) -> Config:
+    """Validate the exporter's config from YAML text."""
+    return parse_document(Config, text, origin, "a 'sources' list")
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    return parse_config(text, str(path))
+    return parse_config(read_document(path, "config file"), str(path))

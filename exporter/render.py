@@ -2,12 +2,16 @@
 
 prometheus_client's generate_latest costs about 9 µs a sample here; with label strings
 pre-encoded per target this writer produces the same bytes (tests/test_render.py checks
-byte for byte against prometheus_client) at a fraction of the cost.
+byte for byte against prometheus_client) at a fraction of the cost. Syncs are written in
+batches as their statuses arrive, into one buffer per family, so rendering overlaps the wait
+for providers and the exposition never exists as a list of small strings
+(the README's Performance section).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,70 +47,133 @@ def format_value(value: float) -> str:
     return text
 
 
-def _header(family: metrics.Family) -> str:
+def _header(family: metrics.Family) -> bytes:
     help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n"
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
 
+
+_HEADERS: tuple[bytes, ...] = tuple(_header(family) for family in metrics.SYNC_FAMILIES)
+_POSITION = {family.name: index for index, family in enumerate(metrics.SYNC_FAMILIES)}
+_UP = _POSITION[metrics.SYNC_UP.name]
+_STATE = _POSITION[metrics.SYNC_STATE.name]
+_PROVIDER_STATUS = _POSITION[metrics.SYNC_PROVIDER_STATUS.name]
+_INFO = _POSITION[metrics.SYNC_INFO.name]
+_ERROR_INFO = _POSITION[metrics.SYNC_ERROR_INFO.name]
+_VALUES = tuple((_POSITION[f.name], f.name, f.field) for f in metrics.VALUE_FAMILIES)
+_AGE = _POSITION[metrics.SYNC_LAST_SYNCED_AGE.name]
+_STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
 
 Result = tuple[Target, SyncStatus | None]
 
 
+class Renderer:
+    """The per-sync families of one collection, written a batch of syncs at a time.
+
+    Statuses are written as they arrive, so rendering overlaps the wait for providers, but
+    in batches, family by family: writing each sync on its own, between network events,
+    took ~65% more render time (README, Performance). Within a family, series come in the
+    order `add` was called; `seconds` is the time spent writing, for the render-duration
+    self-metric.
+    """
+
+    __slots__ = ("_buffers", "_pending", "_stale", "seconds")
+
+    BATCH = 256
+
+    def __init__(self, stale: StalePolicy) -> None:
+        self._stale = stale
+        self._buffers = [bytearray() for _ in metrics.SYNC_FAMILIES]
+        self._pending: list[tuple[Target, SyncStatus | None, float]] = []
+        self.seconds = 0.0
+
+    def add(self, target: Target, status: SyncStatus | None, now: float) -> None:
+        """Queue one sync's series; `status` None means it could not be read (sync_up 0).
+
+        `now` is when the status was read, for sync_last_synced_age_seconds.
+        """
+        self._pending.append((target, status, now))
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def chunks(self) -> list[bytes | bytearray]:
+        """The exposition of every family in order, as pieces to join or compress."""
+        self._flush()
+        pieces: list[bytes | bytearray] = []
+        for header, buffer in zip(_HEADERS, self._buffers, strict=True):
+            pieces.append(header)
+            pieces.append(buffer)
+        return pieces
+
+    def _flush(self) -> None:
+        started = time.perf_counter()
+        batch, self._pending = self._pending, []
+        buffers = self._buffers
+        read = [(target, status, now) for target, status, now in batch if status is not None]
+
+        out = [f"sync_up{{{t.labels}}} {'0.0' if s is None else '1.0'}\n" for t, s, _ in batch]
+        buffers[_UP] += "".join(out).encode()
+
+        out = []
+        append = out.append
+        for target, status, _ in read:
+            template = target.templates["sync_state"]
+            for state in STATES:
+                value = "1.0" if status.state is state else "0.0"
+                append(f"sync_state{{{template.format(state.value)}}} {value}\n")
+        buffers[_STATE] += "".join(out).encode()
+
+        name = metrics.SYNC_PROVIDER_STATUS.name
+        out = [
+            f"{name}{{{t.templates[name].format(escape_label_value(s.provider_status))}}} 1.0\n"
+            for t, s, _ in read
+        ]
+        buffers[_PROVIDER_STATUS] += "".join(out).encode()
+
+        out = []
+        append = out.append
+        name = metrics.SYNC_INFO.name
+        for target, status, _ in read:
+            info = [escape_label_value(status.info.get(key, "")) for key in INFO_LABELS]
+            append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
+        buffers[_INFO] += "".join(out).encode()
+
+        out = []
+        append = out.append
+        name = metrics.SYNC_ERROR_INFO.name
+        for target, status, _ in read:
+            if status.error_reason is not None:
+                label = escape_label_value(status.error_reason)
+                append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
+        buffers[_ERROR_INFO] += "".join(out).encode()
+
+        for position, name, field in _VALUES:
+            out = []
+            append = out.append
+            for target, status, _ in read:
+                value = getattr(status, field)
+                if value is not None:
+                    append(f"{name}{{{target.labels}}} {format_value(value)}\n")
+            buffers[position] += "".join(out).encode()
+
+        out = []
+        append = out.append
+        name = metrics.SYNC_LAST_SYNCED_AGE.name
+        for target, status, now in read:
+            if status.last_synced_timestamp is not None:
+                age = max(now - status.last_synced_timestamp, 0.0)
+                append(f"{name}{{{target.labels}}} {format_value(age)}\n")
+        buffers[_AGE] += "".join(out).encode()
+
+        name = metrics.SYNC_STALE_THRESHOLD.name
+        threshold = self._stale.threshold
+        out = [f"{name}{{{t.labels}}} {format_value(threshold(t, s))}\n" for t, s, _ in read]
+        buffers[_STALE] += "".join(out).encode()
+        self.seconds += time.perf_counter() - started
+
+
 def render_syncs(results: Sequence[Result], now: float, stale: StalePolicy) -> str:
     """All per-sync families, family by family, in the order of metrics.SYNC_FAMILIES."""
-    out: list[str] = []
-    append = out.append
-    read = [(target, status) for target, status in results if status is not None]
-
-    append(_header(metrics.SYNC_UP))
-    name = metrics.SYNC_UP.name
+    renderer = Renderer(stale)
     for target, status in results:
-        append(f"{name}{{{target.labels}}} {'0.0' if status is None else '1.0'}\n")
-
-    append(_header(metrics.SYNC_STATE))
-    name = metrics.SYNC_STATE.name
-    for target, status in read:
-        template = target.templates[name]
-        for state in STATES:
-            value = "1.0" if status.state is state else "0.0"
-            append(f"{name}{{{template.format(state.value)}}} {value}\n")
-
-    append(_header(metrics.SYNC_PROVIDER_STATUS))
-    name = metrics.SYNC_PROVIDER_STATUS.name
-    for target, status in read:
-        label = escape_label_value(status.provider_status)
-        append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
-
-    append(_header(metrics.SYNC_INFO))
-    name = metrics.SYNC_INFO.name
-    for target, status in read:
-        info = [escape_label_value(status.info.get(key, "")) for key in INFO_LABELS]
-        append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
-
-    append(_header(metrics.SYNC_ERROR_INFO))
-    name = metrics.SYNC_ERROR_INFO.name
-    for target, status in read:
-        if status.error_reason is not None:
-            label = escape_label_value(status.error_reason)
-            append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
-
-    for family in metrics.VALUE_FAMILIES:
-        append(_header(family))
-        name, field = family.name, family.field
-        for target, status in read:
-            value = getattr(status, field)
-            if value is not None:
-                append(f"{name}{{{target.labels}}} {format_value(value)}\n")
-
-    append(_header(metrics.SYNC_LAST_SYNCED_AGE))
-    name = metrics.SYNC_LAST_SYNCED_AGE.name
-    for target, status in read:
-        if status.last_synced_timestamp is not None:
-            age = max(now - status.last_synced_timestamp, 0.0)
-            append(f"{name}{{{target.labels}}} {format_value(age)}\n")
-
-    append(_header(metrics.SYNC_STALE_THRESHOLD))
-    name = metrics.SYNC_STALE_THRESHOLD.name
-    for target, status in read:
-        threshold = stale.threshold(target, status)
-        append(f"{name}{{{target.labels}}} {format_value(threshold)}\n")
-    return "".join(out)
+        renderer.add(target, status, now)
+    return b"".join(renderer.chunks()).decode("utf-8")

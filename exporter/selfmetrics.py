@@ -124,6 +124,6 @@ class SelfMetrics:
             self.request_duration.labels(name)
         self._known_sources = set(names)
 
-    def render(self) -> str:
+    def render(self) -> bytes:
         """The exposition of the exporter's own metrics."""
-        return generate_latest(self.registry).decode("utf-8")
+        return generate_latest(self.registry)

@@ -6,6 +6,7 @@ built here once, at start-up or reload, so the scrape path only fetches and form
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from exporter.config import Config, SourceConfig
@@ -62,10 +63,21 @@ def _label_string(labels: dict[str, str]) -> str:
     return ",".join(f'{name}="{escape_label_value(labels[name])}"' for name in sorted(labels))
 
 
+def in_shard(source: str, sync_id: str, shard: int, total_shards: int) -> bool:
+    """Whether this replica reads the sync: a stable hash, the same in every replica and run."""
+    if total_shards == 1:
+        return True
+    return zlib.crc32(f"{source}\0{sync_id}".encode()) % total_shards == shard
+
+
 def build_source(
-    config: SourceConfig, defaults_concurrency: int, defaults_timeout: float
+    config: SourceConfig,
+    defaults_concurrency: int,
+    defaults_timeout: float,
+    shard: int = 0,
+    total_shards: int = 1,
 ) -> Source:
-    """Resolve one source's provider, headers and targets."""
+    """Resolve one source's provider, headers and the targets of this shard."""
     provider = PROVIDERS[config.provider]
     credentials = Credentials(
         token=config.auth.secret("token"),
@@ -83,6 +95,8 @@ def build_source(
         request_timeout=config.request_timeout or defaults_timeout,
     )
     for sync in config.syncs:
+        if not in_shard(config.name, sync.id, shard, total_shards):
+            continue
         labels = {
             **config.labels,
             **sync.labels,
@@ -107,7 +121,14 @@ def build_source(
 
 def build_sources(config: Config) -> list[Source]:
     """Resolve every source in the config."""
+    collector = config.collector
     return [
-        build_source(source, config.collector.max_concurrency, config.collector.request_timeout)
+        build_source(
+            source,
+            collector.max_concurrency,
+            collector.request_timeout,
+            collector.shard,
+            collector.total_shards,
+        )
         for source in config.sources
     ]

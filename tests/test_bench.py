@@ -1,0 +1,43 @@
+"""The scrape benchmark still runs end to end: tiny N, one round, checked for shape, not speed."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+from bench.scrape import COLUMNS
+from tests.tools import ROOT
+
+
+def parse_table(output: str) -> list[dict[str, float]]:
+    """The benchmark's Markdown table as one dict per row, '-' read as NaN."""
+    lines = [line for line in output.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = []
+    for line in lines[2:]:
+        cells = [cell.strip().replace(",", "") for cell in line.strip("|").split("|")]
+        pairs = zip(header, cells, strict=True)
+        rows.append({name: math.nan if cell == "-" else float(cell) for name, cell in pairs})
+    assert tuple(header) == COLUMNS
+    return rows
+
+
+def test_benchmark_runs_at_tiny_n_and_prints_one_sane_table() -> None:
+    command = [sys.executable, "-m", "bench.scrape", "--syncs", "30", "--latency-ms", "0,20"]
+    command += ["--concurrency", "10", "--rounds", "1", "--min-reads", "300"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = parse_table(result.stdout)
+    assert [(row["N"], row["L ms"], row["C"]) for row in rows] == [(30, 0, 10), (30, 20, 10)]
+    for row in rows:
+        assert row["up"] == 30, "every bulk sync answers, so every sync_up is 1"
+        assert 1 <= row["requests/N"] <= 2
+        assert row["wall s"] > 0 and row["CPU s"] >= 0
+        assert row["CPU µs/sync"] >= 0 and row["bare µs/sync"] >= 0
+        assert 0 < row["gzip MB"] < row["body MB"] < 1
+        assert 20 < row["peak RSS MiB"] < 1000
+        assert row["render ms"] > 0 and row["2nd scrape ms"] >= 0
+    # 30 syncs split 10/10/10 over the providers, C=10 split 4/3/3: four round trips of 20 ms.
+    assert rows[0]["ideal s"] == 0 and math.isnan(rows[0]["ratio"])
+    assert rows[1]["ideal s"] == 0.08 and rows[1]["ratio"] > 0

@@ -1,0 +1,115 @@
+"""What the environment configures for provider requests: proxies and trusted CAs.
+
+A plain http.server on 127.0.0.1 plays the proxy: a proxied request arrives there with the
+provider's absolute URL as its target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import certifi
+import pytest
+
+from exporter.client import env_proxy, tls_context
+from tests.procs import free_port
+
+
+class Proxy(BaseHTTPRequestHandler):
+    targets: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        Proxy.targets.append(self.path)
+        body = json.dumps({"status": "ACTIVE", "summary": {}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    Proxy.targets = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def once(tmp_path: Path, base_url: str, env: dict[str, str]) -> str:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"""
+sources:
+  - name: p
+    provider: paragon
+    base_url: {base_url}
+    auth: {{token: ptok}}
+    syncs: [abc]
+"""
+    )
+    clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_requests_go_through_the_proxy_from_the_environment(proxy: str, tmp_path: Path) -> None:
+    body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": proxy})
+    assert Proxy.targets == ["http://provider.example/api/syncs/abc"]
+    assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
+
+
+def test_no_proxy_exempts_a_host(proxy: str, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    body = once(tmp_path, proxy, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
+    assert Proxy.targets == ["/api/syncs/abc"]
+    assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
+
+
+def test_env_proxy_picks_by_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if "proxy" in name.lower():
+            monkeypatch.delenv(name)
+    assert env_proxy("https://api.sequin.io") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://squid:3128")
+    assert env_proxy("https://api.sequin.io") == "http://squid:3128"
+    assert env_proxy("http://plain.example") is None
+    monkeypatch.setenv("ALL_PROXY", "http://all:3128")
+    assert env_proxy("http://plain.example") == "http://all:3128"
+    monkeypatch.setenv("NO_PROXY", ".sequin.io")
+    assert env_proxy("https://api.sequin.io") is None
+
+
+def test_tls_trusts_certifi_unless_the_environment_names_cas(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    bundled = len(tls_context().get_ca_certs())
+    assert bundled > 50
+    end = "-----END CERTIFICATE-----\n"
+    one = tmp_path / "one.pem"
+    one.write_text(Path(certifi.where()).read_text().split(end)[0] + end)
+    monkeypatch.setenv("SSL_CERT_FILE", str(one))
+    assert len(tls_context().get_ca_certs()) == 1

@@ -1,0 +1,30 @@
+"""Writing syncs in batches as they arrive gives the same exposition as writing them at once."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from exporter.collection import Snapshot
+from exporter.render import Renderer, render_syncs
+from tests.test_render import NOW, POLICY, results
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_batch_boundaries_do_not_change_the_output(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = results()
+    whole = render_syncs(pairs, NOW, POLICY)
+    monkeypatch.setattr(Renderer, "BATCH", batch)
+    assert render_syncs(pairs, NOW, POLICY) == whole
+
+
+def test_snapshot_gzip_and_body_come_from_the_same_chunks() -> None:
+    snapshot = Snapshot(
+        chunks=[b"# a\n", bytearray(b"x 1.0\n" * 500), b"# b\n"], finished=0, duration=0
+    )
+    assert snapshot.body == b"# a\n" + b"x 1.0\n" * 500 + b"# b\n"
+    assert gzip.decompress(snapshot.gzipped()) == snapshot.body
+    assert snapshot.gzipped() is snapshot.gzipped()

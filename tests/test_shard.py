@@ -1,0 +1,45 @@
+"""Sharding: replicas with the same config and different shards split the syncs between them."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.config import ConfigError, parse_config
+from exporter.targets import build_sources
+
+
+def config_text(shard: int | str, total_shards: int | str, syncs: int = 1000) -> str:
+    ids = ", ".join(f"s{i}" for i in range(syncs))
+    return f"""
+collector: {{shard: {shard}, total_shards: {total_shards}}}
+sources:
+  - {{name: a, provider: paragon, auth: {{token: t}}, syncs: [{ids}]}}
+  - {{name: b, provider: sequin, auth: {{token: t}}, syncs: [{ids}]}}
+"""
+
+
+def read_by(shard: int, total_shards: int) -> set[tuple[str, str]]:
+    config = parse_config(config_text(shard, total_shards), "shard.yml")
+    return {(t.source, t.sync_id) for s in build_sources(config) for t in s.targets}
+
+
+def test_shards_are_disjoint_complete_and_balanced() -> None:
+    everything = read_by(0, 1)
+    assert len(everything) == 2000
+    shards = [read_by(shard, 4) for shard in range(4)]
+    assert set().union(*shards) == everything
+    assert sum(len(shard) for shard in shards) == len(everything)
+    assert all(400 <= len(shard) <= 600 for shard in shards), [len(s) for s in shards]
+
+
+def test_shard_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARD", "2")
+    config = parse_config(config_text('"${SHARD}"', 3, syncs=10), "shard.yml")
+    assert (config.collector.shard, config.collector.total_shards) == (2, 3)
+
+
+@pytest.mark.parametrize(("shard", "total"), [(4, 4), (-1, 4), (0, 0)])
+def test_shard_out_of_range_is_refused(shard: int, total: int) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(config_text(shard, total, syncs=1), "shard.yml")
+    assert "shard.yml: collector" in str(error.value)
