@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from exporter.config import (
     parse_listen_address,
 )
 from exporter.web import Exporter, make_app
+from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
 
 log = logging.getLogger("exporter")
 
@@ -115,6 +117,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"address to serve on (config: web.listen_address, default :{DEFAULT_PORT})",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth, in the Prometheus exporter-toolkit's web config format",
+    )
+    parser.add_argument(
         "--log.level",
         dest="log_level",
         choices=["debug", "info", "warn", "error"],
@@ -173,18 +181,37 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
     return apply
 
 
-async def _serve(exporter: Exporter, config: Config, on_start: Callable[[str], None]) -> None:
+Serving = tuple[WebSecurityConfig | None, ssl.SSLContext | None]
+
+
+def _web_security(path: str | None) -> Serving:
+    """The web config file, checked before anything starts: auth users and a TLS context."""
+    if not path:
+        return None, None
+    security = load_web_config(path)
+    tls = security.tls_server_config
+    return security, ssl_context(tls, path) if tls else None
+
+
+async def _serve(
+    exporter: Exporter,
+    config: Config,
+    on_start: Callable[[str], None],
+    serving: Serving,
+) -> None:
     host, port = parse_listen_address(config.web.listen_address)
-    runner = web.AppRunner(make_app(exporter), access_log=None, handle_signals=False)
+    security, context = serving
+    runner = web.AppRunner(make_app(exporter, security), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=context)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {config.web.listen_address}: {exc.strerror}") from None
     bound = runner.addresses[0] if runner.addresses else (host, port)
-    url = f"http://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
+    scheme = "https" if context else "http"
+    url = f"{scheme}://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
     on_start(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -221,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = load()
+        serving = _web_security(args.web_config_file)
     except ConfigError as exc:
         print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
         return 1
@@ -233,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(asyncio.run(_once(config)))
         return 0
     try:
-        asyncio.run(_run(config, load))
+        asyncio.run(_run(config, load, serving))
     except ConfigError as exc:
         print(f"sync-status-exporter: {exc}", file=sys.stderr)
         return 1
@@ -249,7 +277,7 @@ async def _once(config: Config) -> str:
     return snapshot.body.decode("utf-8")
 
 
-async def _run(config: Config, load: Callable[[], Config]) -> None:
+async def _run(config: Config, load: Callable[[], Config], serving: Serving) -> None:
     def reload() -> Config:
         fresh = load()
         logs.setup(fresh.log.level, fresh.log.format)
@@ -261,11 +289,17 @@ async def _run(config: Config, load: Callable[[], Config]) -> None:
         return fresh
 
     exporter = Exporter(Collector(config), reload)
-    await _serve(exporter, config, _listening)
+    await _serve(exporter, config, _listening, serving)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from exporter.simulator import Simulator, World, demo_config
+
+    try:
+        serving = _web_security(args.web_config_file)
+    except ConfigError as exc:
+        print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
+        return 1
 
     async def run() -> None:
         world = World.demo(period=args.period)
@@ -283,7 +317,7 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
 
         try:
-            await _serve(Exporter(Collector(config), None), config, started)
+            await _serve(Exporter(Collector(config), None), config, started, serving)
         finally:
             await simulator.stop()
 

@@ -9,10 +9,12 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from exporter import __version__
 from exporter.collection import Collector, scrape_timeout
 from exporter.config import Config, ConfigError
+from exporter.webconfig import WebSecurityConfig, basic_auth
 
 log = logging.getLogger("exporter.web")
 
@@ -122,8 +124,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=500, text="internal error, see the exporter's log\n")
 
 
-def make_app(exporter: Exporter) -> web.Application:
-    """The aiohttp application serving the exporter's endpoints."""
+def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> web.Application:
+    """The aiohttp application serving the exporter's endpoints, behind basic auth if set."""
     collector = exporter.collector
 
     async def metrics(request: web.Request) -> web.Response:
@@ -152,7 +154,10 @@ def make_app(exporter: Exporter) -> web.Application:
         except ConfigError as exc:
             return web.Response(status=500, text=f"config reload failed:\n{exc}\n")
 
-    app = web.Application(middlewares=[_errors])
+    middlewares: list[Middleware] = [_errors]
+    if security is not None and security.basic_auth_users:
+        middlewares.insert(0, basic_auth(security.basic_auth_users))
+    app = web.Application(middlewares=middlewares)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,15 +29,19 @@ def wait_for(
     timeout: float,
     process: subprocess.Popen[bytes] | None = None,
     headers: dict[str, str] | None = None,
+    **options: Any,
 ) -> None:
-    """Poll `url` until it answers 200, failing early if `process` died."""
+    """Poll `url` until it answers 200, failing early if `process` died.
+
+    `options` go to httpx.get (verify=, auth= for TLS and basic auth).
+    """
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise AssertionError(f"process exited with {process.returncode} before {url} answered")
         try:
-            if httpx.get(url, timeout=1.0, headers=headers).status_code == 200:
+            if httpx.get(url, timeout=1.0, headers=headers, **options).status_code == 200:
                 return
         except httpx.HTTPError as exc:
             last = type(exc).__name__
@@ -54,6 +59,7 @@ def running(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     ready_headers: dict[str, str] | None = None,
+    **ready_options: Any,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a program until the block ends; its output goes to `log` for post-mortems."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -67,7 +73,7 @@ def running(
     )
     try:
         try:
-            wait_for(ready_url, timeout, process, ready_headers)
+            wait_for(ready_url, timeout, process, ready_headers, **ready_options)
         except AssertionError:
             if log:
                 sys.stderr.write(log.read_text(errors="replace")[-4000:])

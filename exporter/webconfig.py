@@ -1,0 +1,147 @@
+"""`--web.config.file`: TLS and basic auth in the exporter-toolkit's format.
+
+Go exporters share this file format (tls_server_config, basic_auth_users with bcrypt
+hashes), so one file can protect every exporter on a host, this one included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ssl
+from pathlib import Path
+from typing import Literal
+
+import bcrypt
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from exporter.config import ConfigError, Model, parse_document, read_document
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+TLSVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
+ClientAuth = Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]
+
+
+class TLSServerConfig(Model):
+    """The server's certificate and, for mutual TLS, the CA its clients must be signed by."""
+
+    cert_file: Path
+    key_file: Path
+    client_auth_type: ClientAuth = "NoClientCert"
+    client_ca_file: Path | None = None
+    min_version: TLSVersion = "TLS12"
+    max_version: TLSVersion = "TLS13"
+
+    @model_validator(mode="after")
+    def _client_ca(self) -> TLSServerConfig:
+        if self.client_auth_type != "NoClientCert" and self.client_ca_file is None:
+            raise ValueError(f"client_auth_type {self.client_auth_type} needs client_ca_file")
+        if _TLS_VERSIONS[self.min_version] > _TLS_VERSIONS[self.max_version]:
+            raise ValueError("min_version is above max_version")
+        return self
+
+
+class WebSecurityConfig(Model):
+    """The whole web config file; an empty file means plain HTTP with no auth."""
+
+    tls_server_config: TLSServerConfig | None = None
+    basic_auth_users: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("basic_auth_users")
+    @classmethod
+    def _bcrypt_hashes(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for user, hashed in users.items():
+            if not hashed.get_secret_value().startswith(("$2a$", "$2b$", "$2y$")):
+                raise ValueError(f"password of user {user!r} is not a bcrypt hash")
+        return users
+
+
+def load_web_config(path: str | Path) -> WebSecurityConfig:
+    """Read and validate a web config file."""
+    text = read_document(path, "web config file")
+    if not text.strip():
+        return WebSecurityConfig()
+    return parse_document(
+        WebSecurityConfig, text, str(path), "tls_server_config or basic_auth_users"
+    )
+
+
+def ssl_context(config: TLSServerConfig, origin: str) -> ssl.SSLContext:
+    """A server-side TLS context; bad certificate files are config errors, named."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = _TLS_VERSIONS[config.min_version]
+    context.maximum_version = _TLS_VERSIONS[config.max_version]
+    try:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(
+            f"{origin}: tls_server_config: cannot load cert_file/key_file: {reason}"
+        ) from None
+    if config.client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=config.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+            raise ConfigError(
+                f"{origin}: tls_server_config.client_ca_file: cannot load: {reason}"
+            ) from None
+    context.verify_mode = {
+        "NoClientCert": ssl.CERT_NONE,
+        "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+        "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+    }[config.client_auth_type]
+    return context
+
+
+def basic_auth(users: dict[str, SecretStr]) -> Middleware:
+    """Middleware asking every request for one of `users`' passwords.
+
+    bcrypt is slow on purpose; a password that matched once is remembered by a keyed hash,
+    so a scrape every few seconds does not pay for bcrypt each time.
+    """
+    key = bcrypt.gensalt()
+    verified: set[bytes] = set()
+
+    def fingerprint(user: str, password: str) -> bytes:
+        return hmac.new(key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+
+    def allowed(header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = users.get(user)
+        if not sep or hashed is None:
+            return False
+        mark = fingerprint(user, password)
+        if mark in verified:
+            return True
+        if bcrypt.checkpw(password.encode(), hashed.get_secret_value().encode()):
+            verified.add(mark)
+            return True
+        return False
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not allowed(request.headers.get("Authorization", "")):
+            return web.Response(
+                status=401,
+                text="Unauthorized\n",
+                headers={"WWW-Authenticate": 'Basic realm="sync-status-exporter"'},
+            )
+        return await handler(request)
+
+    return middleware
