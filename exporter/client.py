@@ -153,7 +153,8 @@ async def read_sync(
         outcome.error, outcome.detail = "bad_response", "body is not JSON"
     except BadResponse as exc:
         outcome.error, outcome.detail = "bad_response", str(exc)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except Exception as exc:
+        # A provider answer no adapter foresaw must cost one sync, never the whole scrape.
         outcome.error, outcome.detail = "bad_response", f"unreadable status ({type(exc).__name__})"
     outcome.duration = time.perf_counter() - started
     return outcome

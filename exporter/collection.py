@@ -80,10 +80,16 @@ class Collector:
         self.metrics.track_sources([s.name for s in self.sources])
         self._client: aiohttp.ClientSession | None = None
         self._inflight: asyncio.Task[Snapshot] | None = None
+        self._inflight_deadline = 0.0
+        self._closing: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
 
     def apply(self, config: Config) -> None:
-        """Switch to a new config; a source keeps its 429 back-off across the reload."""
+        """Switch to a new config; a source keeps its 429 back-off across the reload.
+
+        A collection already running finishes with the old config and its own HTTP client,
+        which is closed afterwards; scrapes from now on start a new collection.
+        """
         sources = build_sources(config)
         blocked = {s.name: s.blocked_until for s in self.sources}
         for source in sources:
@@ -91,9 +97,19 @@ class Collector:
         self.config = config
         self.sources = sources
         self.metrics.track_sources([s.name for s in sources])
-        if self._client is not None:
-            client, self._client = self._client, None
-            asyncio.get_running_loop().create_task(client.close())
+        client, self._client = self._client, None
+        running, self._inflight = self._inflight, None
+        if client is None:
+            return
+        if running is None or running.done():
+            self._close_later(client)
+        else:
+            running.add_done_callback(lambda _: self._close_later(client))
+
+    def _close_later(self, client: aiohttp.ClientSession) -> None:
+        task = asyncio.get_running_loop().create_task(client.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
@@ -107,11 +123,21 @@ class Collector:
             self._client = None
 
     async def scrape(self, timeout: float) -> Snapshot:
-        """Join the collection in flight, or start one with this deadline."""
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.get_running_loop().create_task(self._collect(timeout))
-            self._inflight.add_done_callback(self._forget)
-        return await asyncio.shield(self._inflight)
+        """Join the collection in flight if it ends within this deadline, else start one.
+
+        A scrape with a shorter timeout than the running collection's does not wait past
+        its own deadline: it runs its own collection (rare: replicas share a timeout).
+        """
+        deadline = time.monotonic() + timeout
+        running = self._inflight
+        if running is not None and not running.done():
+            if self._inflight_deadline <= deadline:
+                return await asyncio.shield(running)
+            return await self._collect(timeout)
+        task = asyncio.get_running_loop().create_task(self._collect(timeout))
+        task.add_done_callback(self._forget)
+        self._inflight, self._inflight_deadline = task, deadline
+        return await asyncio.shield(task)
 
     def _forget(self, task: asyncio.Task[Snapshot]) -> None:
         """Drop the finished collection: only the scrapes that waited for it keep its body."""
@@ -193,9 +219,11 @@ class Collector:
 
     def _handle_failure(self, source: Source, target: Target, outcome: Outcome) -> None:
         if outcome.error == "rate_limited":
+            settings = self.config.collector
             wait = outcome.retry_after
             if wait is None:
-                wait = self.config.collector.default_retry_after
+                wait = settings.default_retry_after
+            wait = min(wait, settings.max_retry_after)
             source.blocked_until = max(source.blocked_until, time.monotonic() + wait)
             outcome.detail = f"HTTP 429, backing off {wait:.3g}s"
         self._record_failure(source, target, outcome.error, outcome.detail)

@@ -224,6 +224,7 @@ class CollectorConfig(Model):
     default_timeout: PositiveSeconds = 10.0
     max_timeout: PositiveSeconds = 120.0
     default_retry_after: Seconds = 30.0
+    max_retry_after: PositiveSeconds = 3600.0
     stale_after: PositiveSeconds = 3600.0
     stale_intervals: Annotated[float, Field(gt=0)] = 3.0
     stale_slack: Seconds = 900.0

@@ -13,6 +13,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -66,6 +67,8 @@ class SelfMetrics:
     """Counters and gauges about the exporter's own work."""
 
     def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
+        # kube-state-metrics-style output: no *_created series doubling every counter.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=False)
         registry = self.registry
         build = Gauge(
@@ -117,6 +120,7 @@ class SelfMetrics:
                 self.errors.remove(gone, reason)
             self.skipped.remove(gone)
             self.request_duration.remove(gone)
+            self.requests.remove_by_labels({"source": gone})
         for name in names:
             for reason in ERROR_REASONS:
                 self.errors.labels(name, reason)

@@ -494,6 +494,8 @@ def test_reload_applies_a_good_config_and_refuses_a_bad_one(sim: Sim, workdir: P
         m = scrape(url)
         assert m.has("sync_up", source="after") and not m.has("sync_up", source="before")
         assert not m.has("sync_exporter_syncs_configured", source="before")
+        assert not m.has("sync_exporter_upstream_requests_total", source="before")
+        assert "_created" not in m.text
         assert m.value("sync_exporter_config_last_reload_successful") == 1
         config.write_text("sources: [{name: broken, provider: nope}]")
         response = httpx.post(f"{url}/-/reload")
@@ -509,3 +511,72 @@ def test_reload_applies_a_good_config_and_refuses_a_bad_one(sim: Sim, workdir: P
             assert time.monotonic() < deadline, "SIGHUP did not reload"
             time.sleep(0.2)
     assert "config reload failed" in log.read_text()
+
+
+def slow_source_config(sim: Sim, path: Path, extra: str = "") -> Path:
+    sim.create("sequin", "slowish", SEQUIN_BASE)
+    sim.fault("sequin", "slowish", {"delay": 2.0})
+    path.write_text(
+        f"sources: [{{name: slow, provider: sequin, base_url: '{sim.base}/sequin',"
+        " auth: {token: sim-sequin-key}, request_timeout: 30s, syncs: [slowish, s-active]}]\n"
+        f"collector: {{default_timeout: 30s{extra}}}"
+    )
+    return path
+
+
+def test_reload_during_a_scrape_does_not_break_it(sim: Sim, workdir: Path) -> None:
+    config = slow_source_config(sim, workdir / "c.yml")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready"):
+        results: list[Exposition] = []
+        thread = threading.Thread(target=lambda: results.append(scrape(url)))
+        thread.start()
+        time.sleep(0.5)
+        assert httpx.post(f"{url}/-/reload").status_code == 200
+        thread.join()
+        (m,) = results
+        assert m.value("sync_up", sync_id="slowish") == 1
+        assert m.value("sync_exporter_errors_total", source="slow", reason="connect") == 0
+    sim.clear_fault("sequin", "slowish")
+
+
+def test_a_scrape_with_a_shorter_timeout_does_not_wait_for_a_longer_one(
+    sim: Sim, workdir: Path
+) -> None:
+    config = slow_source_config(sim, workdir / "c.yml")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready"):
+        patient: list[Exposition] = []
+        thread = threading.Thread(
+            target=lambda: patient.append(
+                scrape(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "20"})
+            )
+        )
+        thread.start()
+        time.sleep(0.3)
+        hurried = scrape(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "1"})
+        thread.join()
+        assert hurried.value("sync_up", sync_id="slowish") == 0
+        assert hurried.value("sync_up", sync_id="s-active") == 1
+        assert patient[0].value("sync_up", sync_id="slowish") == 1
+    sim.clear_fault("sequin", "slowish")
+
+
+def test_an_endless_retry_after_is_capped(sim: Sim, workdir: Path) -> None:
+    sim.create("sequin", "inf-429", SEQUIN_BASE)
+    sim.fault("sequin", "inf-429", {"status": 429, "retry_after": "inf", "times": 1})
+    config = workdir / "c.yml"
+    config.write_text(
+        f"sources: [{{name: capped, provider: sequin, base_url: '{sim.base}/sequin',"
+        " auth: {token: sim-sequin-key}, syncs: [inf-429]}]\n"
+        "collector: {max_retry_after: 2s}"
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready"):
+        first = scrape(url)
+        assert 0 < first.value("sync_exporter_source_backoff_seconds", source="capped") <= 2
+        time.sleep(2.1)
+        assert scrape(url).value("sync_up", sync_id="inf-429") == 1
