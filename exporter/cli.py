@@ -50,6 +50,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text!r}")
+    return int(text)
+
+
 def _address(text: str) -> str:
     try:
         parse_listen_address(text)
@@ -103,6 +109,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_duration,
         metavar="DURATION",
         help="subtracted from Prometheus's scrape timeout (config: collector.timeout_offset, 0.5s)",
+    )
+    parser.add_argument(
+        "--collector.shard",
+        dest="shard",
+        type=_index,
+        metavar="N",
+        help="this replica's shard, from 0 (config: collector.shard; see README, Performance)",
+    )
+    parser.add_argument(
+        "--collector.total-shards",
+        dest="total_shards",
+        type=_positive,
+        metavar="N",
+        help="number of replicas sharing the syncs (config: collector.total_shards, 1)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -159,6 +179,8 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
             "request_timeout": getattr(args, "request_timeout", None),
             "max_concurrency": getattr(args, "max_concurrency", None),
             "timeout_offset": getattr(args, "timeout_offset", None),
+            "shard": getattr(args, "shard", None),
+            "total_shards": getattr(args, "total_shards", None),
         },
         "web": {"listen_address": args.listen_address},
         "log": {"level": args.log_level, "format": args.log_format},

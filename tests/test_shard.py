@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from exporter.config import ConfigError, parse_config
@@ -43,3 +47,30 @@ def test_shard_out_of_range_is_refused(shard: int, total: int) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(config_text(shard, total, syncs=1), "shard.yml")
     assert "shard.yml: collector" in str(error.value)
+
+
+def test_shard_flags_split_the_syncs_between_replicas(tmp_path: Path) -> None:
+    ids = [f"s{i}" for i in range(40)]
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "sources: [{name: a, provider: sequin, base_url: 'http://127.0.0.1:1',"
+        f" auth: {{token: t}}, syncs: [{', '.join(ids)}]}}]\n"
+        "log: {level: error}"
+    )
+    seen: list[set[str]] = []
+    for shard in ("0", "1"):
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", "--config.file", str(path), "--once",
+             "--collector.shard", shard, "--collector.total-shards", "2"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        seen.append(
+            {
+                line.split('sync_id="')[1].split('"')[0]
+                for line in result.stdout.splitlines()
+                if line.startswith("sync_up{")
+            }
+        )
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(ids)
