@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from exporter import values
+
 RUNBOOK_BASE = (
     "https://github.com/sync-status-exporter/sync-status-exporter/blob/main/docs/runbooks.md"
 )
@@ -32,16 +34,6 @@ SYNC_KEY = "job, instance, source, provider, sync_id"
 SOURCE_KEY = "job, instance, source"
 
 _DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 604800,
-    "y": 31536000,
-}
 
 
 def _setting(default: Any, alerts: str, meaning: str) -> Any:
@@ -164,9 +156,10 @@ class Alert:
 
 def seconds(duration: str) -> float:
     """Seconds in a Prometheus duration such as `1h30m`, to compare settings."""
-    return sum(
-        int(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION_PART.findall(duration)
-    )
+    parsed = values.duration(duration)
+    if parsed is None:
+        raise ValueError(f"not a Prometheus duration: {duration!r}")
+    return parsed
 
 
 def _lookup(query: str, labels: Sequence[str]) -> str:

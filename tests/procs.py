@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +106,46 @@ def exporter_command(config: Path, port: int, *extra: str) -> list[str]:
         f"127.0.0.1:{port}",
         *extra,
     ]
+
+
+class Recording:
+    """A plain http.server on 127.0.0.1 answering an active sync, noting every request."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        recording = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                recording.seen.append((self.path, headers))
+                body = json.dumps({"status": "ACTIVE", "summary": {}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def paths(self) -> list[str]:
+        """The request targets, in order (full URLs when the server acts as a proxy)."""
+        return [path for path, _ in self.seen]
+
+
+@contextmanager
+def recording_server() -> Iterator[Recording]:
+    """Serve until the block ends; the tests read `.seen` afterwards."""
+    recording = Recording()
+    thread = threading.Thread(target=recording._server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield recording
+    finally:
+        recording._server.shutdown()
+        recording._server.server_close()

@@ -6,48 +6,23 @@ provider's absolute URL as its target.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import certifi
 import pytest
 
 from exporter.client import env_proxy, tls_context
-from tests.procs import free_port
-
-
-class Proxy(BaseHTTPRequestHandler):
-    targets: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        Proxy.targets.append(self.path)
-        body = json.dumps({"status": "ACTIVE", "summary": {}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.procs import Recording, free_port, recording_server
 
 
 @pytest.fixture
-def proxy() -> Iterator[str]:
-    Proxy.targets = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def proxy() -> Iterator[Recording]:
+    with recording_server() as server:
+        yield server
 
 
 def once(tmp_path: Path, base_url: str, env: dict[str, str]) -> str:
@@ -74,16 +49,18 @@ sources:
     return result.stdout
 
 
-def test_requests_go_through_the_proxy_from_the_environment(proxy: str, tmp_path: Path) -> None:
-    body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": proxy})
-    assert Proxy.targets == ["http://provider.example/api/syncs/abc"]
+def test_requests_go_through_the_proxy_from_the_environment(
+    proxy: Recording, tmp_path: Path
+) -> None:
+    body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": proxy.url})
+    assert proxy.paths == ["http://provider.example/api/syncs/abc"]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 
-def test_no_proxy_exempts_a_host(proxy: str, tmp_path: Path) -> None:
+def test_no_proxy_exempts_a_host(proxy: Recording, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    body = once(tmp_path, proxy, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
-    assert Proxy.targets == ["/api/syncs/abc"]
+    body = once(tmp_path, proxy.url, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
+    assert proxy.paths == ["/api/syncs/abc"]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 

@@ -5,48 +5,25 @@ A plain http.server on 127.0.0.1 records each request, so this checks the bytes 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from exporter import __version__
-
-
-class Recorder(BaseHTTPRequestHandler):
-    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
-
-    def do_GET(self) -> None:
-        Recorder.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-        body = json.dumps({"status": "ACTIVE", "summary": {}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.procs import Recording, recording_server
 
 
 @pytest.fixture
-def recorder() -> Iterator[str]:
-    Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def recording() -> Iterator[Recording]:
+    with recording_server() as server:
+        yield server
 
 
-def test_requests_follow_each_providers_documentation(recorder: str, tmp_path: Path) -> None:
+def test_requests_follow_each_providers_documentation(recording: Recording, tmp_path: Path) -> None:
+    recorder = recording.url
     config = tmp_path / "config.yml"
     config.write_text(
         f"""
@@ -76,7 +53,7 @@ sources:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    seen = dict(Recorder.seen)
+    seen = dict(recording.seen)
     assert set(seen) == {
         "/api/syncs/8f2c-91ab",
         "/api/syncs/needs%2Fescaping",
