@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from exporter.metrics import markdown_table
 from tests.tools import ROOT
 
@@ -16,3 +18,15 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        text = doc.read_text()
+        named = set(
+            re.findall(
+                r"`((?:exporter|tests|bench|alerts|dashboards|docs|scripts)/[\w./-]+)`", text
+            )
+        )
+        missing = [path for path in sorted(named) if not (ROOT / path.rstrip("/")).exists()]
+        assert not missing, f"{doc.name} names files that do not exist: {missing}"
