@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from exporter import __version__, logs, values
+from exporter.client import tls_context
 from exporter.collection import Collector
 from exporter.config import (
     DEFAULT_PORT,
@@ -271,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load()
         serving = _web_security(args.web_config_file)
+        tls_context()
     except ConfigError as exc:
         print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ import certifi
 import orjson
 
 from exporter import __version__
+from exporter.config import ConfigError
 from exporter.model import SyncStatus
 from exporter.providers.base import BadResponse, Provider
 
@@ -25,13 +26,20 @@ USER_AGENT = f"sync-status-exporter/{__version__}"
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
 
-def make_client(max_connections: int) -> aiohttp.ClientSession:
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A provider answered more than MAX_BODY_BYTES (after decompression): not a sync status."""
+
+
+def make_client(max_connections: int, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     """An aiohttp session: httpx's client layer alone cost ~3x a bare aiohttp request's CPU.
 
     See the README's Performance section for the measurements. aiohttp's trust_env would look up the
     proxy in a thread on every request, so env_proxy resolves it once per source instead.
     """
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=tls_context())
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=tls)
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -44,12 +52,30 @@ def tls_context() -> ssl.SSLContext:
     """Trust what httpx trusted: SSL_CERT_FILE or SSL_CERT_DIR if set, else certifi's bundle.
 
     So slim images without system CA certificates still verify providers' certificates.
+    Built once at start-up: a bad SSL_CERT_FILE is a start-up error, not a failed scrape.
     """
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    return ssl.create_default_context(cafile=certifi.where())
+    try:
+        if os.environ.get("SSL_CERT_FILE"):
+            return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        if os.environ.get("SSL_CERT_DIR"):
+            return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+        return ssl.create_default_context(cafile=certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot load the CA certificates for provider TLS: {reason}") from None
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refusing more than MAX_BODY_BYTES (also after gzip decompression)."""
+    length = response.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+    return bytes(body)
 
 
 def env_proxy(base_url: str) -> str | None:
@@ -132,10 +158,10 @@ async def read_sync(
             asyncio.timeout(timeout),
             client.get(url, headers=headers, allow_redirects=False, proxy=proxy) as response,
         ):
+            status = response.status
+            outcome.code = str(status)
             # Read error bodies too, so the connection goes back to the pool.
-            content = await response.read()
-        status = response.status
-        outcome.code = str(status)
+            content = await _read_body(response)
         if status != 200:
             outcome.error = _http_error(status)
             outcome.detail = f"HTTP {status}"
@@ -149,6 +175,8 @@ async def read_sync(
         outcome.error, outcome.detail = "timeout", f"no answer within {timeout:.3g}s"
     except (aiohttp.ClientError, OSError) as exc:
         outcome.error, outcome.detail = _transport_failure(exc)
+    except BodyTooLarge:
+        outcome.error, outcome.detail = "bad_response", f"body larger than {MAX_BODY_BYTES} bytes"
     except orjson.JSONDecodeError:
         outcome.error, outcome.detail = "bad_response", "body is not JSON"
     except BadResponse as exc:

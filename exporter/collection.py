@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from exporter.client import Outcome, env_proxy, make_client, read_sync
+from exporter.client import Outcome, env_proxy, make_client, read_sync, tls_context
 from exporter.config import CollectorConfig, Config
 from exporter.render import Renderer, StalePolicy
 from exporter.selfmetrics import SelfMetrics
@@ -70,25 +70,45 @@ def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
     return min(offered, settings.max_timeout)
 
 
+@dataclass(slots=True)
+class _Running:
+    """A collection in flight: scrapes whose deadline and budget fit may share it."""
+
+    task: asyncio.Task[Snapshot]
+    deadline: float
+    budget: float
+
+
+# A scrape shares a running collection only if that collection was given at least this
+# share of the scrape's own budget: a client asking for a 1 s timeout must not cut short
+# the answer to Prometheus's 10 s scrape.
+SHARE_MIN_BUDGET = 0.9
+
+
 class Collector:
-    """Owns the HTTP client, the sources and the in-flight collection."""
+    """Owns the HTTP client, the sources and the collections in flight."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sources: list[Source] = build_sources(config)
         self.metrics = SelfMetrics(lambda: self.sources)
         self.metrics.track_sources([s.name for s in self.sources])
+        self._tls = tls_context()
         self._client: aiohttp.ClientSession | None = None
-        self._inflight: asyncio.Task[Snapshot] | None = None
-        self._inflight_deadline = 0.0
-        self._closing: set[asyncio.Task[None]] = set()
+        self._running: list[_Running] = []
+        self._limits = self._source_limits()
+        self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
+
+    def _source_limits(self) -> dict[str, asyncio.Semaphore]:
+        """Per-source request limits shared by every collection in flight."""
+        return {s.name: asyncio.Semaphore(s.concurrency) for s in self.sources}
 
     def apply(self, config: Config) -> None:
         """Switch to a new config; a source keeps its 429 back-off across the reload.
 
-        A collection already running finishes with the old config and its own HTTP client,
-        which is closed afterwards; scrapes from now on start a new collection.
+        Collections already running finish with the old config and their HTTP client, which
+        is closed afterwards; scrapes from now on start new collections.
         """
         sources = build_sources(config)
         blocked = {s.name: s.blocked_until for s in self.sources}
@@ -96,24 +116,31 @@ class Collector:
             source.blocked_until = blocked.get(source.name, 0.0)
         self.config = config
         self.sources = sources
+        self._limits = self._source_limits()
+        kept = {(s.name, t.sync_id) for s in sources for t in s.targets}
+        self._failing = {key: why for key, why in self._failing.items() if key in kept}
         self.metrics.track_sources([s.name for s in sources])
         client, self._client = self._client, None
-        running, self._inflight = self._inflight, None
-        if client is None:
-            return
-        if running is None or running.done():
-            self._close_later(client)
-        else:
-            running.add_done_callback(lambda _: self._close_later(client))
+        running, self._running = [r.task for r in self._running], []
+        task = asyncio.get_running_loop().create_task(self._retire(client, running))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    def _close_later(self, client: aiohttp.ClientSession) -> None:
-        task = asyncio.get_running_loop().create_task(client.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    async def _retire(
+        self, client: aiohttp.ClientSession | None, running: list[asyncio.Task[Snapshot]]
+    ) -> None:
+        """After the old config's collections end: close their client, drop their series."""
+        if running:
+            await asyncio.wait(running)
+        if client is not None:
+            await client.close()
+        # A late request of a removed source may have re-created its series.
+        self.metrics.track_sources([s.name for s in self.sources])
 
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
-            self._client = make_client(sum(s.concurrency for s in self.sources) or 1)
+            size = sum(s.concurrency for s in self.sources) or 1
+            self._client = make_client(size, self._tls)
         return self._client
 
     async def close(self) -> None:
@@ -123,26 +150,19 @@ class Collector:
             self._client = None
 
     async def scrape(self, timeout: float) -> Snapshot:
-        """Join the collection in flight if it ends within this deadline, else start one.
+        """Share a running collection that suits this scrape's deadline, or start one.
 
-        A scrape with a shorter timeout than the running collection's does not wait past
-        its own deadline: it runs its own collection (rare: replicas share a timeout).
+        A collection suits if it ends within this scrape's deadline and was given nearly
+        as much time: Prometheus replicas with the same timeout share one collection.
         """
         deadline = time.monotonic() + timeout
-        running = self._inflight
-        if running is not None and not running.done():
-            if self._inflight_deadline <= deadline:
-                return await asyncio.shield(running)
-            return await self._collect(timeout)
+        self._running = [r for r in self._running if not r.task.done()]
+        for running in self._running:
+            if running.deadline <= deadline and running.budget >= SHARE_MIN_BUDGET * timeout:
+                return await asyncio.shield(running.task)
         task = asyncio.get_running_loop().create_task(self._collect(timeout))
-        task.add_done_callback(self._forget)
-        self._inflight, self._inflight_deadline = task, deadline
+        self._running.append(_Running(task, deadline, timeout))
         return await asyncio.shield(task)
-
-    def _forget(self, task: asyncio.Task[Snapshot]) -> None:
-        """Drop the finished collection: only the scrapes that waited for it keep its body."""
-        if self._inflight is task:
-            self._inflight = None
 
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
@@ -191,20 +211,25 @@ class Collector:
         requests = self.metrics.requests
         durations = self.metrics.request_duration.labels(source.name)
         proxy = env_proxy(source.base_url)
+        limit = self._limits.get(source.name) or asyncio.Semaphore(source.concurrency)
 
         async def worker() -> None:
             for i, target in pending:
-                now = time.monotonic()
-                if source.blocked_until > now:
+                async with limit:
+                    now = time.monotonic()
+                    if source.blocked_until > now:
+                        outcome = None
+                    else:
+                        timeout = min(source.request_timeout, max(deadline - now, 0.001))
+                        outcome = await read_sync(
+                            client, source.provider, target.url, source.headers, timeout, proxy
+                        )
+                if outcome is None:
                     self.metrics.skipped.labels(source.name).inc()
                     self._note(source, target, "rate_limited", "source is backing off")
                     renderer.add(target, None, 0.0)
                     done[i] = True
                     continue
-                timeout = min(source.request_timeout, max(deadline - now, 0.001))
-                outcome = await read_sync(
-                    client, source.provider, target.url, source.headers, timeout, proxy
-                )
                 requests.labels(source.name, outcome.code).inc()
                 durations.observe(outcome.duration)
                 if outcome.status is None:

@@ -109,6 +109,24 @@ def landing_page(collector: Collector) -> str:
     return _PAGE.format(version=html.escape(__version__), rows=rows)
 
 
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (`gzip;q=0` refuses it)."""
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An unexpected error is logged in one line and answered 500, never with a traceback."""
@@ -131,8 +149,8 @@ def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> w
     async def metrics(request: web.Request) -> web.Response:
         timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
         snapshot = await collector.scrape(timeout)
-        headers = {"Content-Type": CONTENT_TYPE}
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
+        headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
             return web.Response(body=snapshot.gzipped(), headers=headers)
         return web.Response(body=snapshot.body, headers=headers)
@@ -156,7 +174,7 @@ def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> w
 
     middlewares: list[Middleware] = [_errors]
     if security is not None and security.basic_auth_users:
-        middlewares.insert(0, basic_auth(security.basic_auth_users))
+        middlewares.append(basic_auth(security.basic_auth_users))
     app = web.Application(middlewares=middlewares)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)

@@ -6,6 +6,7 @@ hashes), so one file can protect every exporter on a host, this one included.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -60,8 +61,11 @@ class WebSecurityConfig(Model):
     @classmethod
     def _bcrypt_hashes(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
         for user, hashed in users.items():
-            if not hashed.get_secret_value().startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError(f"password of user {user!r} is not a bcrypt hash")
+            value = hashed.get_secret_value().encode()
+            try:
+                bcrypt.checkpw(b"", value)
+            except ValueError:
+                raise ValueError(f"password of user {user!r} is not a bcrypt hash") from None
         return users
 
 
@@ -106,16 +110,29 @@ def ssl_context(config: TLSServerConfig, origin: str) -> ssl.SSLContext:
 def basic_auth(users: dict[str, SecretStr]) -> Middleware:
     """Middleware asking every request for one of `users`' passwords.
 
-    bcrypt is slow on purpose; a password that matched once is remembered by a keyed hash,
-    so a scrape every few seconds does not pay for bcrypt each time.
+    bcrypt is slow on purpose (~60 ms at cost 10), so it runs in worker threads, two at a
+    time, never on the event loop that serves scrapes and reads providers. A password that
+    matched once is remembered by a keyed hash, so a scrape every few seconds does not pay
+    for bcrypt each time. Unknown users are checked against a dummy hash of the same cost,
+    so response times do not tell which user names exist.
     """
     key = bcrypt.gensalt()
     verified: set[bytes] = set()
+    hashes = {user: hashed.get_secret_value().encode() for user, hashed in users.items()}
+    cost = int(next(iter(hashes.values()))[4:6]) if hashes else 10
+    dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
+    workers = asyncio.Semaphore(2)
 
     def fingerprint(user: str, password: str) -> bytes:
         return hmac.new(key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
 
-    def allowed(header: str) -> bool:
+    def check(password: bytes, hashed: bytes) -> bool:
+        try:
+            return bcrypt.checkpw(password, hashed)
+        except ValueError:  # e.g. a password longer than bcrypt's 72 bytes
+            return False
+
+    async def allowed(header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
             return False
@@ -123,20 +140,22 @@ def basic_auth(users: dict[str, SecretStr]) -> Middleware:
             user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        hashed = users.get(user)
-        if not sep or hashed is None:
+        if not sep:
             return False
         mark = fingerprint(user, password)
         if mark in verified:
             return True
-        if bcrypt.checkpw(password.encode(), hashed.get_secret_value().encode()):
+        hashed = hashes.get(user)
+        async with workers:
+            ok = await asyncio.to_thread(check, password.encode(), hashed or dummy)
+        if ok and hashed is not None:
             verified.add(mark)
             return True
         return False
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not allowed(request.headers.get("Authorization", "")):
+        if not await allowed(request.headers.get("Authorization", "")):
             return web.Response(
                 status=401,
                 text="Unauthorized\n",

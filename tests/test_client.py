@@ -11,7 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from exporter.client import make_client, read_sync, retry_after_seconds
+from exporter.client import make_client, read_sync, retry_after_seconds, tls_context
 from exporter.providers import PROVIDERS
 
 NOW = 1_700_000_000.0
@@ -76,7 +76,7 @@ def rude_server() -> Iterator[tuple[int, int]]:
 
 def read(url: str, timeout: float = 2.0) -> tuple[str, str]:
     async def go() -> tuple[str, str]:
-        client = make_client(4)
+        client = make_client(4, tls_context())
         try:
             outcome = await read_sync(client, PROVIDERS["sequin"], url, {}, timeout)
         finally:

@@ -345,6 +345,12 @@ def test_promtool_accepts_the_exposition(exporter: str) -> None:
     assert result.stdout.strip() == b"" and result.stderr.strip() == b""
 
 
+def test_gzip_refused_with_q_zero(exporter: str) -> None:
+    response = httpx.get(f"{exporter}/metrics", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in response.headers
+    assert response.headers["Vary"] == "Accept-Encoding"
+
+
 def test_gzip_when_asked(exporter: str) -> None:
     response = httpx.get(f"{exporter}/metrics", headers={"Accept-Encoding": "gzip"})
     assert response.headers["Content-Encoding"] == "gzip"
@@ -561,6 +567,20 @@ def test_a_scrape_with_a_shorter_timeout_does_not_wait_for_a_longer_one(
         assert hurried.value("sync_up", sync_id="slowish") == 0
         assert hurried.value("sync_up", sync_id="s-active") == 1
         assert patient[0].value("sync_up", sync_id="slowish") == 1
+        # The other way round: a patient scrape never shares a hurried collection, so a
+        # client asking for 1 s timeouts cannot cut short Prometheus's answer.
+        hurried_results: list[Exposition] = []
+        thread = threading.Thread(
+            target=lambda: hurried_results.append(
+                scrape(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "1"})
+            )
+        )
+        thread.start()
+        time.sleep(0.1)
+        patient_now = scrape(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "20"})
+        thread.join()
+        assert hurried_results[0].value("sync_up", sync_id="slowish") == 0
+        assert patient_now.value("sync_up", sync_id="slowish") == 1
     sim.clear_fault("sequin", "slowish")
 
 

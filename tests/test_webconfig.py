@@ -68,6 +68,9 @@ def test_tls_and_basic_auth(sim: Sim, pki: Path, workdir: Path) -> None:
         for _ in range(3):
             ok = client.get(f"{url}/metrics", auth=("prometheus", "s3cret-pass"))
             assert ok.status_code == 200 and 'sync_up{provider="sequin"' in ok.text
+        # Longer than bcrypt's 72 bytes: refused, not an internal error.
+        assert client.get(f"{url}/metrics", auth=("prometheus", "p" * 100)).status_code == 401
+        assert client.get(f"{url}/", headers={"Authorization": "Basic !!!"}).status_code == 401
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     assert "s3cret-pass" not in log.read_text() and hashed not in log.read_text()
@@ -100,6 +103,10 @@ def test_mutual_tls(sim: Sim, pki: Path, workdir: Path) -> None:
     [
         (
             "basic_auth_users: {u: plain}",
+            "basic_auth_users: password of user 'u' is not a bcrypt hash",
+        ),
+        (
+            "basic_auth_users: {u: $2y$10$notahash}",
             "basic_auth_users: password of user 'u' is not a bcrypt hash",
         ),
         (
