@@ -131,6 +131,17 @@ def stat_panel(title: str, description: str, width: int = 6, height: int = 4) ->
     )
 
 
+def targets_up(title: str, description: str, width: int) -> stat.Panel:
+    """How many of the job's scrape targets answer, out of all: on two dashboards."""
+    return with_queries(
+        stat_panel(title, description, width=width).text_mode(
+            common.BigValueTextMode.VALUE_AND_NAME
+        ),
+        query(f"sum(up{{{JOB}}})", "up", instant=True),
+        query(f"count(up{{{JOB}}})", "targets", instant=True),
+    )
+
+
 def graph(title: str, description: str, unit: str, width: int = 12) -> timeseries.Panel:
     """A time series panel with its legend as a table, so long label sets stay readable."""
     return (
@@ -468,14 +479,10 @@ def fleet() -> builders.Dashboard:
     dashboard = dashboard.with_row(builders.Row("Exporter health"))
     return (
         dashboard.with_panel(
-            with_queries(
-                stat_panel(
-                    "Exporter targets up",
-                    "Scrape targets of the job answering Prometheus (up), out of all targets.",
-                    width=6,
-                ).text_mode(common.BigValueTextMode.VALUE_AND_NAME),
-                query(f"sum(up{{{JOB}}})", "up", instant=True),
-                query(f"count(up{{{JOB}}})", "targets", instant=True),
+            targets_up(
+                "Exporter targets up",
+                "Scrape targets of the job answering Prometheus (up), out of all targets.",
+                width=6,
             )
         )
         .with_panel(
@@ -720,14 +727,10 @@ def exporter() -> builders.Dashboard:
             )
         )
         .with_panel(
-            with_queries(
-                stat_panel(
-                    "Targets up",
-                    "Scrape targets answering Prometheus (up), out of all targets of the job.",
-                    width=4,
-                ).text_mode(common.BigValueTextMode.VALUE_AND_NAME),
-                query(f"sum(up{{{JOB}}})", "up", instant=True),
-                query(f"count(up{{{JOB}}})", "targets", instant=True),
+            targets_up(
+                "Targets up",
+                "Scrape targets answering Prometheus (up), out of all targets of the job.",
+                width=4,
             )
         )
         .with_panel(
