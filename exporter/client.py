@@ -27,10 +27,13 @@ _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, so
 
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# A list page holds many syncs (Sequin's and Terminal's whole objects), so more is allowed.
+MAX_LIST_BYTES = 64 * 1024 * 1024
+MAX_LIST_PAGES = 1000
 
 
 class BodyTooLarge(Exception):
-    """A provider answered more than MAX_BODY_BYTES (after decompression): not a sync status."""
+    """A provider answered more than we read (after decompression): not a sync status."""
 
 
 def make_client(max_connections: int, tls: ssl.SSLContext) -> aiohttp.ClientSession:
@@ -65,16 +68,16 @@ def tls_context() -> ssl.SSLContext:
         raise ConfigError(f"cannot load the CA certificates for provider TLS: {reason}") from None
 
 
-async def _read_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, refusing more than MAX_BODY_BYTES (also after gzip decompression)."""
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refusing more than `limit` bytes (also after gzip decompression)."""
     length = response.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise BodyTooLarge
+    if length is not None and length > limit:
+        raise BodyTooLarge(f"body larger than {limit} bytes")
     body = bytearray()
     async for chunk in response.content.iter_any():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise BodyTooLarge
+        if len(body) > limit:
+            raise BodyTooLarge(f"body larger than {limit} bytes")
     return bytes(body)
 
 
@@ -142,6 +145,45 @@ def _http_error(status_code: int) -> str:
     return "bad_response"
 
 
+async def _get(
+    client: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    proxy: str | None,
+    outcome: Outcome,
+    limit: int,
+) -> bytes | None:
+    """The body of a 200 answer; for any other status, note the error and return None."""
+    async with client.get(url, headers=headers, allow_redirects=False, proxy=proxy) as response:
+        status = response.status
+        outcome.code = str(status)
+        # Read error bodies too, so the connection goes back to the pool.
+        content = await _read_body(response, limit)
+    if status == 200:
+        return content
+    outcome.error = _http_error(status)
+    outcome.detail = f"HTTP {status}"
+    if status == 429:
+        outcome.retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+    return None
+
+
+def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
+    """The reason and detail of a read that raised: every failure is data, never a crash."""
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"no answer within {timeout:.3g}s"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return _transport_failure(exc)
+    if isinstance(exc, BodyTooLarge):
+        return "bad_response", str(exc)
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "bad_response", "body is not JSON"
+    if isinstance(exc, BadResponse):
+        return "bad_response", str(exc)
+    # A provider answer no adapter foresaw must cost one sync, never the whole scrape.
+    return "bad_response", f"unreadable status ({type(exc).__name__})"
+
+
 async def read_sync(
     client: aiohttp.ClientSession,
     provider: Provider,
@@ -154,35 +196,44 @@ async def read_sync(
     started = time.perf_counter()
     outcome = Outcome()
     try:
-        async with (
-            asyncio.timeout(timeout),
-            client.get(url, headers=headers, allow_redirects=False, proxy=proxy) as response,
-        ):
-            status = response.status
-            outcome.code = str(status)
-            # Read error bodies too, so the connection goes back to the pool.
-            content = await _read_body(response)
-        if status != 200:
-            outcome.error = _http_error(status)
-            outcome.detail = f"HTTP {status}"
-            if status == 429:
-                outcome.retry_after = retry_after_seconds(
-                    response.headers.get("Retry-After"), time.time()
-                )
-        else:
+        async with asyncio.timeout(timeout):
+            content = await _get(client, url, headers, proxy, outcome, MAX_BODY_BYTES)
+        if content is not None:
             outcome.status = provider.parse(orjson.loads(content))
-    except TimeoutError:
-        outcome.error, outcome.detail = "timeout", f"no answer within {timeout:.3g}s"
-    except (aiohttp.ClientError, OSError) as exc:
-        outcome.error, outcome.detail = _transport_failure(exc)
-    except BodyTooLarge:
-        outcome.error, outcome.detail = "bad_response", f"body larger than {MAX_BODY_BYTES} bytes"
-    except orjson.JSONDecodeError:
-        outcome.error, outcome.detail = "bad_response", "body is not JSON"
-    except BadResponse as exc:
-        outcome.error, outcome.detail = "bad_response", str(exc)
     except Exception as exc:
-        # A provider answer no adapter foresaw must cost one sync, never the whole scrape.
-        outcome.error, outcome.detail = "bad_response", f"unreadable status ({type(exc).__name__})"
+        outcome.error, outcome.detail = _failure(exc, timeout)
     outcome.duration = time.perf_counter() - started
     return outcome
+
+
+async def list_syncs(
+    client: aiohttp.ClientSession,
+    provider: Provider,
+    base_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    proxy: str | None = None,
+) -> tuple[list[str] | None, Outcome]:
+    """Every sync id the provider lists for these credentials, following pages."""
+    started = time.perf_counter()
+    outcome = Outcome()
+    ids: list[str] = []
+    cursor: str | None = None
+    assert provider.list_url is not None and provider.parse_list is not None
+    try:
+        async with asyncio.timeout(timeout):
+            for _ in range(MAX_LIST_PAGES):
+                url = provider.list_url(base_url, cursor)
+                content = await _get(client, url, headers, proxy, outcome, MAX_LIST_BYTES)
+                if content is None:
+                    return None, outcome
+                page, cursor = provider.parse_list(orjson.loads(content))
+                ids.extend(page)
+                if cursor is None:
+                    break
+    except Exception as exc:
+        outcome.error, outcome.detail = _failure(exc, timeout)
+        return None, outcome
+    finally:
+        outcome.duration = time.perf_counter() - started
+    return list(dict.fromkeys(ids)), outcome

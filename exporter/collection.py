@@ -8,6 +8,7 @@ Retry-After expires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import zlib
@@ -15,7 +16,14 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from exporter.client import Outcome, env_proxy, make_client, read_sync, tls_context
+from exporter.client import (
+    Outcome,
+    env_proxy,
+    list_syncs,
+    make_client,
+    read_sync,
+    tls_context,
+)
 from exporter.config import CollectorConfig, Config
 from exporter.render import Renderer, StalePolicy
 from exporter.selfmetrics import SelfMetrics
@@ -166,6 +174,13 @@ class Collector:
 
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
+        due = [s for s in self.sources if s.discover_every and s.next_discovery <= time.monotonic()]
+        if due:
+            client = self._http()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout / 2):
+                    await asyncio.gather(*(self._discover(client, s, timeout / 2) for s in due))
+            timeout = max(timeout - (time.perf_counter() - started), 0.001)
         targets = [(source, target) for source in self.sources for target in source.targets]
         done = [False] * len(targets)
         policy = self.config.collector
@@ -242,14 +257,70 @@ class Collector:
         width = min(source.concurrency, len(source.targets))
         await asyncio.gather(*(worker() for _ in range(width)))
 
+    async def _discover(self, client: aiohttp.ClientSession, source: Source, budget: float) -> None:
+        """List the source's syncs and read those, plus the configured ones, from now on.
+
+        A failed listing keeps the previous targets and is tried again in a minute.
+        """
+        assert source.discover_every is not None
+        now = time.monotonic()
+        if source.blocked_until > now:
+            return
+        ids, outcome = await list_syncs(
+            client,
+            source.provider,
+            source.base_url,
+            source.headers,
+            min(source.request_timeout, budget),
+            env_proxy(source.base_url),
+        )
+        self.metrics.requests.labels(source.name, outcome.code).inc()
+        if ids is None:
+            source.next_discovery = now + min(60.0, source.discover_every)
+            if outcome.error == "rate_limited":
+                self._back_off(source, outcome)
+            self.metrics.errors.labels(source.name, outcome.error).inc()
+            log.warning(
+                "cannot list syncs, keeping the ones known",
+                extra={
+                    "fields": {
+                        "source": source.name,
+                        "reason": outcome.error,
+                        "detail": outcome.detail,
+                    }
+                },
+            )
+            return
+        known = {target.sync_id: target for target in source.targets}
+        targets = list(source.configured)
+        configured = {target.sync_id for target in targets}
+        for sync_id in ids:
+            if sync_id in configured:
+                continue
+            target = known.get(sync_id) or source.target_for(sync_id)
+            if target is not None:
+                targets.append(target)
+        if len(targets) != len(source.targets):
+            log.info(
+                "syncs discovered",
+                extra={"fields": {"source": source.name, "syncs": len(targets)}},
+            )
+        source.targets = targets
+        source.next_discovery = now + source.discover_every
+
+    def _back_off(self, source: Source, outcome: Outcome) -> float:
+        """Stop calling a source that answered 429 until its Retry-After (capped) expires."""
+        settings = self.config.collector
+        wait = outcome.retry_after
+        if wait is None:
+            wait = settings.default_retry_after
+        wait = min(wait, settings.max_retry_after)
+        source.blocked_until = max(source.blocked_until, time.monotonic() + wait)
+        return wait
+
     def _handle_failure(self, source: Source, target: Target, outcome: Outcome) -> None:
         if outcome.error == "rate_limited":
-            settings = self.config.collector
-            wait = outcome.retry_after
-            if wait is None:
-                wait = settings.default_retry_after
-            wait = min(wait, settings.max_retry_after)
-            source.blocked_until = max(source.blocked_until, time.monotonic() + wait)
+            wait = self._back_off(source, outcome)
             outcome.detail = f"HTTP 429, backing off {wait:.3g}s"
         self._record_failure(source, target, outcome.error, outcome.detail)
 

@@ -166,6 +166,8 @@ class SourceConfig(Model):
     stale_after: PositiveSeconds | None = None
     max_concurrency: Annotated[int, Field(ge=1)] | None = None
     request_timeout: PositiveSeconds | None = None
+    discover: bool = False
+    discover_interval: PositiveSeconds = 300.0
 
     _labels = field_validator("labels")(_check_labels)
 
@@ -199,6 +201,8 @@ class SourceConfig(Model):
         provider = PROVIDERS[self.provider]
         if not self.base_url:
             object.__setattr__(self, "base_url", provider.default_base_url)
+        if self.discover and provider.list_url is None:
+            raise ValueError(f"provider {self.provider!r} cannot list syncs: set syncs instead")
         has_connection_token = self.auth.connection_token is not None
         if provider.needs_connection_token and not has_connection_token:
             raise ValueError(

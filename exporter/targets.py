@@ -7,6 +7,7 @@ built here once, at start-up or reload, so the scrape path only fetches and form
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.config import Config, SourceConfig
@@ -45,6 +46,12 @@ class Source:
     request_timeout: float
     targets: list[Target] = field(default_factory=list)
     blocked_until: float = 0.0
+    # Discovery (config `discover: true`): the syncs listed in the config, how often to
+    # list the provider's syncs, when next, and how to make a target for a listed id.
+    configured: list[Target] = field(default_factory=list)
+    discover_every: float | None = None
+    next_discovery: float = 0.0
+    target_for: Callable[[str], Target | None] = field(default=lambda _: None, repr=False)
 
 
 def _template(labels: dict[str, str], slots: tuple[str, ...]) -> str:
@@ -94,28 +101,38 @@ def build_source(
         concurrency=config.max_concurrency or defaults_concurrency,
         request_timeout=config.request_timeout or defaults_timeout,
     )
-    for sync in config.syncs:
-        if not in_shard(config.name, sync.id, shard, total_shards):
-            continue
+
+    def target(sync_id: str, labels: dict[str, str], stale_after: float | None) -> Target:
         labels = {
             **config.labels,
-            **sync.labels,
+            **labels,
             "source": config.name,
             "provider": config.provider,
-            "sync_id": sync.id,
+            "sync_id": sync_id,
         }
-        templates = {f.name: _template(labels, f.labels) for f in SYNC_FAMILIES if f.labels}
-        source.targets.append(
-            Target(
-                source=config.name,
-                provider=config.provider,
-                sync_id=sync.id,
-                url=provider.url(config.base_url, sync.id),
-                labels=_label_string(labels),
-                templates=templates,
-                stale_after=sync.stale_after or config.stale_after,
-            )
+        return Target(
+            source=config.name,
+            provider=config.provider,
+            sync_id=sync_id,
+            url=provider.url(config.base_url, sync_id),
+            labels=_label_string(labels),
+            templates={f.name: _template(labels, f.labels) for f in SYNC_FAMILIES if f.labels},
+            stale_after=stale_after or config.stale_after,
         )
+
+    def discovered(sync_id: str) -> Target | None:
+        """A target for a listed sync, if it falls in this replica's shard."""
+        if not in_shard(config.name, sync_id, shard, total_shards):
+            return None
+        return target(sync_id, {}, None)
+
+    for sync in config.syncs:
+        if in_shard(config.name, sync.id, shard, total_shards):
+            source.targets.append(target(sync.id, sync.labels, sync.stale_after))
+    source.configured = list(source.targets)
+    if config.discover:
+        source.discover_every = config.discover_interval
+        source.target_for = discovered
     return source
 
 

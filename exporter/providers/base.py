@@ -31,6 +31,10 @@ class Provider:
     headers: Callable[[Credentials], dict[str, str]]
     parse: Callable[[Any], SyncStatus]
     needs_connection_token: bool = False
+    # Discovery: the URL of a page of the list of syncs (base URL, cursor of the page or
+    # None for the first), and the ids on a page with the next page's cursor.
+    list_url: Callable[[str, str | None], str] | None = None
+    parse_list: Callable[[Any], tuple[list[str], str | None]] | None = None
 
 
 def bearer(credentials: Credentials) -> dict[str, str]:
@@ -45,3 +49,20 @@ def require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body.get("status"), str):
         raise BadResponse("response has no string 'status' field")
     return body
+
+
+def ids_in(items: Any) -> list[str]:
+    """The string `id`s of a list of sync objects; anything else is a bad response."""
+    if not isinstance(items, list):
+        raise BadResponse("the list of syncs is not a JSON array")
+    ids = [item.get("id") for item in items if isinstance(item, dict)]
+    if len(ids) != len(items) or not all(isinstance(i, str) and i for i in ids):
+        raise BadResponse("a listed sync has no string 'id'")
+    return [i for i in ids if isinstance(i, str)]
+
+
+def data_list(body: Any) -> tuple[list[str], str | None]:
+    """Paragon's and Sequin's list answer: `{"data": [...]}`, one page."""
+    if not isinstance(body, dict):
+        raise BadResponse("expected a JSON object with a 'data' list")
+    return ids_in(body.get("data")), None

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from exporter import values
 from exporter.model import State, SyncStatus
-from exporter.providers.base import Provider, bearer, require_object
+from exporter.providers.base import Provider, bearer, data_list, require_object
 
 # Older documentation used lower-case statuses and called DISABLED "paused".
 _STATES = {
@@ -73,4 +73,6 @@ PROVIDER = Provider(
     url=_url,
     headers=bearer,
     parse=parse,
+    list_url=lambda base_url, _cursor: f"{base_url}/api/syncs",
+    parse_list=data_list,
 )

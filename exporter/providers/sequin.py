@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from exporter import values
 from exporter.model import State, SyncStatus
-from exporter.providers.base import Provider, bearer, require_object
+from exporter.providers.base import Provider, bearer, data_list, require_object
 
 
 def _url(base_url: str, sync_id: str) -> str:
@@ -68,4 +68,6 @@ PROVIDER = Provider(
     url=_url,
     headers=bearer,
     parse=parse,
+    list_url=lambda base_url, _cursor: f"{base_url}/v1/syncs",
+    parse_list=data_list,
 )

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from exporter import values
 from exporter.model import State, SyncStatus
-from exporter.providers.base import Credentials, Provider, require_object
+from exporter.providers.base import BadResponse, Credentials, Provider, ids_in, require_object
 
 _STATES = {
     "requested": State.INITIALIZING,
@@ -50,6 +50,22 @@ def parse(body: Any) -> SyncStatus:
     )
 
 
+LIST_PAGE_SIZE = 100
+
+
+def _list_url(base_url: str, cursor: str | None) -> str:
+    page = f"{base_url}/syncs?limit={LIST_PAGE_SIZE}"
+    return page if cursor is None else f"{page}&cursor={quote(cursor, safe='')}"
+
+
+def _parse_list(body: Any) -> tuple[list[str], str | None]:
+    """`{"results": [...], "next": cursor}`, paginated."""
+    if not isinstance(body, dict):
+        raise BadResponse("expected a JSON object with a 'results' list")
+    following = body.get("next")
+    return ids_in(body.get("results")), following if isinstance(following, str) else None
+
+
 PROVIDER = Provider(
     name="terminal",
     default_base_url="https://api.withterminal.com/tsp/v1",
@@ -57,4 +73,6 @@ PROVIDER = Provider(
     headers=_headers,
     parse=parse,
     needs_connection_token=True,
+    list_url=_list_url,
+    parse_list=_parse_list,
 )
