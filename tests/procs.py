@@ -149,3 +149,20 @@ def recording_server() -> Iterator[Recording]:
     finally:
         recording._server.shutdown()
         recording._server.server_close()
+
+
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, inherit_env: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the exporter's command line to completion (--once, --config.check), as users do.
+
+    `env` is added to this process's environment, or replaces it with inherit_env=False.
+    """
+    environment = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )

@@ -7,8 +7,6 @@ provider's absolute URL as its target.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import certifi
 import pytest
 
 from exporter.client import env_proxy, tls_context
-from tests.procs import Recording, free_port, recording_server
+from tests.procs import Recording, free_port, recording_server, run_exporter
 
 
 @pytest.fixture
@@ -38,12 +36,8 @@ sources:
 """
     )
     clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **env},
+    result = run_exporter(
+        "--config.file", str(config), "--once", env={**clean, **env}, inherit_env=False
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

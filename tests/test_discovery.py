@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import Sim
 from tests.exposition import Exposition
+from tests.procs import run_exporter
 
 AUTH = {
     "paragon": "{token: sim-paragon-token}",
@@ -22,12 +22,7 @@ def once(sim: Sim, path: Path, provider: str, extra: str = "") -> subprocess.Com
         f"sources: [{{name: found, provider: {provider}, base_url: '{sim.base}/{BASE[provider]}',"
         f" auth: {AUTH[provider]}, discover: true{extra}}}]\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(path), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_exporter("--config.file", str(path), "--once")
     assert result.returncode == 0, result.stderr
     return result
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Sim
 from tests.exposition import Exposition
-from tests.procs import exporter_command, free_port, running
+from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.tools import require
 
 PARAGON_FULL: dict[str, object] = {
@@ -395,14 +395,8 @@ def test_landing_page_and_health(exporter: str, sim: Sim) -> None:
 
 
 def run_once(config: Path) -> subprocess.CompletedProcess[str]:
-    import sys
 
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_exporter("--config.file", str(config), "--once")
 
 
 def test_once_prints_the_exposition(sim: Sim, workdir: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.exposition import Exposition
+from tests.procs import run_exporter
 
 HUGE = b'{"status": "ACTIVE", "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
 BOMB = gzip.compress(HUGE, compresslevel=9)
@@ -59,12 +58,7 @@ def test_oversized_bodies_are_bad_responses(hostile: str, tmp_path: Path) -> Non
         f"sources: [{{name: h, provider: paragon, base_url: '{hostile}', auth: {{token: t}},"
         " syncs: [huge, bomb, chunked-huge, fine]}]"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("--config.file", str(config), "--once")
     assert result.returncode == 0, result.stderr
     m = Exposition(result.stdout)
     for sync_id in ("huge", "bomb", "chunked-huge"):
@@ -78,12 +72,12 @@ def test_bad_ca_bundle_is_a_start_up_error(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text("sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]}]")
     for mode in ("--config.check", "--once"):
-        result = subprocess.run(
-            [sys.executable, "-m", "exporter", "--config.file", str(config), mode],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        result = run_exporter(
+            "--config.file",
+            str(config),
+            mode,
             env={"SSL_CERT_FILE": str(tmp_path / "missing.pem"), "PATH": "/usr/bin:/bin"},
+            inherit_env=False,
         )
         assert result.returncode == 1
         assert "cannot load the CA certificates for provider TLS" in result.stderr

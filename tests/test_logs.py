@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.procs import run_exporter
 
 
 def once(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once", *flags],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_exporter("--config.file", str(config), "--once", *flags)
 
 
 def failing_config(tmp_path: Path) -> Path:

@@ -7,14 +7,12 @@ but schema-valid bodies, which the exporter must read without crashing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.procs import free_port, running
+from tests.procs import free_port, run_exporter, running
 from tests.tools import ROOT, require
 
 SPEC = ROOT.parent / "shared" / "specs" / "terminal-openapi.json"
@@ -55,12 +53,7 @@ sources:
     syncs: [{SYNC}, sync_01HZZZZZZZZZZZZZZZZZZZZZZZ]
 """
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("--config.file", str(config), "--once")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout

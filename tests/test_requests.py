@@ -5,15 +5,13 @@ A plain http.server on 127.0.0.1 records each request, so this checks the bytes 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from exporter import __version__
-from tests.procs import Recording, recording_server
+from tests.procs import Recording, recording_server, run_exporter
 
 
 @pytest.fixture
@@ -46,12 +44,7 @@ sources:
     syncs: [c906b4a4-0cda-4f46-bd80-255f570c195d]
 """
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("--config.file", str(config), "--once")
     assert result.returncode == 0, result.stderr
     seen = dict(recording.seen)
     assert set(seen) == {

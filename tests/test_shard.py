@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from exporter.config import ConfigError, parse_config
 from exporter.targets import build_sources
+from tests.procs import run_exporter
 
 
 def config_text(shard: int | str, total_shards: int | str, syncs: int = 1000) -> str:
@@ -59,10 +58,9 @@ def test_shard_flags_split_the_syncs_between_replicas(tmp_path: Path) -> None:
     )
     seen: list[set[str]] = []
     for shard in ("0", "1"):
-        result = subprocess.run(
-            [sys.executable, "-m", "exporter", "--config.file", str(path), "--once",
-             "--collector.shard", shard, "--collector.total-shards", "2"],
-            capture_output=True, text=True, timeout=60,
+        result = run_exporter(
+            "--config.file", str(path), "--once",
+            "--collector.shard", shard, "--collector.total-shards", "2",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         seen.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import bcrypt
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Sim
-from tests.procs import exporter_command, free_port, running
+from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.tools import require
 
 
@@ -124,10 +123,9 @@ def test_mutual_tls(sim: Sim, pki: Path, workdir: Path) -> None:
 def test_bad_web_config_is_refused(sim: Sim, workdir: Path, text: str, expected: str) -> None:
     web = workdir / "web.yml"
     web.write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config_file(sim, workdir)),
-         "--web.config.file", str(web), "--config.check"],
-        capture_output=True, text=True, timeout=60,
+    result = run_exporter(
+        "--config.file", str(config_file(sim, workdir)),
+        "--web.config.file", str(web), "--config.check",
     )  # fmt: skip
     assert result.returncode == 1
     assert f"{web}: {expected}" in result.stderr
