@@ -175,32 +175,31 @@ class Collector:
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
         due = [s for s in self.sources if s.discover_every and s.next_discovery <= time.monotonic()]
+        client = self._http()
         if due:
-            client = self._http()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout / 2):
                     await asyncio.gather(*(self._discover(client, s, timeout / 2) for s in due))
             timeout = max(timeout - (time.perf_counter() - started), 0.001)
-        targets = [(source, target) for source in self.sources for target in source.targets]
+        # Each source's target list as of now: discovery in a concurrent collection replaces
+        # source.targets (never mutates it), so this collection's indexes stay valid.
+        plan = [(source, source.targets) for source in self.sources]
+        targets = [(source, target) for source, listed in plan for target in listed]
         done = [False] * len(targets)
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
         renderer = Renderer(stale)
         deadline = time.monotonic() + timeout
-        client = self._http()
-        offsets: dict[str, int] = {}
-        index = 0
-        for source in self.sources:
-            offsets[source.name] = index
-            index += len(source.targets)
+        reads = []
+        offset = 0
+        for source, listed in plan:
+            reads.append(
+                self._read_source(client, source, listed, offset, renderer, done, deadline)
+            )
+            offset += len(listed)
         try:
             async with asyncio.timeout(timeout):
-                await asyncio.gather(
-                    *(
-                        self._read_source(client, s, offsets[s.name], renderer, done, deadline)
-                        for s in self.sources
-                    )
-                )
+                await asyncio.gather(*reads)
         except TimeoutError:
             for i, (source, target) in enumerate(targets):
                 if not done[i]:
@@ -217,12 +216,13 @@ class Collector:
         self,
         client: aiohttp.ClientSession,
         source: Source,
+        listed: list[Target],
         offset: int,
         renderer: Renderer,
         done: list[bool],
         deadline: float,
     ) -> None:
-        pending = iter(enumerate(source.targets, start=offset))
+        pending = iter(enumerate(listed, start=offset))
         requests = self.metrics.requests
         durations = self.metrics.request_duration.labels(source.name)
         proxy = env_proxy(source.base_url)
@@ -254,7 +254,7 @@ class Collector:
                 renderer.add(target, outcome.status, time.time())
                 done[i] = True
 
-        width = min(source.concurrency, len(source.targets))
+        width = min(source.concurrency, len(listed))
         await asyncio.gather(*(worker() for _ in range(width)))
 
     async def _discover(self, client: aiohttp.ClientSession, source: Source, budget: float) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import free_port, running
+from tests.procs import Recording, free_port, recording_server, running
 
 
 class Sim:
@@ -66,6 +66,13 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         simulator = Sim(base)
         yield simulator
         simulator.http.close()
+
+
+@pytest.fixture
+def recording() -> Iterator[Recording]:
+    """A plain HTTP server on 127.0.0.1 that answers an active sync and notes each request."""
+    with recording_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -7,20 +7,13 @@ provider's absolute URL as its target.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import certifi
 import pytest
 
 from exporter.client import env_proxy, tls_context
-from tests.procs import Recording, free_port, recording_server, run_exporter
-
-
-@pytest.fixture
-def proxy() -> Iterator[Recording]:
-    with recording_server() as server:
-        yield server
+from tests.procs import Recording, free_port, run_exporter
 
 
 def once(tmp_path: Path, base_url: str, env: dict[str, str]) -> str:
@@ -44,17 +37,17 @@ sources:
 
 
 def test_requests_go_through_the_proxy_from_the_environment(
-    proxy: Recording, tmp_path: Path
+    recording: Recording, tmp_path: Path
 ) -> None:
-    body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": proxy.url})
-    assert proxy.paths == ["http://provider.example/api/syncs/abc"]
+    body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": recording.url})
+    assert recording.paths == ["http://provider.example/api/syncs/abc"]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 
-def test_no_proxy_exempts_a_host(proxy: Recording, tmp_path: Path) -> None:
+def test_no_proxy_exempts_a_host(recording: Recording, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    body = once(tmp_path, proxy.url, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
-    assert proxy.paths == ["/api/syncs/abc"]
+    body = once(tmp_path, recording.url, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
+    assert recording.paths == ["/api/syncs/abc"]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 

@@ -5,19 +5,10 @@ A plain http.server on 127.0.0.1 records each request, so this checks the bytes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from exporter import __version__
-from tests.procs import Recording, recording_server, run_exporter
-
-
-@pytest.fixture
-def recording() -> Iterator[Recording]:
-    with recording_server() as server:
-        yield server
+from tests.procs import Recording, run_exporter
 
 
 def test_requests_follow_each_providers_documentation(recording: Recording, tmp_path: Path) -> None:
