@@ -50,6 +50,12 @@ class Settings:
         "all",
         'Scrape job name of the exporter; every expression selects `job="<job>"`.',
     )
+    runbook_base: str = _setting(
+        RUNBOOK_BASE,
+        "all",
+        "Where the runbooks live: every `runbook_url` is this plus `#<alert name in lower "
+        "case>` (point it at your own copy of docs/runbooks.md).",
+    )
     read_gap: str = _setting(
         "10m",
         "all per-sync alerts",
@@ -107,6 +113,11 @@ class Settings:
         "SyncExporterConfigReloadFailed",
         "How long the exporter may keep running an old config after a failed reload.",
     )
+    health_warning_for: str = _setting(
+        "30m",
+        "SyncHealthWarning",
+        "How long a sync's provider-reported health may stay `warn` (Sequin's `health.status`).",
+    )
     disabled_for: str = _setting(
         "24h", "SyncDisabled", "How long a sync may stay disabled (paused) before an info alert."
     )
@@ -115,12 +126,15 @@ class Settings:
         """Refuse values Prometheus would reject, here rather than at rule load time."""
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            if item.type == "str" and item.name != "job" and not _DURATION.match(value):
+            is_duration = item.type == "str" and item.name not in ("job", "runbook_base")
+            if is_duration and not _DURATION.match(value):
                 raise ValueError(f"{item.name}: not a Prometheus duration: {value!r}")
         if not 0 < self.upstream_error_ratio <= 1:
             raise ValueError("upstream_error_ratio must be in (0, 1]")
         if not self.job:
             raise ValueError("job must not be empty")
+        if not re.match(r"^https?://\S+$", self.runbook_base):
+            raise ValueError(f"runbook_base: not an http(s) URL: {self.runbook_base!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +154,7 @@ class Alert:
         """The runbook section's anchor: GitHub lower-cases a heading made of one word."""
         return self.name.lower()
 
-    def rule(self) -> dict[str, Any]:
+    def rule(self, runbook_base: str = RUNBOOK_BASE) -> dict[str, Any]:
         """The rule as Prometheus reads it."""
         rule: dict[str, Any] = {"alert": self.name, "expr": self.expr, "for": self.duration}
         if seconds(self.keep_firing_for) > 0:
@@ -149,7 +163,7 @@ class Alert:
         rule["annotations"] = {
             "summary": self.summary,
             "description": self.description,
-            "runbook_url": f"{RUNBOOK_BASE}#{self.anchor}",
+            "runbook_url": f"{runbook_base}#{self.anchor}",
         }
         return rule
 
@@ -182,7 +196,10 @@ _SYNC_LABELS = ("job", "instance", "source", "provider", "sync_id")
 _SYNC_MATCH = "job=%[1]q,instance=%[2]q,source=%[3]q,provider=%[4]q,sync_id=%[5]q"
 _SOURCE_LABELS = ("job", "instance", "source")
 _SOURCE_MATCH = "job=%[1]q,instance=%[2]q,source=%[3]q"
-_WHICH = "Sync {{ $labels.sync_id }} (provider {{ $labels.provider }}, source {{ $labels.source }})"
+_WHICH = (
+    "Sync {{ $labels.sync_id }} (provider {{ $labels.provider }}, source {{ $labels.source }}"
+    "{{ with $labels.user }}, user {{ . }}{{ end }})"
+)
 
 
 def _percent(ratio: float) -> str:
@@ -219,6 +236,8 @@ def sync_alerts(s: Settings) -> list[Alert]:
         _SOURCE_LABELS,
     )
     keep = s.keep_firing_for
+    no_requests = f"provider_requests!={_go_string('')}"
+    warned = f"status={_go_string('warn')}"
     return [
         Alert(
             name="SyncErrored",
@@ -283,11 +302,15 @@ def sync_alerts(s: Settings) -> list[Alert]:
                 f"(\n  {last('sync_progress_ratio')} < 1\n"
                 f"  and on ({SYNC_KEY})\n"
                 f"  changes(sync_progress_ratio{{{job}}}[{gap}]) == 0\n)\n"
-                f"and on ({SYNC_KEY})\n{state('active')}"
+                f"and on ({SYNC_KEY})\n{state('active')}\n"
+                f"unless on ({SYNC_KEY})\n"
+                f"{last('sync_info', no_requests)}"
             ),
             duration=s.progress_stalled_for,
             keep_firing_for=keep,
             summary="An active sync's progress has stopped moving.",
+            # A Terminal job that fetches extra data from the provider (providerRequests, e.g.
+            # historical files) may legitimately stay in progress for long: not a stall.
             description=(
                 f"{_WHICH} is active, but its progress has stayed at "
                 "{{ $value | humanizePercentage }} for more than "
@@ -307,6 +330,20 @@ def sync_alerts(s: Settings) -> list[Alert]:
                 f"Most frequent read error of the source: {{{{ with {read_error} }}}}"
                 '{{ . | first | label "reason" }}{{ else }}none counted (the source may be '
                 "backing off after HTTP 429){{ end }}."
+            ),
+        ),
+        Alert(
+            name="SyncHealthWarning",
+            severity="warning",
+            expr=f"{last('sync_health', warned)} == 1",
+            duration=s.health_warning_for,
+            keep_firing_for=keep,
+            summary="The provider warns about a sync's health.",
+            description=(
+                f"The provider has reported the health of "
+                f"{_WHICH[0].lower()}{_WHICH[1:]} as warn for more than "
+                f"{s.health_warning_for}: the sync still runs, but its credential or the "
+                "third-party API needs attention (the provider's console has the notes)."
             ),
         ),
         Alert(
@@ -407,10 +444,13 @@ def groups(s: Settings) -> dict[str, Any]:
     """The whole rules file as a mapping."""
     return {
         "groups": [
-            {"name": "sync-status-exporter.syncs", "rules": [a.rule() for a in sync_alerts(s)]},
+            {
+                "name": "sync-status-exporter.syncs",
+                "rules": [a.rule(s.runbook_base) for a in sync_alerts(s)],
+            },
             {
                 "name": "sync-status-exporter.exporter",
-                "rules": [a.rule() for a in exporter_alerts(s)],
+                "rules": [a.rule(s.runbook_base) for a in exporter_alerts(s)],
             },
         ]
     }

@@ -39,14 +39,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 import yaml
 
 from bench.simulator_process import simulator
-from exporter.providers import PROVIDERS
-from exporter.providers.base import Credentials
 from exporter.simulator.config import demo_config
 from exporter.simulator.world import World
 
@@ -131,17 +130,26 @@ def ideal_seconds(config: dict[str, Any], latency: float) -> float:
     return max(trips) * latency
 
 
+# What one status read requests, per provider, for the bare-aiohttp baseline.
+STATUS_PATHS = {
+    "paragon": "/api/syncs/{}",
+    "terminal": "/syncs/{}?expand=issues",
+    "sequin": "/v1/syncs/{}",
+}
+
+
 def sync_urls(config: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     """Every URL the exporter reads, with its auth headers, for the bare-aiohttp baseline."""
     urls = []
     for source in config["sources"]:
-        provider = PROVIDERS[source["provider"]]
         auth = source["auth"]
-        credentials = Credentials(auth["token"], auth.get("connection_token", ""))
-        headers = provider.headers(credentials)
+        headers = {"Authorization": f"Bearer {auth['token']}"}
+        if "connection_token" in auth:
+            headers["Connection-Token"] = auth["connection_token"]
         for sync in source["syncs"]:
             sync_id = sync if isinstance(sync, str) else sync["id"]
-            urls.append((provider.url(source["base_url"], sync_id), headers))
+            path = STATUS_PATHS[source["provider"]].format(quote(sync_id, safe=""))
+            urls.append((source["base_url"] + path, headers))
     return urls
 
 

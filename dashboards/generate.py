@@ -357,12 +357,32 @@ def fleet() -> builders.Dashboard:
                 table_panel(
                     "Errored syncs",
                     "Syncs in state errored now, with the provider's error message "
-                    "(sync_error_info) and the sync's name and integration (sync_info).",
+                    "(sync_error_info), the sync's name and integration, and for a Terminal "
+                    "connection its latest job (sync_info); Paragon syncs read with minted "
+                    "tokens show their user.",
                     width=24,
                     height=7,
                 ).with_transformation(organize((*NOISE, "Value"), {"reason": "error"})),
                 query(
                     f"sync_error_info{{{SYNC}}}\n"
+                    f"* on ({SYNC_KEY}) group_left (name, integration, job_id)\n"
+                    f"sync_info{{{SYNC}}}",
+                    as_table=True,
+                ),
+            )
+        )
+        .with_panel(
+            with_queries(
+                table_panel(
+                    "Health warnings",
+                    "Syncs whose provider reports their health as warn now (sync_health, "
+                    "Sequin): still running, but a credential or the third-party API needs "
+                    "attention; SyncHealthWarning fires after 30 minutes.",
+                    width=24,
+                    height=5,
+                ).with_transformation(organize((*NOISE, "Value"), {"status": "health"})),
+                query(
+                    f'(sync_health{{{SYNC}, status="warn"}} == 1)\n'
                     f"* on ({SYNC_KEY}) group_left (name, integration)\n"
                     f"sync_info{{{SYNC}}}",
                     as_table=True,
@@ -373,7 +393,8 @@ def fleet() -> builders.Dashboard:
             with_queries(
                 table_panel(
                     "Stalest syncs against their budgets",
-                    "Syncs with a last-synced time (Paragon), stalest first: share of the "
+                    "Syncs with a last success time (Paragon, Terminal connections), stalest "
+                    "first: share of the "
                     "staleness budget used (over 100% means SyncStale is pending or firing), "
                     "time since the last successful sync, and the budget "
                     "(sync_stale_threshold_seconds).",
@@ -578,7 +599,8 @@ def detail() -> builders.Dashboard:
                 stat_panel(
                     "Last synced",
                     "When the last successful sync finished "
-                    "(sync_last_synced_timestamp_seconds; Paragon only).",
+                    "(sync_last_synced_timestamp_seconds; Paragon, and Terminal connections' "
+                    "latest completed job).",
                     width=5,
                 ).unit("dateTimeFromNow"),
                 query(f"sync_last_synced_timestamp_seconds{{{SYNC}}} * 1000", instant=True),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from exporter.metrics import EXPORTER_FAMILIES, SYNC_FAMILIES
+from exporter.providers import PROVIDER_FAMILIES
 
 # Series Prometheus itself writes for every target (the last two only with
 # --enable-feature=extra-scrape-metrics), and the series of its own alerting.
@@ -85,9 +86,9 @@ def metric_names(expr: str) -> set[str]:
 
 
 def exported_names() -> frozenset[str]:
-    """Every series name the exporter serves, from the metric contract in exporter/metrics.py."""
+    """Every series name the exporter serves: the core and exporter families, and the adapters'."""
     names: set[str] = set()
-    for family in (*SYNC_FAMILIES, *EXPORTER_FAMILIES):
+    for family in (*SYNC_FAMILIES, *PROVIDER_FAMILIES, *EXPORTER_FAMILIES):
         if family.type == "histogram":
             names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
         else:

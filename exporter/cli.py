@@ -236,6 +236,7 @@ async def _serve(
     scheme = "https" if context else "http"
     url = f"{scheme}://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
     on_start(url)
+    exporter.collector.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -295,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _once(config: Config) -> str:
     collector = Collector(config)
     try:
+        collector.start()
+        await collector.wait_ready(config.collector.default_timeout)
         snapshot = await collector.scrape(config.collector.default_timeout)
     finally:
         await collector.close()

@@ -1,4 +1,4 @@
-"""One read of one sync over HTTP, with every failure turned into a reason, never raised."""
+"""The HTTP transport, written once: one GET with its limits, every failure turned into a reason."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 import ssl
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -16,20 +17,18 @@ import certifi
 import orjson
 
 from exporter import __version__
-from exporter.config import ConfigError
-from exporter.model import SyncStatus
-from exporter.providers.base import BadResponse, Provider
+from exporter.providers.base import UpstreamError
+from exporter.schema import ConfigError
 
 USER_AGENT = f"sync-status-exporter/{__version__}"
 
-# No timers of aiohttp's own: read_sync bounds each whole read with one asyncio.timeout.
+# No timers of aiohttp's own: get_json bounds each whole request with one asyncio.timeout.
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A list page holds many syncs (Sequin's and Terminal's whole objects), so more is allowed.
 MAX_LIST_BYTES = 64 * 1024 * 1024
-MAX_LIST_PAGES = 1000
 
 
 class BodyTooLarge(Exception):
@@ -91,18 +90,6 @@ def env_proxy(base_url: str) -> str | None:
     return proxy
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What one read gave: a status, or the reason it failed (one of metrics.ERROR_REASONS)."""
-
-    status: SyncStatus | None = None
-    error: str = ""
-    code: str = ""
-    detail: str = ""
-    retry_after: float | None = None
-    duration: float = 0.0
-
-
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header: seconds, fractional seconds or an HTTP date."""
     if not value:
@@ -145,31 +132,61 @@ def _http_error(status_code: int) -> str:
     return "bad_response"
 
 
-async def _get(
+async def get_json(
     client: aiohttp.ClientSession,
     url: str,
-    headers: dict[str, str],
-    proxy: str | None,
-    outcome: Outcome,
-    limit: int,
-) -> bytes | None:
-    """The body of a 200 answer; for any other status, note the error and return None."""
-    async with client.get(url, headers=headers, allow_redirects=False, proxy=proxy) as response:
-        status = response.status
-        outcome.code = str(status)
-        # Read error bodies too, so the connection goes back to the pool.
-        content = await _read_body(response, limit)
-    if status == 200:
-        return content
-    outcome.error = _http_error(status)
-    outcome.detail = f"HTTP {status}"
-    if status == 429:
-        outcome.retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
-    return None
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    limit: int = MAX_BODY_BYTES,
+    proxy: str | None = None,
+) -> tuple[str, Any]:
+    """GET `url`; its status code and decoded JSON body, or UpstreamError for any failure.
+
+    The timeout covers connect, send and the whole body. A 429's wait comes from Retry-After,
+    or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
+    header is absent.
+    """
+    code = ""
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.get(
+                url, headers=headers, allow_redirects=False, proxy=proxy
+            ) as response:
+                code = str(response.status)
+                # Read error bodies too, so the connection goes back to the pool.
+                content = await _read_body(response, limit)
+                status, retry_header = response.status, response.headers.get("Retry-After")
+        if status != 200:
+            error = UpstreamError(_http_error(status), f"HTTP {status}", code=code)
+            if status == 429:
+                error.retry_after = retry_after_seconds(retry_header, time.time())
+                if error.retry_after is None:
+                    error.retry_after = _body_retry_after(content)
+            raise error
+        return code, orjson.loads(content)
+    except UpstreamError:
+        raise
+    except Exception as exc:
+        reason, detail = _failure(exc, timeout)
+        raise UpstreamError(reason, detail, code=code) from None
+
+
+def _body_retry_after(content: bytes) -> float | None:
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    seconds = body.get("retryAfter")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    return max(float(seconds), 0.0) if seconds == seconds else None
 
 
 def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
-    """The reason and detail of a read that raised: every failure is data, never a crash."""
+    """The reason and detail of a request that raised: every failure is data, never a crash."""
     if isinstance(exc, TimeoutError):
         return "timeout", f"no answer within {timeout:.3g}s"
     if isinstance(exc, aiohttp.ClientError | OSError):
@@ -178,62 +195,5 @@ def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
         return "bad_response", str(exc)
     if isinstance(exc, orjson.JSONDecodeError):
         return "bad_response", "body is not JSON"
-    if isinstance(exc, BadResponse):
-        return "bad_response", str(exc)
-    # A provider answer no adapter foresaw must cost one sync, never the whole scrape.
-    return "bad_response", f"unreadable status ({type(exc).__name__})"
-
-
-async def read_sync(
-    client: aiohttp.ClientSession,
-    provider: Provider,
-    url: str,
-    headers: dict[str, str],
-    timeout: float,
-    proxy: str | None = None,
-) -> Outcome:
-    """GET one sync's status and map it; the timeout covers connect, send and the whole body."""
-    started = time.perf_counter()
-    outcome = Outcome()
-    try:
-        async with asyncio.timeout(timeout):
-            content = await _get(client, url, headers, proxy, outcome, MAX_BODY_BYTES)
-        if content is not None:
-            outcome.status = provider.parse(orjson.loads(content))
-    except Exception as exc:
-        outcome.error, outcome.detail = _failure(exc, timeout)
-    outcome.duration = time.perf_counter() - started
-    return outcome
-
-
-async def list_syncs(
-    client: aiohttp.ClientSession,
-    provider: Provider,
-    base_url: str,
-    headers: dict[str, str],
-    timeout: float,
-    proxy: str | None = None,
-) -> tuple[list[str] | None, Outcome]:
-    """Every sync id the provider lists for these credentials, following pages."""
-    started = time.perf_counter()
-    outcome = Outcome()
-    ids: list[str] = []
-    cursor: str | None = None
-    assert provider.list_url is not None and provider.parse_list is not None
-    try:
-        async with asyncio.timeout(timeout):
-            for _ in range(MAX_LIST_PAGES):
-                url = provider.list_url(base_url, cursor)
-                content = await _get(client, url, headers, proxy, outcome, MAX_LIST_BYTES)
-                if content is None:
-                    return None, outcome
-                page, cursor = provider.parse_list(orjson.loads(content))
-                ids.extend(page)
-                if cursor is None:
-                    break
-    except Exception as exc:
-        outcome.error, outcome.detail = _failure(exc, timeout)
-        return None, outcome
-    finally:
-        outcome.duration = time.perf_counter() - started
-    return list(dict.fromkeys(ids)), outcome
+    # An answer nobody foresaw must cost one sync, never the whole scrape.
+    return "bad_response", f"unreadable answer ({type(exc).__name__})"

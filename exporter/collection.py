@@ -1,8 +1,8 @@
 """One scrape's work: read every sync concurrently within a deadline, rendering as they arrive.
 
 Scrapes that arrive while a collection runs share it, so two Prometheus replicas do not
-double the load on a provider; a source that answered 429 is not called again before its
-Retry-After expires.
+double the load on a provider. What to read is each source's discovery's business, and how
+to reach a provider its upstream's (limits, 429 back-off): the collector only schedules.
 """
 
 from __future__ import annotations
@@ -12,22 +12,20 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
-from exporter.client import (
-    Outcome,
-    env_proxy,
-    list_syncs,
-    make_client,
-    read_sync,
-    tls_context,
-)
+from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
+from exporter.model import normalise
+from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy
 from exporter.selfmetrics import SelfMetrics
-from exporter.targets import Source, Target, build_sources
+from exporter.sources import Source, build_source, carry_over
+from exporter.targets import Target
 
 log = logging.getLogger("exporter.collection")
 
@@ -94,65 +92,79 @@ SHARE_MIN_BUDGET = 0.9
 
 
 class Collector:
-    """Owns the HTTP client, the sources and the collections in flight."""
+    """Owns the sources, the HTTP client and the collections in flight."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.sources: list[Source] = build_sources(config)
         self.metrics = SelfMetrics(lambda: self.sources)
-        self.metrics.track_sources([s.name for s in self.sources])
         self._tls = tls_context()
         self._client: aiohttp.ClientSession | None = None
+        self.sources: list[Source] = [self._build(source) for source in config.sources]
+        self.metrics.track_sources([s.name for s in self.sources])
         self._running: list[_Running] = []
-        self._limits = self._source_limits()
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
+        self._started = False
 
-    def _source_limits(self) -> dict[str, asyncio.Semaphore]:
-        """Per-source request limits shared by every collection in flight."""
-        return {s.name: asyncio.Semaphore(s.concurrency) for s in self.sources}
+    def _build(self, config: object) -> Source:
+        return build_source(config, self.config.collector, self._http, self.metrics)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        """Begin listing in the background (sources with discovery, or that list for names)."""
+        self._started = True
+        for source in self.sources:
+            source.discovery.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether every source has finished its first listing (if it lists at all)."""
+        return all(source.discovery.ready.is_set() for source in self.sources)
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait, at most `timeout` seconds, for every source's first listing."""
+        waits = [s.discovery.ready.wait() for s in self.sources if not s.discovery.ready.is_set()]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.gather(*waits)
 
     def apply(self, config: Config) -> None:
-        """Switch to a new config; a source keeps its 429 back-off across the reload.
+        """Switch to a new config, keeping each source that did not change as it runs.
 
-        Collections already running finish with the old config and their HTTP client, which
-        is closed afterwards; scrapes from now on start new collections.
+        Collections already running finish with the sources they started with; scrapes from
+        now on read the new ones.
         """
-        sources = build_sources(config)
-        blocked = {s.name: s.blocked_until for s in self.sources}
-        for source in sources:
-            source.blocked_until = blocked.get(source.name, 0.0)
+        previous = {source.name: source for source in self.sources}
         self.config = config
+        sources = []
+        for source_config in config.sources:
+            fresh = self._build(source_config)
+            old = previous.pop(fresh.name, None)
+            sources.append(fresh if old is None else carry_over(old, fresh))
+        for old in self.sources:
+            if all(old is not kept for kept in sources):
+                self._in_background(old.discovery.stop())
         self.sources = sources
-        self._limits = self._source_limits()
+        if self._started:
+            self.start()
         kept = {(s.name, t.sync_id) for s in sources for t in s.targets}
         self._failing = {key: why for key, why in self._failing.items() if key in kept}
         self.metrics.track_sources([s.name for s in sources])
-        client, self._client = self._client, None
-        running, self._running = [r.task for r in self._running], []
-        task = asyncio.get_running_loop().create_task(self._retire(client, running))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _retire(
-        self, client: aiohttp.ClientSession | None, running: list[asyncio.Task[Snapshot]]
-    ) -> None:
-        """After the old config's collections end: close their client, drop their series."""
-        if running:
-            await asyncio.wait(running)
-        if client is not None:
-            await client.close()
-        # A late request of a removed source may have re-created its series.
-        self.metrics.track_sources([s.name for s in self.sources])
-
     def _http(self) -> aiohttp.ClientSession:
+        """One client for the exporter's life; the sources' own limits bound its connections."""
         if self._client is None:
-            size = sum(s.concurrency for s in self.sources) or 1
-            self._client = make_client(size, self._tls)
+            self._client = make_client(0, self._tls)
         return self._client
 
     async def close(self) -> None:
-        """Close the HTTP client's connections."""
+        """Stop listing and close the HTTP client's connections."""
+        await asyncio.gather(*(source.discovery.stop() for source in self.sources))
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -174,27 +186,22 @@ class Collector:
 
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
-        due = [s for s in self.sources if s.discover_every and s.next_discovery <= time.monotonic()]
-        client = self._http()
-        if due:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout / 2):
-                    await asyncio.gather(*(self._discover(client, s, timeout / 2) for s in due))
-            timeout = max(timeout - (time.perf_counter() - started), 0.001)
-        # Each source's target list as of now: discovery in a concurrent collection replaces
-        # source.targets (never mutates it), so this collection's indexes stay valid.
+        # Each source's target list as of now: discovery replaces a source's list (never
+        # mutates it), so this collection's indexes stay valid.
         plan = [(source, source.targets) for source in self.sources]
         targets = [(source, target) for source, listed in plan for target in listed]
         done = [False] * len(targets)
+        begun = [False] * len(targets)
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = Renderer(stale)
+        renderer = Renderer(stale, [source.adapter for source in self.sources])
+        report = _Report()
         deadline = time.monotonic() + timeout
         reads = []
         offset = 0
         for source, listed in plan:
             reads.append(
-                self._read_source(client, source, listed, offset, renderer, done, deadline)
+                self._read_source(source, listed, offset, renderer, done, begun, deadline, report)
             )
             offset += len(listed)
         try:
@@ -202,152 +209,130 @@ class Collector:
                 await asyncio.gather(*reads)
         except TimeoutError:
             for i, (source, target) in enumerate(targets):
-                if not done[i]:
-                    self._record_failure(source, target, "timeout", "collection deadline")
-                    renderer.add(target, None, 0.0)
+                if done[i]:
+                    continue
+                if begun[i]:
+                    self.metrics.errors.labels(source.name, "timeout").inc()
+                else:
+                    self.metrics.not_started.labels(source.name).inc()
+                self._note(report, source, target, "timeout", "collection deadline")
+                renderer.add(target, None, 0.0)
+        report.log()
         duration = time.perf_counter() - started
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
         chunks.append(self.metrics.render())
+        self._forget_gone()
         return Snapshot(chunks=chunks, finished=time.time(), duration=duration)
 
     async def _read_source(
         self,
-        client: aiohttp.ClientSession,
         source: Source,
         listed: list[Target],
         offset: int,
         renderer: Renderer,
         done: list[bool],
+        begun: list[bool],
         deadline: float,
+        report: _Report,
     ) -> None:
         pending = iter(enumerate(listed, start=offset))
-        requests = self.metrics.requests
-        durations = self.metrics.request_duration.labels(source.name)
-        proxy = env_proxy(source.base_url)
-        limit = self._limits.get(source.name) or asyncio.Semaphore(source.concurrency)
+        http = source.upstream.within(deadline)
+        adapter = source.adapter
+        errors = self.metrics.errors
 
         async def worker() -> None:
             for i, target in pending:
-                async with limit:
-                    now = time.monotonic()
-                    if source.blocked_until > now:
-                        outcome = None
+                begun[i] = True
+                status = None
+                try:
+                    status = normalise(await adapter.read(target, http))
+                except UpstreamError as exc:
+                    if exc.sent:
+                        errors.labels(source.name, exc.reason).inc()
+                    elif exc.reason == "rate_limited":
+                        self.metrics.skipped.labels(source.name).inc()
                     else:
-                        timeout = min(source.request_timeout, max(deadline - now, 0.001))
-                        outcome = await read_sync(
-                            client, source.provider, target.url, source.headers, timeout, proxy
-                        )
-                if outcome is None:
-                    self.metrics.skipped.labels(source.name).inc()
-                    self._note(source, target, "rate_limited", "source is backing off")
-                    renderer.add(target, None, 0.0)
-                    done[i] = True
-                    continue
-                requests.labels(source.name, outcome.code).inc()
-                durations.observe(outcome.duration)
-                if outcome.status is None:
-                    self._handle_failure(source, target, outcome)
+                        self.metrics.not_started.labels(source.name).inc()
+                    self._note(report, source, target, exc.reason, exc.detail)
+                except BadResponse as exc:
+                    errors.labels(source.name, "bad_response").inc()
+                    self._note(report, source, target, "bad_response", str(exc))
+                except Exception as exc:  # an answer no adapter foresaw costs one sync
+                    errors.labels(source.name, "bad_response").inc()
+                    detail = f"unreadable status ({type(exc).__name__})"
+                    self._note(report, source, target, "bad_response", detail)
                 else:
-                    self._recovered(source, target)
-                renderer.add(target, outcome.status, time.time())
+                    if self._failing.pop((source.name, target.sync_id), None) is not None:
+                        report.recovered(source.name, target.sync_id)
+                renderer.add(target, status, time.time())
                 done[i] = True
 
-        width = min(source.concurrency, len(listed))
+        width = min(source.upstream.concurrency, len(listed))
         await asyncio.gather(*(worker() for _ in range(width)))
 
-    async def _discover(self, client: aiohttp.ClientSession, source: Source, budget: float) -> None:
-        """List the source's syncs and read those, plus the configured ones, from now on.
-
-        A failed listing keeps the previous targets and is tried again in a minute.
-        """
-        assert source.discover_every is not None
-        now = time.monotonic()
-        if source.blocked_until > now:
-            return
-        ids, outcome = await list_syncs(
-            client,
-            source.provider,
-            source.base_url,
-            source.headers,
-            min(source.request_timeout, budget),
-            env_proxy(source.base_url),
-        )
-        self.metrics.requests.labels(source.name, outcome.code).inc()
-        if ids is None:
-            source.next_discovery = now + min(60.0, source.discover_every)
-            if outcome.error == "rate_limited":
-                self._back_off(source, outcome)
-            self.metrics.errors.labels(source.name, outcome.error).inc()
-            log.warning(
-                "cannot list syncs, keeping the ones known",
-                extra={
-                    "fields": {
-                        "source": source.name,
-                        "reason": outcome.error,
-                        "detail": outcome.detail,
-                    }
-                },
-            )
-            return
-        known = {target.sync_id: target for target in source.targets}
-        targets = list(source.configured)
-        configured = {target.sync_id for target in targets}
-        for sync_id in ids:
-            if sync_id in configured:
-                continue
-            target = known.get(sync_id) or source.target_for(sync_id)
-            if target is not None:
-                targets.append(target)
-        if len(targets) != len(source.targets):
-            log.info(
-                "syncs discovered",
-                extra={"fields": {"source": source.name, "syncs": len(targets)}},
-            )
-        source.targets = targets
-        source.next_discovery = now + source.discover_every
-
-    def _back_off(self, source: Source, outcome: Outcome) -> float:
-        """Stop calling a source that answered 429 until its Retry-After (capped) expires."""
-        settings = self.config.collector
-        wait = outcome.retry_after
-        if wait is None:
-            wait = settings.default_retry_after
-        wait = min(wait, settings.max_retry_after)
-        source.blocked_until = max(source.blocked_until, time.monotonic() + wait)
-        return wait
-
-    def _handle_failure(self, source: Source, target: Target, outcome: Outcome) -> None:
-        if outcome.error == "rate_limited":
-            wait = self._back_off(source, outcome)
-            outcome.detail = f"HTTP 429, backing off {wait:.3g}s"
-        self._record_failure(source, target, outcome.error, outcome.detail)
-
-    def _record_failure(self, source: Source, target: Target, reason: str, detail: str) -> None:
-        self.metrics.errors.labels(source.name, reason).inc()
-        self._note(source, target, reason, detail)
-
-    def _note(self, source: Source, target: Target, reason: str, detail: str) -> None:
-        """Log a sync's failure once when it starts or changes, not on every scrape."""
+    def _note(
+        self, report: _Report, source: Source, target: Target, reason: str, detail: str
+    ) -> None:
+        """Remember why a sync fails; report it when it starts failing or changes reason."""
         key = (source.name, target.sync_id)
         if self._failing.get(key) != reason:
             self._failing[key] = reason
-            log.warning(
+            report.failed(source.name, target.sync_id, reason, detail)
+
+    def _forget_gone(self) -> None:
+        """Drop failure notes of syncs that are no longer read (listings come and go)."""
+        if len(self._failing) > sum(len(source.targets) for source in self.sources):
+            current = {(s.name, t.sync_id) for s in self.sources for t in s.targets}
+            self._failing = {k: v for k, v in self._failing.items() if k in current}
+
+
+class _Report:
+    """One collection's changes in sync failures, logged as one line per source and reason.
+
+    A wrong token on a source of a thousand syncs is one warning with `syncs=1000`, not a
+    thousand lines; each sync's own line is at debug level.
+    """
+
+    def __init__(self) -> None:
+        self._failed: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._recovered: dict[str, list[str]] = {}
+
+    def failed(self, source: str, sync_id: str, reason: str, detail: str) -> None:
+        self._failed.setdefault((source, reason), []).append((sync_id, detail))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
                 "cannot read sync status",
                 extra={
                     "fields": {
-                        "source": source.name,
-                        "sync_id": target.sync_id,
+                        "source": source,
+                        "sync_id": sync_id,
                         "reason": reason,
                         "detail": detail,
                     }
                 },
             )
 
-    def _recovered(self, source: Source, target: Target) -> None:
-        if self._failing.pop((source.name, target.sync_id), None) is not None:
-            log.info(
-                "sync status readable again",
-                extra={"fields": {"source": source.name, "sync_id": target.sync_id}},
-            )
+    def recovered(self, source: str, sync_id: str) -> None:
+        self._recovered.setdefault(source, []).append(sync_id)
+
+    def log(self) -> None:
+        for (source, reason), syncs in self._failed.items():
+            first, detail = syncs[0]
+            fields: dict[str, object] = {
+                "source": source,
+                "reason": reason,
+                "syncs": len(syncs),
+                "detail": detail,
+            }
+            if len(syncs) == 1:
+                fields["sync_id"] = first
+            else:
+                fields["example"] = first
+            log.warning("cannot read sync status", extra={"fields": fields})
+        for source, ids in self._recovered.items():
+            recovered: dict[str, object] = {"source": source, "syncs": len(ids)}
+            if len(ids) == 1:
+                recovered["sync_id"] = ids[0]
+            log.info("sync status readable again", extra={"fields": recovered})

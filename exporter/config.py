@@ -9,214 +9,87 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
-    SecretStr,
+    Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
-from exporter import values
 from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
 from exporter.providers import PROVIDERS
+from exporter.schema import (
+    ConfigError,
+    FieldError,
+    Model,
+    PositiveSeconds,
+    Seconds,
+    SourceConfig,
+)
+
+__all__ = ["Config", "ConfigError", "Model", "load_config", "parse_config", "parse_document"]
 
 DEFAULT_PORT = 9869
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
-MAX_SECRET_BYTES = 16384
 MAX_CONFIG_NODES = 1_000_000
 MAX_REPORTED_PROBLEMS = 50
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-RESERVED_LABELS = frozenset(
-    {*TARGET_LABELS, "job", "instance"} | {label for f in SYNC_FAMILIES for label in f.labels}
-)
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message lists every problem found."""
-
-
-def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
-        parsed = values.duration(value)
-        if parsed is None:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 10s, 5m, 1h)")
-        return parsed
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
-PositiveSeconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
-
-
-def _check_labels(labels: dict[str, str]) -> dict[str, str]:
-    for name in labels:
-        if not _LABEL_NAME.match(name) or name.startswith("__"):
-            raise ValueError(f"invalid label name {name!r}")
-        if name in RESERVED_LABELS:
-            raise ValueError(f"label name {name!r} is reserved by the exporter")
-    return labels
-
-
-def _check_secret(value: str, where: str) -> None:
-    """A token goes into an HTTP header: one line of visible ASCII, of a sane length."""
-    if not value.strip():
-        raise ValueError(f"{where} is empty")
-    if len(value) > MAX_SECRET_BYTES:
-        raise ValueError(f"{where} is longer than {MAX_SECRET_BYTES} characters")
-    if not _HEADER_VALUE.match(value):
-        raise ValueError(f"{where} contains spaces, line breaks, control or non-ASCII characters")
-
-
-def _read_secret_file(path: Path, where: str) -> str:
-    """Read a secret file (at most MAX_SECRET_BYTES: /dev/zero is not a token)."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot read {where} {str(path)!r}: {exc.strerror}") from None
-    if len(raw) > MAX_SECRET_BYTES:
-        raise ValueError(f"{where} {str(path)!r} is larger than {MAX_SECRET_BYTES} bytes")
-    try:
-        content = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise ValueError(f"{where} {str(path)!r} is not UTF-8 text") from None
-    _check_secret(content, f"{where} {str(path)!r}")
-    return content
-
-
-class Model(BaseModel):
-    """Base of every config model: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+_TAG = "provider="
 
 M = TypeVar("M", bound=Model)
 
 
-class Auth(Model):
-    """Credentials given inline (usually `${VAR}`) or as files (Kubernetes secrets)."""
-
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    connection_token: SecretStr | None = None
-    connection_token_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _read_files(self) -> Auth:
-        updates: dict[str, SecretStr] = {}
-        for key in ("token", "connection_token"):
-            inline = getattr(self, key)
-            path: Path | None = getattr(self, f"{key}_file")
-            if inline is not None and path is not None:
-                raise ValueError(f"set either {key} or {key}_file, not both")
-            if path is not None:
-                updates[key] = SecretStr(_read_secret_file(path, f"{key}_file"))
-        if self.token is None and "token" not in updates:
-            raise ValueError("token or token_file is required")
-        for key in ("token", "connection_token"):
-            inline = getattr(self, key)
-            if inline is not None and key not in updates:
-                _check_secret(inline.get_secret_value(), key)
-        for key, value in updates.items():
-            object.__setattr__(self, key, value)
-        return self
-
-    def secret(self, key: Literal["token", "connection_token"]) -> str:
-        """The secret's plain value, for request headers only."""
-        value: SecretStr | None = getattr(self, key)
-        return "" if value is None else value.get_secret_value()
+def reserved_labels() -> frozenset[str]:
+    """Label names the exporter writes itself, which static labels and label_from must avoid."""
+    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
+    names.update(label for family in SYNC_FAMILIES for label in family.labels)
+    for adapter in PROVIDERS.values():
+        names.update(adapter.target_labels)
+        names.update(adapter.info_labels)
+        names.update(label for family in adapter.families for label in family.labels)
+    return frozenset(names)
 
 
-class SyncConfig(Model):
-    """One sync to watch: an id, plus optional labels and staleness budget."""
-
-    id: Annotated[str, Field(min_length=1)]
-    labels: dict[str, str] = {}
-    stale_after: PositiveSeconds | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            raise ValueError(f"sync id {data!r} must be a string: quote it in YAML")
-        return {"id": data} if isinstance(data, str) else data
-
-    _labels = field_validator("labels")(_check_labels)
+RESERVED_LABELS = reserved_labels()
 
 
-class SourceConfig(Model):
-    """One set of credentials at one provider, and the syncs read with them."""
+class _UnknownProvider(Model):
+    """Stands in for a source whose provider is unknown, to say so on its `provider` field."""
 
-    name: Annotated[str, Field(min_length=1)]
-    provider: str
-    base_url: str = ""
-    auth: Auth
-    labels: dict[str, str] = {}
-    headers: dict[str, SecretStr] = {}
-    syncs: list[SyncConfig] = []
-    stale_after: PositiveSeconds | None = None
-    max_concurrency: Annotated[int, Field(ge=1)] | None = None
-    request_timeout: PositiveSeconds | None = None
-    discover: bool = False
-    discover_interval: PositiveSeconds = 300.0
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
-    _labels = field_validator("labels")(_check_labels)
+    provider: Any = Field(default=None, validate_default=True)
 
     @field_validator("provider")
     @classmethod
-    def _known_provider(cls, provider: str) -> str:
-        if provider not in PROVIDERS:
-            known = ", ".join(PROVIDERS)
-            raise ValueError(f"unknown provider {provider!r} (known: {known})")
-        return provider
+    def _known(cls, provider: Any) -> Any:
+        known = ", ".join(PROVIDERS)
+        if provider is None:
+            raise ValueError(f"is required (one of: {known})")
+        raise ValueError(f"unknown provider {provider!r} (known: {known})")
 
-    @field_validator("headers")
-    @classmethod
-    def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, value in headers.items():
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"invalid HTTP header name {name!r}")
-            if "\n" in value.get_secret_value() or "\r" in value.get_secret_value():
-                raise ValueError(f"header {name!r} contains a line break")
-        return headers
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"base_url must be an http:// or https:// URL, got {url!r}")
-        return url.rstrip("/")
+def _provider_tag(data: Any) -> str:
+    provider = data.get("provider") if isinstance(data, dict) else getattr(data, "provider", None)
+    return f"{_TAG}{provider}" if provider in PROVIDERS else f"{_TAG}?"
 
-    @model_validator(mode="after")
-    def _complete(self) -> SourceConfig:
-        provider = PROVIDERS[self.provider]
-        if not self.base_url:
-            object.__setattr__(self, "base_url", provider.default_base_url)
-        if self.discover and provider.list_url is None:
-            raise ValueError(f"provider {self.provider!r} cannot list syncs: set syncs instead")
-        has_connection_token = self.auth.connection_token is not None
-        if provider.needs_connection_token and not has_connection_token:
-            raise ValueError(
-                f"auth.connection_token or auth.connection_token_file is required "
-                f"for provider {self.provider!r}"
-            )
-        if has_connection_token and not provider.needs_connection_token:
-            raise ValueError(f"provider {self.provider!r} takes no auth.connection_token")
-        seen: set[str] = set()
-        for sync in self.syncs:
-            if sync.id in seen:
-                raise ValueError(f"sync id {sync.id!r} is listed twice")
-            seen.add(sync.id)
-        return self
+
+if TYPE_CHECKING:
+    AnySource = SourceConfig[Any, Any]
+else:
+    # A union built from the discovered adapters, told apart by `provider`.
+    _TAGGED = tuple(
+        Annotated[adapter.config_model, Tag(f"{_TAG}{name}")] for name, adapter in PROVIDERS.items()
+    )
+    AnySource = Annotated[
+        Union[(*_TAGGED, Annotated[_UnknownProvider, Tag(f"{_TAG}?")])],
+        Discriminator(_provider_tag),
+    ]
 
 
 class CollectorConfig(Model):
@@ -234,16 +107,16 @@ class CollectorConfig(Model):
     stale_slack: Seconds = 900.0
     # Horizontal sharding, as kube-state-metrics does it: this replica reads only the syncs
     # whose hash falls in its shard (see exporter/targets.py and the README's Performance section).
-    shard: Annotated[int, Field(ge=0)] = 0
     total_shards: Annotated[int, Field(ge=1)] = 1
+    shard: Annotated[int, Field(ge=0)] = 0
 
-    @model_validator(mode="after")
-    def _shard_in_range(self) -> CollectorConfig:
-        if self.shard >= self.total_shards:
-            raise ValueError(
-                f"shard must be below total_shards ({self.shard} >= {self.total_shards})"
-            )
-        return self
+    @field_validator("shard")
+    @classmethod
+    def _shard_in_range(cls, shard: int, info: ValidationInfo) -> int:
+        total = info.data.get("total_shards")
+        if isinstance(total, int) and shard >= total:
+            raise ValueError(f"must be below total_shards ({shard} >= {total})")
+        return shard
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
@@ -277,19 +150,45 @@ class LogConfig(Model):
 class Config(Model):
     """The whole file."""
 
-    sources: list[SourceConfig]
+    sources: list[AnySource]
     collector: CollectorConfig = CollectorConfig()
     web: WebConfig = WebConfig()
     log: LogConfig = LogConfig()
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Config:
+    @field_validator("sources")
+    @classmethod
+    def _names_and_labels(cls, sources: list[AnySource]) -> list[AnySource]:
         seen: set[str] = set()
-        for source in self.sources:
+        for index, source in enumerate(sources):
             if source.name in seen:
-                raise ValueError(f"source name {source.name!r} is used twice")
+                raise FieldError(f"[{index}].name", f"source name {source.name!r} is used twice")
             seen.add(source.name)
-        return self
+            _check_reserved(index, source)
+        return sources
+
+
+def _check_reserved(index: int, source: SourceConfig[Any, Any]) -> None:
+    """Static labels and label_from names must not collide with the exporter's own labels."""
+    for name in source.labels:
+        if name in RESERVED_LABELS:
+            raise FieldError(
+                f"[{index}].labels", f"label name {name!r} is reserved by the exporter"
+            )
+    static = set(source.labels)
+    for position, sync in enumerate(source.syncs):
+        for name in sync.labels:
+            if name in RESERVED_LABELS:
+                raise FieldError(
+                    f"[{index}].syncs[{position}].labels",
+                    f"label name {name!r} is reserved by the exporter",
+                )
+        static.update(sync.labels)
+    for name in source.label_from:
+        if name in RESERVED_LABELS or name in static:
+            raise FieldError(
+                f"[{index}].label_from",
+                f"label name {name!r} is already used (by the exporter or a static label)",
+            )
 
 
 def _path(location: tuple[int | str, ...]) -> str:
@@ -297,11 +196,22 @@ def _path(location: tuple[int | str, ...]) -> str:
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith(("function-", "union[")) or part in {"str", "dict[str,any]"}:
+        elif part.startswith(("function-", "union[", _TAG)) or part in {"str", "dict[str,any]"}:
             continue
+        elif part.startswith("["):
+            path += part
         else:
             path += f".{part}" if path else part
     return path or "(top level)"
+
+
+def _location(error: Any) -> str:
+    """Where a problem is: pydantic's location, plus the field a FieldError names."""
+    location = tuple(error["loc"])
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldError):
+        location += tuple(part for part in re.split(r"\.(?![^\[]*\])", problem.field) if part)
+    return _path(location)
 
 
 class _Expansion:
@@ -390,7 +300,7 @@ def parse_document(model: type[M], text: str, origin: str, top: str) -> M:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{_path(error['loc'])}: {message}")
+            problems.append(f"{_location(error)}: {message}")
         raise _report(origin, problems) from None
 
 

@@ -1,23 +1,32 @@
-"""Every metric name and help text the exporter serves, in one place (the metric contract)."""
+"""Every metric name and help text the exporter serves: the core families here, each adapter's own
+families in its module, and the docs tables generated from both (the metric contract)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exporter.model import INFO_LABELS
+from exporter.model import CORE_INFO_LABELS
 
 TARGET_LABELS: tuple[str, ...] = ("source", "provider", "sync_id")
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One metric family: its name, help text, type and the labels it adds to a sync's labels."""
+    """One metric family: its name, help text, type and the labels it adds to a sync's labels.
+
+    `field` names the SyncStatus attribute (core families) or the key in `SyncStatus.values`
+    (an adapter's number families) that holds the sample. An adapter's state-set family has
+    one label and `states`: every known state gets a sample, 1 for the one seen, and a state
+    outside that open set gets a sample of its own.
+    """
 
     name: str
     help: str
     type: str = "gauge"
     labels: tuple[str, ...] = ()
     field: str = ""
+    states: tuple[str, ...] = ()
 
 
 SYNC_UP = Family(
@@ -37,8 +46,9 @@ SYNC_PROVIDER_STATUS = Family(
 )
 SYNC_INFO = Family(
     "sync_info",
-    "Always 1; descriptive labels of the sync as the provider reports them, empty when absent.",
-    labels=INFO_LABELS,
+    "Always 1; descriptive labels of the sync as the provider reports them, empty when absent "
+    "(each provider adds labels of its own, see the per-provider tables).",
+    labels=CORE_INFO_LABELS,
 )
 SYNC_ERROR_INFO = Family(
     "sync_error_info",
@@ -53,10 +63,11 @@ SYNC_LAST_SYNCED_AGE = Family(
 SYNC_STALE_THRESHOLD = Family(
     "sync_stale_threshold_seconds",
     "Staleness budget: the sync counts as stale once its last successful sync is older than "
-    "this (from stale_after in the config, or derived from the sync interval).",
+    "this (from stale_after in the config, or derived from the sync interval); exported only "
+    "with a last successful sync time.",
 )
 
-# Families with one sample per sync whose value is a SyncStatus field, emitted when not None.
+# Core families with one sample per sync whose value is a SyncStatus field, emitted when set.
 VALUE_FAMILIES: tuple[Family, ...] = (
     Family(
         "sync_progress_ratio",
@@ -65,12 +76,12 @@ VALUE_FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sync_records_expected",
-        "Number of records the provider expects to sync (Paragon summary.totalRecords).",
+        "Number of records the provider expects to sync.",
         field="records_expected",
     ),
     Family(
         "sync_records_synced",
-        "Number of records synced so far (Paragon summary.syncedRecordsCount).",
+        "Number of records synced so far.",
         field="records_synced",
     ),
     Family(
@@ -89,54 +100,9 @@ VALUE_FAMILIES: tuple[Family, ...] = (
         "Configured interval between incremental syncs (0 for continuous syncs).",
         field="interval_seconds",
     ),
-    Family(
-        "sync_attempts",
-        "Number of attempts the provider made for the current sync job.",
-        field="attempts",
-    ),
-    Family(
-        "sync_issues",
-        "Number of issues the provider reports on the sync (problems short of a failure).",
-        field="issues",
-    ),
-    Family(
-        "sync_requested_timestamp_seconds",
-        "Unix time the sync job was requested.",
-        field="requested_timestamp",
-    ),
-    Family(
-        "sync_completed_timestamp_seconds",
-        "Unix time the sync job completed.",
-        field="completed_timestamp",
-    ),
-    Family(
-        "sync_initial_backfill_completed_timestamp_seconds",
-        "Unix time the initial backfill completed.",
-        field="initial_backfill_completed_timestamp",
-    ),
-    Family(
-        "sync_rate_limit_allowed_requests",
-        "Requests the sync may make to the third-party API per rate-limit interval.",
-        field="rate_limit_allowed_requests",
-    ),
-    Family(
-        "sync_rate_limit_interval_seconds",
-        "Length of the sync's rate-limit interval.",
-        field="rate_limit_interval_seconds",
-    ),
-    Family(
-        "sync_rate_limit_max_concurrent_requests",
-        "Maximum concurrent requests the sync may make to the third-party API (0: no limit).",
-        field="rate_limit_max_concurrent_requests",
-    ),
-    Family(
-        "sync_collections",
-        "Number of collections the sync writes.",
-        field="collections",
-    ),
 )
 
-# Order in which the per-sync families appear in the exposition.
+# Order in which the core per-sync families appear in the exposition; adapters' families follow.
 SYNC_FAMILIES: tuple[Family, ...] = (
     SYNC_UP,
     SYNC_STATE,
@@ -165,8 +131,15 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sync_exporter_syncs_configured",
-        "Number of syncs configured per source.",
+        "Number of syncs read per source: the configured ones plus those discovered.",
         labels=("source", "provider"),
+    ),
+    Family(
+        "sync_exporter_syncs_dropped",
+        "Syncs the last listing of a source returned but the exporter does not read, by reason "
+        "(invalid_id: an id that is empty, too long, a path segment or unprintable; max_syncs: "
+        "beyond the source's max_syncs).",
+        labels=("source", "reason"),
     ),
     Family(
         "sync_exporter_upstream_requests_total",
@@ -183,7 +156,7 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sync_exporter_errors_total",
-        "Failed reads of a sync's status, by source and reason.",
+        "Failed reads of a sync's status and failed listings, by source and reason.",
         type="counter",
         labels=("source", "reason"),
     ),
@@ -194,8 +167,27 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
         labels=("source",),
     ),
     Family(
+        "sync_exporter_reads_not_started_total",
+        "Reads of a sync's status never sent because the scrape's deadline came first (too "
+        "many syncs or too slow a provider for the deadline); not counted as upstream errors.",
+        type="counter",
+        labels=("source",),
+    ),
+    Family(
         "sync_exporter_source_backoff_seconds",
         "Seconds left before the exporter calls this source again after a 429 Retry-After.",
+        labels=("source",),
+    ),
+    Family(
+        "sync_exporter_tokens_minted_total",
+        "User tokens signed by the exporter for sources that mint them (Paragon signing keys).",
+        type="counter",
+        labels=("source",),
+    ),
+    Family(
+        "sync_exporter_token_mint_failures_total",
+        "User tokens the exporter failed to sign.",
+        type="counter",
         labels=("source",),
     ),
     Family(
@@ -226,11 +218,13 @@ def exporter_family(name: str) -> Family:
     return _BY_NAME[name]
 
 
-def markdown_table() -> str:
-    """The README's metric table, generated so the docs cannot drift from the code."""
+def _row(family: Family, base: Sequence[str]) -> str:
+    labels = ", ".join(f"`{label}`" for label in (*base, *family.labels))
+    return f"| `{family.name}` | {family.type} | {labels} | {family.help} |"
+
+
+def table(families: Sequence[Family], base: Sequence[str] = TARGET_LABELS) -> str:
+    """A Markdown table of families, each row listing `base` labels before the family's own."""
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
-    for family in (*SYNC_FAMILIES, *EXPORTER_FAMILIES):
-        base = TARGET_LABELS if family in SYNC_FAMILIES else ()
-        labels = ", ".join(f"`{label}`" for label in (*base, *family.labels))
-        rows.append(f"| `{family.name}` | {family.type} | {labels} | {family.help} |")
+    rows += [_row(family, base) for family in families]
     return "\n".join(rows) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from exporter.values import finite, label_text
+
 
 class State(StrEnum):
     """Canonical sync states, exported as a state set in `sync_state{state=...}`."""
@@ -20,12 +22,18 @@ class State(StrEnum):
 
 STATES: tuple[State, ...] = tuple(State)
 
-INFO_LABELS: tuple[str, ...] = ("name", "integration", "credential_id", "frequency")
+# The sync_info labels every adapter tries to fill; adapters declare more of their own.
+CORE_INFO_LABELS: tuple[str, ...] = ("name", "integration")
 
 
 @dataclass(slots=True)
 class SyncStatus:
-    """One sync's status as read in one scrape; `None` means the provider did not say."""
+    """One sync's status as read in one scrape; `None` means the provider did not say.
+
+    The named fields are the core every adapter tries to fill. Values only one provider has
+    go in `values` (numbers) and `sets` (the one state seen of a state-set family), keyed by
+    the family names that adapter declares.
+    """
 
     state: State
     provider_status: str
@@ -34,15 +42,36 @@ class SyncStatus:
     records_expected: float | None = None
     records_synced: float | None = None
     last_synced_timestamp: float | None = None
-    rate_limit_backoff_seconds: float | None = None
     interval_seconds: float | None = None
-    attempts: float | None = None
-    issues: float | None = None
-    requested_timestamp: float | None = None
-    completed_timestamp: float | None = None
-    initial_backfill_completed_timestamp: float | None = None
-    rate_limit_allowed_requests: float | None = None
-    rate_limit_interval_seconds: float | None = None
-    rate_limit_max_concurrent_requests: float | None = None
-    collections: float | None = None
+    rate_limit_backoff_seconds: float | None = None
     error_reason: str | None = None
+    # Runs only when someone asks for it (Terminal's manual mode): no staleness budget of
+    # its own, only a configured stale_after.
+    on_demand: bool = False
+    values: dict[str, float | None] = field(default_factory=dict)
+    sets: dict[str, str] = field(default_factory=dict)
+
+
+def normalise(status: SyncStatus) -> SyncStatus:
+    """Bound what a provider sent before it becomes a label or a sample, once for every adapter.
+
+    Strings are cut and cleaned, numbers that are not finite dropped, the ratio clamped to
+    [0, 1], and the error reason kept only while the sync is errored.
+    """
+    status.provider_status = label_text(status.provider_status)
+    status.info = {key: label_text(value) for key, value in status.info.items()}
+    ratio = finite(status.progress_ratio)
+    status.progress_ratio = None if ratio is None else min(max(ratio, 0.0), 1.0)
+    status.records_expected = finite(status.records_expected)
+    status.records_synced = finite(status.records_synced)
+    status.last_synced_timestamp = finite(status.last_synced_timestamp)
+    status.interval_seconds = finite(status.interval_seconds)
+    backoff = finite(status.rate_limit_backoff_seconds)
+    status.rate_limit_backoff_seconds = None if backoff is None else max(backoff, 0.0)
+    if status.state is State.ERRORED:
+        status.error_reason = label_text(status.error_reason or "")
+    else:
+        status.error_reason = None
+    status.values = {name: finite(value) for name, value in status.values.items()}
+    status.sets = {name: label_text(value) for name, value in status.sets.items()}
+    return status

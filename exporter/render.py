@@ -5,20 +5,23 @@ pre-encoded per target this writer produces the same bytes (tests/test_render.py
 byte for byte against prometheus_client) at a fraction of the cost. Syncs are written in
 batches as their statuses arrive, into one buffer per family, so rendering overlaps the wait
 for providers and the exposition never exists as a list of small strings
-(the README's Performance section).
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
 from exporter import metrics
-from exporter.model import INFO_LABELS, STATES, SyncStatus
+from exporter.model import STATES, SyncStatus
+from exporter.providers import PROVIDER_FAMILIES
+from exporter.providers.base import Adapter
 from exporter.targets import Target, escape_label_value
 
 
@@ -30,10 +33,15 @@ class StalePolicy:
     intervals: float
     slack: float
 
-    def threshold(self, target: Target, status: SyncStatus) -> float:
-        """Configured budget, else a few sync intervals plus slack, else the default."""
+    def threshold(self, target: Target, status: SyncStatus) -> float | None:
+        """Configured budget, else a few sync intervals plus slack, else the default.
+
+        A sync that runs only on demand has no budget unless one is configured.
+        """
         if target.stale_after is not None:
             return target.stale_after
+        if status.on_demand:
+            return None
         if status.interval_seconds is not None:
             return status.interval_seconds * self.intervals + self.slack
         return self.default
@@ -52,7 +60,7 @@ def _header(family: metrics.Family) -> bytes:
     return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
 
 
-_HEADERS: tuple[bytes, ...] = tuple(_header(family) for family in metrics.SYNC_FAMILIES)
+_CORE = len(metrics.SYNC_FAMILIES)
 _POSITION = {family.name: index for index, family in enumerate(metrics.SYNC_FAMILIES)}
 _UP = _POSITION[metrics.SYNC_UP.name]
 _STATE = _POSITION[metrics.SYNC_STATE.name]
@@ -66,23 +74,36 @@ _STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
 Result = tuple[Target, SyncStatus | None]
 
 
+AdapterLike = type[Adapter[Any]] | Adapter[Any]
+
+
+def provider_families(adapters: Iterable[AdapterLike]) -> list[metrics.Family]:
+    """The families of these adapters, in the one order every exposition uses."""
+    names = {family.name for adapter in adapters for family in adapter.families}
+    return [family for family in PROVIDER_FAMILIES if family.name in names]
+
+
 class Renderer:
     """The per-sync families of one collection, written a batch of syncs at a time.
 
     Statuses are written as they arrive, so rendering overlaps the wait for providers, but
     in batches, family by family: writing each sync on its own, between network events,
-    took ~65% more render time (README, Performance). Within a family, series come in the
+    took ~65% more render time (docs/performance.md). Within a family, series come in the
     order `add` was called; `seconds` is the time spent writing, for the render-duration
-    self-metric.
+    self-metric. The core families come first, then the families of the providers whose
+    adapters are given.
     """
 
-    __slots__ = ("_buffers", "_pending", "_stale", "seconds")
+    __slots__ = ("_buffers", "_families", "_headers", "_pending", "_stale", "seconds")
 
     BATCH = 256
 
-    def __init__(self, stale: StalePolicy) -> None:
+    def __init__(self, stale: StalePolicy, adapters: Iterable[AdapterLike] = ()) -> None:
         self._stale = stale
-        self._buffers = [bytearray() for _ in metrics.SYNC_FAMILIES]
+        self._families = provider_families(adapters)
+        every = (*metrics.SYNC_FAMILIES, *self._families)
+        self._headers = [_header(family) for family in every]
+        self._buffers = [bytearray() for _ in every]
         self._pending: list[tuple[Target, SyncStatus | None, float]] = []
         self.seconds = 0.0
 
@@ -99,7 +120,7 @@ class Renderer:
         """The exposition of every family in order, as pieces to join or compress."""
         self._flush()
         pieces: list[bytes | bytearray] = []
-        for header, buffer in zip(_HEADERS, self._buffers, strict=True):
+        for header, buffer in zip(self._headers, self._buffers, strict=True):
             pieces.append(header)
             pieces.append(buffer)
         return pieces
@@ -133,7 +154,7 @@ class Renderer:
         append = out.append
         name = metrics.SYNC_INFO.name
         for target, status, _ in read:
-            info = [escape_label_value(status.info.get(key, "")) for key in INFO_LABELS]
+            info = [escape_label_value(status.info.get(key, "")) for key in target.info_labels]
             append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
         buffers[_INFO] += "".join(out).encode()
 
@@ -164,16 +185,57 @@ class Renderer:
                 append(f"{name}{{{target.labels}}} {format_value(age)}\n")
         buffers[_AGE] += "".join(out).encode()
 
+        out = []
+        append = out.append
         name = metrics.SYNC_STALE_THRESHOLD.name
         threshold = self._stale.threshold
-        out = [f"{name}{{{t.labels}}} {format_value(threshold(t, s))}\n" for t, s, _ in read]
+        for target, status, _ in read:
+            if status.last_synced_timestamp is not None:
+                budget = threshold(target, status)
+                if budget is not None:
+                    append(f"{name}{{{target.labels}}} {format_value(budget)}\n")
         buffers[_STALE] += "".join(out).encode()
+
+        for offset, family in enumerate(self._families, start=_CORE):
+            buffers[offset] += _provider_family(family, read).encode()
         self.seconds += time.perf_counter() - started
 
 
-def render_syncs(results: Sequence[Result], now: float, stale: StalePolicy) -> str:
-    """All per-sync families, family by family, in the order of metrics.SYNC_FAMILIES."""
-    renderer = Renderer(stale)
+def _provider_family(
+    family: metrics.Family, read: Sequence[tuple[Target, SyncStatus, float]]
+) -> str:
+    """One adapter-declared family's samples for a batch: numbers, or a state set."""
+    name = family.name
+    key = family.field
+    out: list[str] = []
+    append = out.append
+    if family.states:
+        for target, status, _ in read:
+            seen = status.sets.get(key)
+            if seen is None:
+                continue
+            template = target.templates[name]
+            for state in family.states:
+                value = "1.0" if state == seen else "0.0"
+                append(f"{name}{{{template.format(escape_label_value(state))}}} {value}\n")
+            if seen not in family.states:
+                append(f"{name}{{{template.format(escape_label_value(seen))}}} 1.0\n")
+        return "".join(out)
+    for target, status, _ in read:
+        number = status.values.get(key)
+        if number is not None:
+            append(f"{name}{{{target.labels}}} {format_value(number)}\n")
+    return "".join(out)
+
+
+def render_syncs(
+    results: Sequence[Result],
+    now: float,
+    stale: StalePolicy,
+    adapters: Iterable[AdapterLike] = (),
+) -> str:
+    """All per-sync families, family by family, core first, then the given adapters' own."""
+    renderer = Renderer(stale, adapters)
     for target, status in results:
         renderer.add(target, status, now)
     return b"".join(renderer.chunks()).decode("utf-8")

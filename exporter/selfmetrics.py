@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -16,13 +17,15 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.metrics import ERROR_REASONS, exporter_family
-from exporter.targets import Source
+
+if TYPE_CHECKING:
+    from exporter.sources import Source
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -45,22 +48,27 @@ class _SourcesCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        configured = GaugeMetricFamily(
-            "sync_exporter_syncs_configured",
-            _help("sync_exporter_syncs_configured"),
-            labels=["source", "provider"],
-        )
-        backoff = GaugeMetricFamily(
-            "sync_exporter_source_backoff_seconds",
-            _help("sync_exporter_source_backoff_seconds"),
-            labels=["source"],
-        )
+        def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, _help(name), labels=labels)
+
+        def counter(name: str) -> CounterMetricFamily:
+            return CounterMetricFamily(_base(name), _help(name), labels=["source"])
+
+        configured = gauge("sync_exporter_syncs_configured", ["source", "provider"])
+        dropped = gauge("sync_exporter_syncs_dropped", ["source", "reason"])
+        backoff = gauge("sync_exporter_source_backoff_seconds", ["source"])
+        minted = counter("sync_exporter_tokens_minted_total")
+        mint_failures = counter("sync_exporter_token_mint_failures_total")
         now = time.monotonic()
         for source in self._sources():
-            configured.add_metric([source.name, source.provider.name], len(source.targets))
-            backoff.add_metric([source.name], max(source.blocked_until - now, 0.0))
-        yield configured
-        yield backoff
+            configured.add_metric([source.name, source.provider], len(source.targets))
+            for reason, count in source.discovery.dropped.items():
+                dropped.add_metric([source.name, reason], count)
+            backoff.add_metric([source.name], max(source.upstream.blocked_until - now, 0.0))
+            if source.adapter.mints:
+                minted.add_metric([source.name], source.adapter.minted)
+                mint_failures.add_metric([source.name], source.adapter.mint_failures)
+        yield from (configured, dropped, backoff, minted, mint_failures)
 
 
 class SelfMetrics:
@@ -98,6 +106,8 @@ class SelfMetrics:
         self.errors = Counter(_base(name), _help(name), ["source", "reason"], registry=registry)
         name = "sync_exporter_upstream_requests_skipped_total"
         self.skipped = Counter(_base(name), _help(name), ["source"], registry=registry)
+        name = "sync_exporter_reads_not_started_total"
+        self.not_started = Counter(_base(name), _help(name), ["source"], registry=registry)
         self.reload_successful = Gauge(
             "sync_exporter_config_last_reload_successful",
             _help("sync_exporter_config_last_reload_successful"),
@@ -119,12 +129,14 @@ class SelfMetrics:
             for reason in ERROR_REASONS:
                 self.errors.remove(gone, reason)
             self.skipped.remove(gone)
+            self.not_started.remove(gone)
             self.request_duration.remove(gone)
             self.requests.remove_by_labels({"source": gone})
         for name in names:
             for reason in ERROR_REASONS:
                 self.errors.labels(name, reason)
             self.skipped.labels(name)
+            self.not_started.labels(name)
             self.request_duration.labels(name)
         self._known_sources = set(names)
 

@@ -1,19 +1,19 @@
-"""Config turned into what a scrape walks: sources with their headers and syncs with their labels.
+"""Syncs to read, with everything that does not change between scrapes encoded once.
 
-Everything that does not change between scrapes (URLs, headers, escaped label strings) is
-built here once, at start-up or reload, so the scrape path only fetches and formats numbers.
+A `Found` is a sync as configuration or a listing names it; a `Target` is that sync ready for
+scrapes: its label set and per-family label templates pre-encoded for the exposition, so the
+scrape path only fetches and formats numbers.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from exporter.config import Config, SourceConfig
-from exporter.metrics import SYNC_FAMILIES
-from exporter.providers import PROVIDERS
-from exporter.providers.base import Credentials, Provider
+from exporter.metrics import SYNC_FAMILIES, SYNC_INFO, Family
+from exporter.model import CORE_INFO_LABELS
 
 
 def escape_label_value(value: str) -> str:
@@ -21,131 +21,105 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A sync named by the config or found in a listing, before it becomes a target.
+
+    `labels` are identity labels from the adapter (`user`) and the config (a sync's labels);
+    `context` is the adapter's own data about the sync (its user, its connection, what the
+    listing said); `shard_key` is what sharding hashes (the sync id unless the adapter groups
+    syncs, e.g. per user, so that a replica lists only its own users).
+    """
+
+    sync_id: str
+    context: Any = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    stale_after: float | None = None
+    shard_key: str = ""
+
+
 @dataclass(slots=True)
 class Target:
-    """One sync to read: its URL and its label set, pre-encoded for the exposition."""
+    """One sync to read: its label set, pre-encoded, and the adapter's data about it.
+
+    `memory` is the adapter's cache for this sync (e.g. the last job seen), kept as long as
+    the sync stays a target, also across listings.
+    """
 
     source: str
-    provider: str
     sync_id: str
-    url: str
     labels: str
     templates: dict[str, str]
+    info_labels: tuple[str, ...]
     stale_after: float | None
+    context: Any = None
+    memory: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Source:
-    """One configured source at run time; `blocked_until` survives reloads (keyed by name)."""
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """This replica's share of the syncs: a stable hash, the same in every replica and run."""
 
-    name: str
-    provider: Provider
-    base_url: str
-    headers: dict[str, str] = field(repr=False)
-    concurrency: int
-    request_timeout: float
-    targets: list[Target] = field(default_factory=list)
-    blocked_until: float = 0.0
-    # Discovery (config `discover: true`): the syncs listed in the config, how often to
-    # list the provider's syncs, when next, and how to make a target for a listed id.
-    configured: list[Target] = field(default_factory=list)
-    discover_every: float | None = None
-    next_discovery: float = 0.0
-    target_for: Callable[[str], Target | None] = field(default=lambda _: None, repr=False)
+    index: int = 0
+    total: int = 1
+
+    def owns(self, source: str, key: str) -> bool:
+        """Whether this replica reads the syncs hashed by `key` in `source`."""
+        if self.total == 1:
+            return True
+        return zlib.crc32(f"{source}\0{key}".encode()) % self.total == self.index
 
 
-def _template(labels: dict[str, str], slots: tuple[str, ...]) -> str:
+def _template(labels: Mapping[str, str], slots: Sequence[str]) -> str:
     """A str.format template of the sorted label set, with a positional slot per extra label."""
     parts = []
     for name in sorted({*labels, *slots}):
         if name in slots:
-            parts.append(f'{name}="{{{slots.index(name)}}}"')
+            parts.append(f'{name}="{{{list(slots).index(name)}}}"')
         else:
             value = escape_label_value(labels[name]).replace("{", "{{").replace("}", "}}")
             parts.append(f'{name}="{value}"')
     return ",".join(parts)
 
 
-def _label_string(labels: dict[str, str]) -> str:
+def label_string(labels: Mapping[str, str]) -> str:
+    """A label set as written between braces in the exposition, names sorted."""
     return ",".join(f'{name}="{escape_label_value(labels[name])}"' for name in sorted(labels))
 
 
-def in_shard(source: str, sync_id: str, shard: int, total_shards: int) -> bool:
-    """Whether this replica reads the sync: a stable hash, the same in every replica and run."""
-    if total_shards == 1:
-        return True
-    return zlib.crc32(f"{source}\0{sync_id}".encode()) % total_shards == shard
+@dataclass(frozen=True, slots=True)
+class TargetMaker:
+    """Turns what a source found into targets: its static labels, info labels and families."""
 
+    source: str
+    provider: str
+    labels: Mapping[str, str]
+    stale_after: float | None
+    info_labels: tuple[str, ...]
+    families: tuple[Family, ...]
 
-def build_source(
-    config: SourceConfig,
-    defaults_concurrency: int,
-    defaults_timeout: float,
-    shard: int = 0,
-    total_shards: int = 1,
-) -> Source:
-    """Resolve one source's provider, headers and the targets of this shard."""
-    provider = PROVIDERS[config.provider]
-    credentials = Credentials(
-        token=config.auth.secret("token"),
-        connection_token=config.auth.secret("connection_token"),
-    )
-    source = Source(
-        name=config.name,
-        provider=provider,
-        base_url=config.base_url,
-        headers={
-            **{name: value.get_secret_value() for name, value in config.headers.items()},
-            **provider.headers(credentials),
-        },
-        concurrency=config.max_concurrency or defaults_concurrency,
-        request_timeout=config.request_timeout or defaults_timeout,
-    )
-
-    def target(sync_id: str, labels: dict[str, str], stale_after: float | None) -> Target:
+    def __call__(self, found: Found, memory: dict[str, Any] | None = None) -> Target:
+        """The target for `found`, keeping `memory` from the target it replaces."""
         labels = {
-            **config.labels,
-            **labels,
-            "source": config.name,
-            "provider": config.provider,
-            "sync_id": sync_id,
+            **self.labels,
+            **found.labels,
+            "source": self.source,
+            "provider": self.provider,
+            "sync_id": found.sync_id,
         }
+        info = (*CORE_INFO_LABELS, *self.info_labels)
+        templates = {f.name: _template(labels, f.labels) for f in SYNC_FAMILIES if f.labels}
+        templates[SYNC_INFO.name] = _template(labels, info)
+        for family in self.families:
+            if family.labels:
+                templates[family.name] = _template(labels, family.labels)
         return Target(
-            source=config.name,
-            provider=config.provider,
-            sync_id=sync_id,
-            url=provider.url(config.base_url, sync_id),
-            labels=_label_string(labels),
-            templates={f.name: _template(labels, f.labels) for f in SYNC_FAMILIES if f.labels},
-            stale_after=stale_after or config.stale_after,
+            source=self.source,
+            sync_id=found.sync_id,
+            labels=label_string(labels),
+            templates=templates,
+            info_labels=info,
+            stale_after=found.stale_after or self.stale_after,
+            context=found.context,
+            memory={} if memory is None else memory,
         )
-
-    def discovered(sync_id: str) -> Target | None:
-        """A target for a listed sync, if it falls in this replica's shard."""
-        if not in_shard(config.name, sync_id, shard, total_shards):
-            return None
-        return target(sync_id, {}, None)
-
-    for sync in config.syncs:
-        if in_shard(config.name, sync.id, shard, total_shards):
-            source.targets.append(target(sync.id, sync.labels, sync.stale_after))
-    source.configured = list(source.targets)
-    if config.discover:
-        source.discover_every = config.discover_interval
-        source.target_for = discovered
-    return source
-
-
-def build_sources(config: Config) -> list[Source]:
-    """Resolve every source in the config."""
-    collector = config.collector
-    return [
-        build_source(
-            source,
-            collector.max_concurrency,
-            collector.request_timeout,
-            collector.shard,
-            collector.total_shards,
-        )
-        for source in config.sources
-    ]

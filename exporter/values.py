@@ -71,3 +71,17 @@ def duration(value: Any) -> float | None:
 def label_text(value: Any) -> str:
     """Free text fit for a label value: control characters replaced, cut to 200 characters."""
     return _CONTROL.sub(" ", text(value))[:MAX_LABEL_LENGTH]
+
+
+def format_number(value: float) -> str:
+    """A JSON number as label text: integers without a decimal point, others as Python prints."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def finite(value: float | None) -> float | None:
+    """The value if it is a finite number, else None (NaN and infinities are never exported)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)

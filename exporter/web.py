@@ -102,8 +102,8 @@ th, td {{ border: 1px solid #ccc; padding: .3em .8em; text-align: left; }}
 def landing_page(collector: Collector) -> str:
     """Links, version and the configured sources (never their secrets)."""
     rows = "\n".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.provider.name)}</td>"
-        f"<td>{html.escape(public_url(s.base_url))}</td><td>{len(s.targets)}</td></tr>"
+        f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.provider)}</td>"
+        f"<td>{html.escape(public_url(s.adapter.base_url))}</td><td>{len(s.targets)}</td></tr>"
         for s in collector.sources
     )
     return _PAGE.format(version=html.escape(__version__), rows=rows)
@@ -162,6 +162,8 @@ def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> w
         return web.Response(text="Healthy\n")
 
     async def ready(request: web.Request) -> web.Response:
+        if not collector.ready:
+            return web.Response(status=503, text="Not ready: listing syncs for the first time\n")
         return web.Response(text="Ready\n")
 
     async def reload(request: web.Request) -> web.Response:

@@ -11,8 +11,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from exporter.client import make_client, read_sync, retry_after_seconds, tls_context
-from exporter.providers import PROVIDERS
+from exporter.client import get_json, make_client, retry_after_seconds, tls_context
+from exporter.providers.base import UpstreamError
 
 NOW = 1_700_000_000.0
 
@@ -78,10 +78,12 @@ def read(url: str, timeout: float = 2.0) -> tuple[str, str]:
     async def go() -> tuple[str, str]:
         client = make_client(4, tls_context())
         try:
-            outcome = await read_sync(client, PROVIDERS["sequin"], url, {}, timeout)
+            await get_json(client, url, {}, timeout=timeout)
+        except UpstreamError as error:
+            return error.reason, error.code
         finally:
             await client.close()
-        return outcome.error, outcome.code
+        raise AssertionError("the request did not fail")
 
     return asyncio.run(go())
 

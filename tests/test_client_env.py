@@ -40,14 +40,17 @@ def test_requests_go_through_the_proxy_from_the_environment(
     recording: Recording, tmp_path: Path
 ) -> None:
     body = once(tmp_path, "http://provider.example", {"HTTP_PROXY": recording.url})
-    assert recording.paths == ["http://provider.example/api/syncs/abc"]
+    assert recording.paths == [
+        "http://provider.example/api/syncs",
+        "http://provider.example/api/syncs/abc",
+    ]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 
 def test_no_proxy_exempts_a_host(recording: Recording, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     body = once(tmp_path, recording.url, {"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
-    assert recording.paths == ["/api/syncs/abc"]
+    assert recording.paths == ["/api/syncs", "/api/syncs/abc"]
     assert 'sync_up{provider="paragon",source="p",sync_id="abc"} 1.0' in body
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from exporter.collection import Collector
 from exporter.config import ConfigError, load_config, parse_config
+from tests.keys import signing_key_pem
 from tests.procs import run_exporter
 
 GOOD = """
@@ -61,11 +63,12 @@ def test_good_config_loads_with_defaults_and_secrets(
     monkeypatch.setenv("SSE_TEST_TOKEN", "paragon-env-secret")
     config = parse_config(good_text(secret_files), "good.yml")
     paragon, terminal, sequin = config.sources
-    assert paragon.base_url == "https://sync.useparagon.com"
-    assert sequin.base_url == "https://api.sequin.io"
-    assert paragon.auth.secret("token") == "paragon-env-secret"
-    assert terminal.auth.secret("connection_token") == "con_tkn_filesecret"
-    assert sequin.auth.secret("token") == "sequin-file-secret"
+    adapters = [source.adapter for source in Collector(config).sources]
+    assert adapters[0].base_url == "https://sync.useparagon.com"
+    assert adapters[2].base_url == "https://api.sequin.io"
+    assert paragon.auth.token.get_secret_value() == "paragon-env-secret"
+    assert terminal.auth.connection_token.get_secret_value() == "con_tkn_filesecret"
+    assert sequin.auth.bearer() == "sequin-file-secret"
     assert [s.id for s in paragon.syncs] == ["8f2c", "91ab"]
     assert paragon.syncs[0].stale_after == 7200
     assert config.collector.request_timeout == 2
@@ -94,13 +97,17 @@ BAD_CASES = {
         "sources[0].auth: Field required",
     ),
     "missing token": (
-        "sources: [{name: a, provider: paragon, auth: {}, syncs: [x]}]",
+        "sources: [{name: a, provider: sequin, auth: {}, syncs: [x]}]",
         "sources[0].auth: token or token_file is required",
+    ),
+    "missing provider": (
+        "sources: [{name: a, auth: {token: t}, syncs: [x]}]",
+        "sources[0].provider: is required (one of: paragon, sequin, terminal)",
     ),
     "duplicate source name": (
         "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]},"
         " {name: a, provider: sequin, auth: {token: t}, syncs: [y]}]",
-        "(top level): source name 'a' is used twice",
+        "sources[1].name: source name 'a' is used twice",
     ),
     "unset variable": (
         "sources: [{name: a, provider: paragon, auth: {token: '${SSE_SURELY_UNSET}'}, syncs: [x]}]",
@@ -114,9 +121,44 @@ BAD_CASES = {
         "sources: [{name: a, provider: paragon, auth: {token: '${SSE_EMPTY}'}, syncs: [x]}]",
         "sources[0].auth: token is empty",
     ),
-    "terminal without connection token": (
+    "terminal jobs without connection token": (
         "sources: [{name: a, provider: terminal, auth: {token: t}, syncs: [x]}]",
-        "sources[0]: auth.connection_token or auth.connection_token_file is required",
+        "sources[0].auth.connection_token: is required to read the configured sync job ids",
+    ),
+    "nothing to read": (
+        "sources: [{name: a, provider: sequin, auth: {token: t}}]",
+        "sources[0].syncs: no syncs and discover is false: nothing to read",
+    ),
+    "paragon users without minting": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, users: [u1], discover: true}]",
+        "sources[0].users: needs tokens minted per user: set auth.signing_key(_file)",
+    ),
+    "paragon sync user without minting": (
+        "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [{id: x, user: u}]}]",
+        "sources[0].syncs[0].user: needs tokens minted per user (auth.signing_key)",
+    ),
+    "paragon key that is not a key": (
+        "sources: [{name: a, provider: paragon, auth: {signing_key: not-a-pem-k3y,"
+        " project_id: p}, users: [u], discover: true}]",
+        "sources[0].auth.signing_key: signing_key is not an unencrypted private key in PEM form",
+    ),
+    "bad label_from path": (
+        "sources: [{name: a, provider: sequin, auth: {token: t}, discover: true,"
+        " label_from: {tenant: 'metadata.[oops'}}]",
+        "sources[0].label_from.tenant: not a JMESPath expression: 'metadata.[oops'",
+    ),
+    "label_from on a static label": (
+        "sources: [{name: a, provider: sequin, auth: {token: t}, discover: true,"
+        " labels: {tenant: x}, label_from: {tenant: metadata.tenant}}]",
+        "sources[0].label_from: label name 'tenant' is already used",
+    ),
+    "sync id that is a path segment": (
+        "sources: [{name: a, provider: sequin, auth: {token: t}, syncs: ['..']}]",
+        "sources[0].syncs[0].id: sync id must not be '.', '..' or contain '/'",
+    ),
+    "le label": (
+        "sources: [{name: a, provider: sequin, auth: {token: t}, labels: {le: x}, syncs: [x]}]",
+        "sources[0].labels: label name 'le' is reserved by the exporter",
     ),
     "unknown key": (
         "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x], tags: {}}]",
@@ -134,7 +176,7 @@ BAD_CASES = {
     ),
     "duplicate sync": (
         "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x, {id: x}]}]",
-        "sources[0]: sync id 'x' is listed twice",
+        "sources[0].syncs[1].id: sync id 'x' is listed twice",
     ),
     "invalid yaml": (
         "sources: [{name: a, provider: paragon",
@@ -231,13 +273,20 @@ def test_hostile_configs_are_refused_cleanly(case: str, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_token_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+def test_token_files_that_are_too_big_or_not_files_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_text("x" * 20000)
     path = tmp_path / "zero.yml"
-    path.write_text(
-        "sources: [{name: a, provider: sequin, auth: {token_file: /dev/zero}, syncs: [x]}]"
-    )
-    with pytest.raises(ConfigError, match="token_file '/dev/zero' is larger than 16384 bytes"):
-        load_config(path)
+    for token_file, problem in (
+        (big, "is larger than 16384 bytes"),
+        ("/dev/zero", "is not a regular file"),
+    ):
+        path.write_text(
+            f"sources: [{{name: a, provider: sequin, auth: {{token_file: '{token_file}'}},"
+            " syncs: [x]}]"
+        )
+        with pytest.raises(ConfigError, match=f"token_file '{token_file}' {problem}"):
+            load_config(path)
 
 
 def test_anchor_holders_and_many_problems(tmp_path: Path) -> None:
@@ -246,7 +295,7 @@ def test_anchor_holders_and_many_problems(tmp_path: Path) -> None:
         "sources: [{name: a, provider: paragon, auth: *auth, syncs: [x]}]",
         "anchors.yml",
     )
-    assert config.sources[0].auth.secret("token") == "t"
+    assert config.sources[0].auth.token.get_secret_value() == "t"
     many = "sources: [" + ", ".join(f"{{name: n{i}, provider: nope}}" for i in range(100)) + "]"
     with pytest.raises(ConfigError) as error:
         parse_config(many, "many.yml")
@@ -264,14 +313,16 @@ def test_flag_values_are_checked_with_the_flag_named(tmp_path: Path) -> None:
 
 
 def test_reprs_hide_every_secret(tmp_path: Path) -> None:
-    from exporter.providers.base import Credentials
-    from exporter.targets import build_sources
-
+    key = tmp_path / "key.pem"
+    key.write_text(signing_key_pem())
     config = parse_config(
         "sources: [{name: a, provider: terminal, auth: {token: tok-1, connection_token: con-2},"
-        " headers: {Proxy-Authorization: hdr-3}, syncs: [x]}]",
+        " headers: {Proxy-Authorization: hdr-3}, syncs: [x]},"
+        f" {{name: b, provider: paragon, auth: {{signing_key_file: '{key}', project_id: p}},"
+        " users: [u], discover: true}]",
         "repr.yml",
     )
-    shown = repr(config) + repr(build_sources(config)) + repr(Credentials("tok-1", "con-2"))
-    for secret in ("tok-1", "con-2", "hdr-3"):
+    sources = Collector(config).sources
+    shown = repr(config) + repr(sources) + repr([vars(s.adapter) for s in sources])
+    for secret in ("tok-1", "con-2", "hdr-3", "PRIVATE KEY", key.read_text().splitlines()[1]):
         assert secret not in shown

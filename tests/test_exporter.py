@@ -197,8 +197,10 @@ def test_paragon_fields(exporter: str) -> None:
         "sync_id": "p-full",
         "tenant": "acme",
         "team": "data",
-        "name": "",
-        "integration": "",
+        # From Paragon's list (configurationName, integration, pipeline): the status lacks them.
+        "name": "p-full",
+        "integration": "custom",
+        "pipeline": "custom",
         "credential_id": "cred-1",
         "frequency": "5m",
     }
@@ -214,7 +216,8 @@ def test_paragon_fields(exporter: str) -> None:
     assert not m.has("sync_error_info", **full)
     limited = {"source": "acme-paragon", "sync_id": "p-rate-limited"}
     assert m.value("sync_rate_limit_backoff_seconds", **limited) == 30
-    assert m.value("sync_stale_threshold_seconds", **limited) == 3600
+    # No last success yet: no staleness budget either.
+    assert not m.has("sync_stale_threshold_seconds", **limited)
     legacy = {"source": "acme-paragon", "sync_id": "p-legacy"}
     assert m.state(**legacy) == "disabled"
     assert m.value("sync_provider_status", status="paused", **legacy) == 1
@@ -284,10 +287,9 @@ def test_sequin_fields(exporter: str) -> None:
     assert m.value("sync_rate_limit_max_concurrent_requests", **sync) == 0
     assert m.value("sync_collections", **sync) == 2
     assert m.find("sync_info", **sync)[0][0]["integration"] == "hubspot"
-    assert m.value("sync_stale_threshold_seconds", **sync) == 900
-    assert m.value("sync_stale_threshold_seconds", source="acme-sequin", sync_id="s-4h") == (
-        14400 * 3 + 900
-    )
+    # Sequin reports no last success: no staleness budget either (SyncStale stays quiet).
+    assert not m.has("sync_last_synced_timestamp_seconds", **sync)
+    assert not m.has("sync_stale_threshold_seconds", source="acme-sequin")
     assert not m.has("sync_initial_backfill_completed_timestamp_seconds", sync_id="s-init")
 
 

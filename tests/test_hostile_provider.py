@@ -24,6 +24,7 @@ class Hostile(BaseHTTPRequestHandler):
             "/api/syncs/huge": (HUGE, {}),
             "/api/syncs/bomb": (BOMB, {"Content-Encoding": "gzip"}),
             "/api/syncs/chunked-huge": (HUGE, {"chunked": "1"}),
+            "/api/syncs": (b'{"data": []}', {}),
         }.get(self.path, (b'{"status": "ACTIVE", "summary": {}}', {}))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

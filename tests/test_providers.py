@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from exporter.model import State
-from exporter.providers import PROVIDERS
+from exporter.model import State, SyncStatus, normalise
+from exporter.providers import PROVIDERS, paragon, sequin, terminal
 from exporter.providers.base import BadResponse
+
+PARSE = {"paragon": paragon.parse, "terminal": terminal.parse, "sequin": sequin.parse}
+
+
+def read(provider: str, body: Any) -> SyncStatus:
+    """What the collector makes of a body: the adapter's parse, then the shared normalisation."""
+    return normalise(PARSE[provider](body))
+
 
 DATA = Path(__file__).parent / "data"
 
@@ -29,7 +37,7 @@ def test_providers_are_discovered_by_module() -> None:
 
 
 def test_paragon_seed_maps_every_field() -> None:
-    status = PROVIDERS["paragon"].parse(seed("paragon"))
+    status = read("paragon", seed("paragon"))
     assert status.state is State.RATE_LIMITED
     assert status.provider_status == "RATE_LIMITED"
     assert status.records_expected == 123
@@ -62,14 +70,14 @@ def test_paragon_seed_maps_every_field() -> None:
     ],
 )
 def test_paragon_states(raw: str, state: State) -> None:
-    status = PROVIDERS["paragon"].parse({"status": raw, "summary": {}})
+    status = read("paragon", {"status": raw, "summary": {}})
     assert status.state is state
     assert status.provider_status == raw
 
 
 def test_paragon_errored_reason_and_zero_backoff() -> None:
     body = {**seed("paragon"), "status": "ERRORED", "reason": "bad\ncredential"}
-    status = PROVIDERS["paragon"].parse(body)
+    status = read("paragon", body)
     assert status.error_reason == "bad credential"
     assert status.rate_limit_backoff_seconds == 0.0
 
@@ -83,7 +91,7 @@ def test_paragon_legacy_snake_case_summary() -> None:
             "last_synced_at": "2023-11-07T05:31:56.250+00:00",
         },
     }
-    status = PROVIDERS["paragon"].parse(body)
+    status = read("paragon", body)
     assert status.state is State.IDLE
     assert status.progress_ratio == 0.25
     assert status.last_synced_timestamp == 1699335116.25
@@ -91,20 +99,21 @@ def test_paragon_legacy_snake_case_summary() -> None:
 
 def test_paragon_no_progress_without_total_and_no_timestamp_when_null() -> None:
     body = {"status": "INITIALIZING", "summary": {"totalRecords": 0, "lastSyncedAt": None}}
-    status = PROVIDERS["paragon"].parse(body)
+    status = read("paragon", body)
     assert status.progress_ratio is None
     assert status.last_synced_timestamp is None
     assert status.interval_seconds is None
 
 
 def test_terminal_seed_maps_every_field() -> None:
-    status = PROVIDERS["terminal"].parse(seed("terminal"))
+    status = read("terminal", seed("terminal"))
     assert status.state is State.IDLE
     assert status.progress_ratio == 0.85
-    assert status.attempts == 1
-    assert status.issues == 1
-    assert status.requested_timestamp == 1609903493.0
-    assert status.completed_timestamp == 1609903493.0
+    assert status.values["attempts"] == 1
+    assert status.values["issues"] == 1
+    assert status.values["requested"] == 1609903493.0
+    assert status.values["completed"] == 1609903493.0
+    assert status.info["job_id"] == "sync_01GV12VR4DJP70GD1ZBK0SDWFH"
     assert status.error_reason is None
 
 
@@ -120,7 +129,7 @@ def test_terminal_seed_maps_every_field() -> None:
     ],
 )
 def test_terminal_states(raw: str, state: State) -> None:
-    status = PROVIDERS["terminal"].parse({"status": raw, "requestedAt": "2021-01-06T03:24:53Z"})
+    status = read("terminal", {"status": raw, "requestedAt": "2021-01-06T03:24:53Z"})
     assert status.state is state
 
 
@@ -130,20 +139,49 @@ def test_terminal_failure_reason_and_expanded_issues() -> None:
         "status": "failed",
         "issues": [{"id": "isu_1"}, {"id": "isu_2"}],
     }
-    status = PROVIDERS["terminal"].parse(body)
+    status = read("terminal", body)
     assert status.error_reason == "Reason for failure if sync status is 'failed'"
-    assert status.issues == 2
+    assert status.values["issues"] == 2
+
+
+def test_terminal_counts_only_ongoing_issues_and_names_the_first_code() -> None:
+    issues = [
+        {"id": "isu_1", "status": "resolved", "error": {"code": "old_problem", "message": "m"}},
+        {"id": "isu_2", "status": "ongoing", "error": {"code": "missing_permissions"}},
+        {"id": "isu_3", "status": "ongoing", "error": {"code": "other"}},
+    ]
+    body = {**seed("terminal"), "status": "failed", "issues": issues}
+    del body["failureReason"]
+    status = read("terminal", body)
+    assert status.values["issues"] == 2
+    assert status.error_reason == "missing_permissions"
+    quiet = read("terminal", {**body, "status": "completed"})
+    assert quiet.error_reason is None
+
+
+def test_terminal_provider_requests_are_described() -> None:
+    body = {
+        **seed("terminal"),
+        "status": "in_progress",
+        "providerRequests": [{"type": "historical_files"}, "junk"],
+    }
+    assert read("terminal", body).info["provider_requests"] == "historical_files"
+    assert read("terminal", seed("terminal")).info["provider_requests"] == ""
 
 
 def test_sequin_seed_maps_every_field() -> None:
-    status = PROVIDERS["sequin"].parse(seed("sequin"))
+    status = read("sequin", seed("sequin"))
     assert status.state is State.ACTIVE
     assert status.interval_seconds == 0
-    assert status.initial_backfill_completed_timestamp == 1702603769.0
-    assert status.rate_limit_allowed_requests == 1000
-    assert status.rate_limit_interval_seconds == 60
-    assert status.rate_limit_max_concurrent_requests == 0
-    assert status.collections == 2
+    assert status.last_synced_timestamp is None
+    assert status.values == {
+        "backfill": 1702603769.0,
+        "allowed_requests": 1000,
+        "limit_interval": 60,
+        "max_concurrent": 0,
+        "collections": 2,
+    }
+    assert status.sets == {"health": "healthy"}
     assert status.info == {
         "name": "Choam Corp - HubSpot Production",
         "integration": "stripe",
@@ -166,11 +204,45 @@ def test_sequin_seed_maps_every_field() -> None:
     ],
 )
 def test_sequin_states(changes: dict[str, Any], state: State) -> None:
-    assert PROVIDERS["sequin"].parse({**seed("sequin"), **changes}).state is state
+    assert read("sequin", {**seed("sequin"), **changes}).state is state
+
+
+@pytest.mark.parametrize(
+    ("health", "seen"),
+    [
+        ({"status": "warn"}, "warn"),
+        ({"status": "Degraded"}, "degraded"),
+        ({}, "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_sequin_health_is_an_open_set(health: Any, seen: str) -> None:
+    assert read("sequin", {**seed("sequin"), "health": health}).sets == {"health": seen}
+
+
+def test_sequin_error_reason_comes_from_the_part_that_is_not_fine() -> None:
+    health = {
+        "status": "error",
+        "credential": {"status": "error", "notes": "Token was revoked", "time": "2024-01-01"},
+        "provider": {"status": "ok", "notes": None},
+    }
+    status = read("sequin", {**seed("sequin"), "health": health})
+    assert status.state is State.ERRORED
+    assert status.error_reason == "Token was revoked"
+    health = {
+        **health,
+        "credential": {"status": "ok"},
+        "provider": {"status": "warn", "notes": "HubSpot returns 5xx"},
+    }
+    assert read("sequin", {**seed("sequin"), "health": health}).error_reason == (
+        "HubSpot returns 5xx"
+    )
+    warned = read("sequin", {**seed("sequin"), "health": {**health, "status": "warn"}})
+    assert warned.state is State.ACTIVE and warned.error_reason is None
 
 
 def test_sequin_four_hour_frequency() -> None:
-    status = PROVIDERS["sequin"].parse({**seed("sequin"), "sync_frequency": "4h"})
+    status = read("sequin", {**seed("sequin"), "sync_frequency": "4h"})
     assert status.interval_seconds == 14400
 
 
@@ -178,7 +250,7 @@ def test_sequin_four_hour_frequency() -> None:
 @pytest.mark.parametrize("body", [[], "ACTIVE", None, 3, {"summary": {}}, {"status": 7}])
 def test_unreadable_bodies_are_bad_responses(provider: str, body: Any) -> None:
     with pytest.raises(BadResponse):
-        PROVIDERS[provider].parse(body)
+        read(provider, body)
 
 
 @pytest.mark.parametrize("provider", ["paragon", "terminal", "sequin"])
@@ -196,15 +268,15 @@ def test_wrongly_typed_fields_are_ignored_not_fatal(provider: str) -> None:
         "incrementalAccumulatorFrequency": 5,
         "sync_frequency": None,
     }
-    status = PROVIDERS[provider].parse(body)
+    status = read(provider, body)
     assert status.progress_ratio is None
-    assert status.attempts is None
+    assert status.values.get("attempts") is None
 
 
 def test_every_label_value_from_a_provider_is_bounded_and_clean() -> None:
     long = "n\x07" + "y" * 1000
     body = {**seed("sequin"), "status": long, "name": long, "provider": long}
-    status = PROVIDERS["sequin"].parse(body)
+    status = read("sequin", body)
     assert status.state is State.UNKNOWN
     for value in (status.provider_status, status.info["name"], status.info["integration"]):
         assert len(value) == 200 and "\x07" not in value

@@ -9,13 +9,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import metrics
+from exporter.collection import Collector as SyncCollector
 from exporter.config import parse_config
-from exporter.model import INFO_LABELS, STATES, State, SyncStatus
-from exporter.render import StalePolicy, format_value, render_syncs
-from exporter.targets import Target, build_sources
+from exporter.model import STATES, State, SyncStatus
+from exporter.providers import PROVIDERS
+from exporter.render import StalePolicy, format_value, provider_families, render_syncs
+from exporter.targets import Target
 
 NOW = 1_700_000_000.5
 POLICY = StalePolicy(default=3600.0, intervals=3.0, slack=900.0)
+ADAPTERS = list(PROVIDERS.values())
 
 CONFIG = r"""
 sources:
@@ -32,7 +35,12 @@ sources:
   - name: plain
     provider: sequin
     auth: {token: t}
-    syncs: [four, five]
+    label_from: {customer: metadata.customer}
+    syncs: [four, five, six]
+  - name: trucks
+    provider: terminal
+    auth: {token: t, connection_token: con_tkn_x}
+    syncs: [sync_seven]
 """
 
 
@@ -54,29 +62,44 @@ def statuses() -> list[SyncStatus | None]:
         SyncStatus(
             state=State.IDLE,
             provider_status="idle",
-            info={key: "" for key in INFO_LABELS},
+            info={"name": "", "pipeline": "p"},
             last_synced_timestamp=NOW + 10,
-            attempts=3.0,
-            issues=0.0,
-            requested_timestamp=1609903493.0,
-            completed_timestamp=-1.5,
         ),
         SyncStatus(
             state=State.UNKNOWN,
             provider_status="weird",
             interval_seconds=14400.0,
-            initial_backfill_completed_timestamp=1702603769.0,
-            rate_limit_allowed_requests=1000.0,
-            rate_limit_interval_seconds=60.0,
-            rate_limit_max_concurrent_requests=0.0,
-            collections=2.0,
+            info={"customer": "acme \\ corp"},
+            values={
+                "backfill": 1702603769.0,
+                "allowed_requests": 1000.0,
+                "limit_interval": 60.0,
+                "max_concurrent": 0.0,
+                "collections": 2.0,
+            },
+            sets={"health": "warn"},
         ),
-        SyncStatus(state=State.ACTIVE, provider_status="active", progress_ratio=1.0),
+        SyncStatus(
+            state=State.ACTIVE,
+            provider_status="active",
+            progress_ratio=1.0,
+            sets={"health": "degraded"},
+            last_synced_timestamp=1.0,
+        ),
+        SyncStatus(state=State.ACTIVE, provider_status="active", sets={"health": "unknown"}),
+        SyncStatus(
+            state=State.IDLE,
+            provider_status="completed",
+            info={"job_id": "sync_seven", "sync_mode": "manual"},
+            last_synced_timestamp=1609903493.0,
+            on_demand=True,
+            values={"attempts": 3.0, "issues": 0.0, "requested": 1609903493.0, "completed": -1.5},
+        ),
     ]
 
 
 def results() -> list[tuple[Target, SyncStatus | None]]:
-    sources = build_sources(parse_config(CONFIG, "render.yml"))
+    sources = SyncCollector(parse_config(CONFIG, "render.yml")).sources
     targets = [target for source in sources for target in source.targets]
     return list(zip(targets, statuses(), strict=True))
 
@@ -123,7 +146,7 @@ class ReferenceCollector(Collector):
             provider_status.add_sample(
                 provider_status.name, {**base, "status": s.provider_status}, 1.0
             )
-            described = {key: s.info.get(key, "") for key in INFO_LABELS}
+            described = {key: s.info.get(key, "") for key in target.info_labels}
             info.add_sample(info.name, {**base, **described}, 1.0)
             if s.error_reason is not None:
                 error.add_sample(error.name, {**base, "reason": s.error_reason}, 1.0)
@@ -141,9 +164,23 @@ class ReferenceCollector(Collector):
             if s.last_synced_timestamp is not None:
                 value = max(NOW - s.last_synced_timestamp, 0.0)
                 age.add_sample(age.name, labels_of(target), value)
-            stale.add_sample(stale.name, labels_of(target), POLICY.threshold(target, s))
+                budget = POLICY.threshold(target, s)
+                if budget is not None:
+                    stale.add_sample(stale.name, labels_of(target), budget)
         yield age
         yield stale
+        for spec in provider_families(ADAPTERS):
+            metric = family(spec)
+            for target, s in read:
+                number = s.values.get(spec.field)
+                if spec.states and spec.field in s.sets:
+                    seen = s.sets[spec.field]
+                    for option in (*spec.states, *([seen] if seen not in spec.states else [])):
+                        labels = {**labels_of(target), spec.labels[0]: option}
+                        metric.add_sample(metric.name, labels, 1.0 if option == seen else 0.0)
+                elif not spec.states and number is not None:
+                    metric.add_sample(metric.name, labels_of(target), number)
+            yield metric
 
 
 def test_render_matches_prometheus_client_byte_for_byte() -> None:
@@ -151,17 +188,21 @@ def test_render_matches_prometheus_client_byte_for_byte() -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReferenceCollector(pairs))
     expected = generate_latest(registry).decode("utf-8")
-    ours = render_syncs(pairs, NOW, POLICY)
+    ours = render_syncs(pairs, NOW, POLICY, ADAPTERS)
     assert ours == expected
     assert 'sync_error_info{aaa="first",credential="x",provider="paragon",reason=' in ours
     assert 'tenant="a{b}c"' in ours and r'zzz="line\nbreak"' in ours
+    assert r'customer="acme \\ corp"' in ours
+    assert 'sync_health{provider="sequin",source="plain",status="degraded",sync_id="five"}' in ours
 
 
-def test_stale_threshold_sources() -> None:
-    pairs = results()
-    ours = render_syncs(pairs, NOW, POLICY)
+def test_stale_threshold_only_with_a_last_success_and_a_schedule() -> None:
+    ours = render_syncs(results(), NOW, POLICY, ADAPTERS)
     lines = [line for line in ours.splitlines() if line.startswith("sync_stale_threshold_seconds")]
-    assert [line.rsplit(" ", 1)[1] for line in lines] == ["600.0", "3600.0", "44100.0", "3600.0"]
+    # one: configured 10m; three: no interval, the default; five: no interval, the default;
+    # four and six have no last success; the manual Terminal job runs on demand: none.
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["600.0", "3600.0", "3600.0"]
+    assert 'sync_id="sync_seven"' not in "\n".join(lines)
 
 
 def test_format_value_agrees_with_client_python_across_magnitudes() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from exporter.collection import Snapshot
 from exporter.render import Renderer, render_syncs
-from tests.test_render import NOW, POLICY, results
+from tests.test_render import ADAPTERS, NOW, POLICY, results
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3])
@@ -16,9 +16,9 @@ def test_batch_boundaries_do_not_change_the_output(
     batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pairs = results()
-    whole = render_syncs(pairs, NOW, POLICY)
+    whole = render_syncs(pairs, NOW, POLICY, ADAPTERS)
     monkeypatch.setattr(Renderer, "BATCH", batch)
-    assert render_syncs(pairs, NOW, POLICY) == whole
+    assert render_syncs(pairs, NOW, POLICY, ADAPTERS) == whole
 
 
 def test_snapshot_gzip_and_body_come_from_the_same_chunks() -> None:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
 from exporter import __version__
+from tests.keys import signing_key_pem
 from tests.procs import Recording, run_exporter
 
 
@@ -21,7 +25,7 @@ sources:
     provider: paragon
     base_url: {recorder}/
     auth: {{token: ptok}}
-    syncs: [8f2c-91ab, "needs/escaping"]
+    syncs: [8f2c-91ab, "needs%escaping?"]
   - name: t
     provider: terminal
     base_url: {recorder}/tsp/v1
@@ -38,20 +42,56 @@ sources:
     result = run_exporter("--config.file", str(config), "--once")
     assert result.returncode == 0, result.stderr
     seen = dict(recording.seen)
+    job = "/tsp/v1/syncs/sync_01GV12VR4DJP70GD1ZBK0SDWFH?expand=issues"
     assert set(seen) == {
+        "/api/syncs",  # Paragon's list names the syncs, also when they are configured
         "/api/syncs/8f2c-91ab",
-        "/api/syncs/needs%2Fescaping",
-        "/tsp/v1/syncs/sync_01GV12VR4DJP70GD1ZBK0SDWFH",
+        "/api/syncs/needs%25escaping%3F",
+        job,
         "/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d",
     }
     for headers in seen.values():
         assert headers["user-agent"] == f"sync-status-exporter/{__version__}"
         assert headers["accept"] == "application/json"
     assert seen["/api/syncs/8f2c-91ab"]["authorization"] == "Bearer ptok"
-    terminal = seen["/tsp/v1/syncs/sync_01GV12VR4DJP70GD1ZBK0SDWFH"]
+    terminal = seen[job]
     assert terminal["authorization"] == "Bearer tsecret"
     assert terminal["connection-token"] == "con_tkn_abc"
     assert terminal["x-extra"] == "yes"
     sequin = seen["/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d"]
     assert sequin["authorization"] == "Bearer skey"
     assert "connection-token" not in sequin
+
+
+def test_paragon_tokens_are_minted_per_user(recording: Recording, tmp_path: Path) -> None:
+    key = tmp_path / "signing-key.pem"
+    key.write_text(signing_key_pem())
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"""
+sources:
+  - name: p
+    provider: paragon
+    base_url: {recording.url}
+    auth: {{signing_key_file: {key}, project_id: proj-1, token_ttl: 30m}}
+    users: [alice, bob]
+    syncs: [{{id: s-alice, user: alice}}, {{id: s-bob, user: bob}}]
+"""
+    )
+    result = run_exporter("--config.file", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    public = load_pem_private_key(signing_key_pem().encode(), password=None).public_key()
+    subjects = {}
+    for path, headers in recording.seen:
+        token = headers["authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(token, public, algorithms=["RS256"], audience="useparagon.com/proj-1")
+        assert claims["exp"] - claims["iat"] == 1800
+        subjects.setdefault(claims["sub"], set()).add(path)
+    # One listing per user (their own token), and each sync read with its user's token.
+    assert subjects == {
+        "alice": {"/api/syncs", "/api/syncs/s-alice"},
+        "bob": {"/api/syncs", "/api/syncs/s-bob"},
+    }
+    assert 'user="alice"' in result.stdout
+    assert 'sync_exporter_tokens_minted_total{source="p"} 2.0' in result.stdout
+    assert signing_key_pem().splitlines()[1] not in result.stdout + result.stderr

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from exporter.collection import Collector
 from exporter.config import ConfigError, parse_config
-from exporter.targets import build_sources
 from tests.procs import run_exporter
 
 
@@ -23,7 +23,7 @@ sources:
 
 def read_by(shard: int, total_shards: int) -> set[tuple[str, str]]:
     config = parse_config(config_text(shard, total_shards), "shard.yml")
-    return {(t.source, t.sync_id) for s in build_sources(config) for t in s.targets}
+    return {(t.source, t.sync_id) for s in Collector(config).sources for t in s.targets}
 
 
 def test_shards_are_disjoint_complete_and_balanced() -> None:
@@ -45,7 +45,7 @@ def test_shard_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 def test_shard_out_of_range_is_refused(shard: int, total: int) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(config_text(shard, total, syncs=1), "shard.yml")
-    assert "shard.yml: collector" in str(error.value)
+    assert "shard.yml: collector." in str(error.value)
 
 
 def test_shard_flags_split_the_syncs_between_replicas(tmp_path: Path) -> None:

@@ -5,18 +5,40 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping
+from typing import Any
 
-from exporter.providers.base import Provider
+from exporter.metrics import SYNC_FAMILIES, Family
+from exporter.providers.base import Adapter
+
+AdapterClass = type[Adapter[Any]]
 
 
-def _discover() -> dict[str, Provider]:
-    found: dict[str, Provider] = {}
+def _discover() -> dict[str, AdapterClass]:
+    found: dict[str, AdapterClass] = {}
     for module_info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
-        provider = getattr(module, "PROVIDER", None)
-        if isinstance(provider, Provider):
-            found[provider.name] = provider
+        adapter = getattr(module, "PROVIDER", None)
+        if isinstance(adapter, type) and issubclass(adapter, Adapter):
+            found[adapter.name] = adapter
     return dict(sorted(found.items()))
 
 
-PROVIDERS: Mapping[str, Provider] = _discover()
+PROVIDERS: Mapping[str, AdapterClass] = _discover()
+
+
+def _all_families() -> tuple[Family, ...]:
+    """Every adapter's own families in provider order; a name two adapters share must agree."""
+    by_name: dict[str, Family] = {family.name: family for family in SYNC_FAMILIES}
+    ordered: list[Family] = []
+    for adapter in PROVIDERS.values():
+        for family in adapter.families:
+            known = by_name.get(family.name)
+            if known is None:
+                by_name[family.name] = family
+                ordered.append(family)
+            elif known != family:
+                raise RuntimeError(f"{adapter.name} redefines metric family {family.name}")
+    return tuple(ordered)
+
+
+PROVIDER_FAMILIES: tuple[Family, ...] = _all_families()

@@ -1,68 +1,179 @@
-"""What every provider adapter is made of; the collector depends on this, never on an adapter."""
+"""What every provider adapter is made of; the collector and discovery depend on this only.
+
+An adapter is a class per provider, instantiated per source: it declares its config model
+(validated under the source), the metric families and sync_info labels only it fills, which
+syncs the config names, how to list the provider's syncs, and how to read one sync's status.
+It never opens a connection itself: it is handed an `Http`, the transport written once in
+`exporter.upstream`, so it stays a pure description of one provider's API.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from urllib.parse import quote, urlencode
 
+from exporter.metrics import Family
 from exporter.model import SyncStatus
+from exporter.schema import SourceConfig, labels_from
+from exporter.targets import Found, Shard, Target
+
+MAX_LIST_PAGES = 1000
 
 
 class BadResponse(Exception):
-    """The provider answered, but not with a sync status we can read."""
+    """The provider answered, but not with something we can read."""
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """The secrets a request needs, already read from the environment or files."""
+class UpstreamError(Exception):
+    """A request that failed: `reason` is one of metrics.ERROR_REASONS.
 
-    token: str = field(repr=False)
-    connection_token: str = field(default="", repr=False)
+    `sent` is False when the request never left (the source is backing off after a 429),
+    which is counted as skipped, not as an upstream error; `code` is the HTTP status code
+    when an answer came; `retry_after` the wait a 429 asked for.
+    """
 
-
-@dataclass(frozen=True, slots=True)
-class Provider:
-    """What the collector needs from an adapter: where to ask, how to sign, how to read."""
-
-    name: str
-    default_base_url: str
-    url: Callable[[str, str], str]
-    headers: Callable[[Credentials], dict[str, str]]
-    parse: Callable[[Any], SyncStatus]
-    needs_connection_token: bool = False
-    # Discovery: the URL of a page of the list of syncs (base URL, cursor of the page or
-    # None for the first), and the ids on a page with the next page's cursor.
-    list_url: Callable[[str, str | None], str] | None = None
-    parse_list: Callable[[Any], tuple[list[str], str | None]] | None = None
+    def __init__(self, reason: str, detail: str, *, sent: bool = True, code: str = "") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.sent = sent
+        self.code = code
+        self.retry_after: float | None = None
 
 
-def bearer(credentials: Credentials) -> dict[str, str]:
-    """The header every provider uses for its main token."""
-    return {"Authorization": f"Bearer {credentials.token}"}
+class Http(Protocol):
+    """A source's door to its provider as an adapter sees it: one GET, decoded JSON or an error.
+
+    `get` raises UpstreamError for any failure (HTTP status, transport, body too large, not
+    JSON); `listing` allows the larger bodies of list pages.
+    """
+
+    async def get(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Any:
+        """GET `url` and return its decoded JSON body."""
+        ...
 
 
-def require_object(body: Any) -> dict[str, Any]:
-    """Refuse a body that is not a JSON object with a string `status`."""
+Listing = dict[str, "list[Found] | UpstreamError"]
+
+C = TypeVar("C", bound=SourceConfig[Any, Any])
+
+
+class Adapter(ABC, Generic[C]):
+    """One source's provider: which syncs to read and how to read each one."""
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    config_model: ClassVar[type[SourceConfig[Any, Any]]]
+    # Families only this provider fills (values in SyncStatus.values / .sets by family name).
+    families: ClassVar[tuple[Family, ...]] = ()
+    # sync_info labels beyond the core name and integration.
+    info_labels: ClassVar[tuple[str, ...]] = ()
+    # Labels that identify a sync beside source, provider and sync_id (on every series).
+    target_labels: ClassVar[tuple[str, ...]] = ()
+    # Whether `discover` exists; and whether to list even without `discover: true`, because
+    # the listing describes configured syncs better than their own status does.
+    can_discover: ClassVar[bool] = True
+    lists_for_info: ClassVar[bool] = False
+
+    def __init__(self, config: C, shard: Shard) -> None:
+        self.config = config
+        self.base_url: str = config.base_url or self.default_base_url
+        self.shard = shard
+        self.label_from = config.compiled_label_from()
+        self.minted = 0
+        self.mint_failures = 0
+
+    @property
+    def mints(self) -> bool:
+        """Whether this source signs its own tokens (exports the minting counters)."""
+        return False
+
+    def info_label_names(self) -> tuple[str, ...]:
+        """Every sync_info label of this source's syncs, in order."""
+        return (*self.info_labels, *(label for label, _ in self.label_from))
+
+    def described(self, body: Any) -> dict[str, str]:
+        """The label_from labels read from the provider's object for a sync."""
+        return labels_from(body, self.label_from) if self.label_from else {}
+
+    def configured(self) -> list[Found]:
+        """The syncs the config lists, as targets-to-be."""
+        return [
+            Found(sync.id, labels=sync.labels, stale_after=sync.stale_after)
+            for sync in self.config.syncs
+        ]
+
+    async def discover(self, http: Http) -> Listing:
+        """Every sync the provider lists, per scope (a user, or '' for the whole source).
+
+        A scope whose listing failed maps to its error, so discovery keeps that scope's
+        last good list and replaces the others.
+        """
+        raise NotImplementedError(f"{self.name} cannot list syncs")
+
+    @abstractmethod
+    async def read(self, target: Target, http: Http) -> SyncStatus:
+        """Read one sync's status (one or more requests); raise UpstreamError or BadResponse."""
+
+
+def require_object(body: Any, *, status: bool = True) -> dict[str, Any]:
+    """Refuse a body that is not a JSON object (with a string `status` unless told otherwise)."""
     if not isinstance(body, dict):
         raise BadResponse(f"expected a JSON object, got {type(body).__name__}")
-    if not isinstance(body.get("status"), str):
+    if status and not isinstance(body.get("status"), str):
         raise BadResponse("response has no string 'status' field")
     return body
 
 
-def ids_in(items: Any) -> list[str]:
-    """The string `id`s of a list of sync objects; anything else is a bad response."""
+def objects_in(items: Any, what: str) -> list[dict[str, Any]]:
+    """The objects of a JSON array; anything else is a bad response."""
     if not isinstance(items, list):
-        raise BadResponse("the list of syncs is not a JSON array")
-    ids = [item.get("id") for item in items if isinstance(item, dict)]
-    if len(ids) != len(items) or not all(isinstance(i, str) and i for i in ids):
-        raise BadResponse("a listed sync has no string 'id'")
-    return [i for i in ids if isinstance(i, str)]
+        raise BadResponse(f"the list of {what} is not a JSON array")
+    return [item for item in items if isinstance(item, dict)]
 
 
-def data_list(body: Any) -> tuple[list[str], str | None]:
-    """Paragon's and Sequin's list answer: `{"data": [...]}`, one page."""
-    if not isinstance(body, dict):
-        raise BadResponse("expected a JSON object with a 'data' list")
-    return ids_in(body.get("data")), None
+def listed_id(item: Mapping[str, Any]) -> str:
+    """A listed object's id as text ('' when it has none, which discovery then drops)."""
+    value = item.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def path_id(sync_id: str) -> str:
+    """An id as one URL path segment."""
+    return quote(sync_id, safe="")
+
+
+def with_query(url: str, **params: str | int | None) -> str:
+    """`url` with the given query parameters, leaving out those that are None."""
+    given = {key: str(value) for key, value in params.items() if value is not None}
+    return f"{url}?{urlencode(given)}" if given else url
+
+
+async def follow_pages(
+    fetch: Callable[[str | None], Awaitable[tuple[list[dict[str, Any]], str | None]]],
+) -> list[dict[str, Any]]:
+    """Every item of a cursor-paginated list; a cursor seen twice or too many pages is a failure.
+
+    A listing that cannot end is not taken as complete: discovery then keeps its last good
+    list instead of replacing it with a truncated one.
+    """
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    seen: set[str] = set()
+    for _ in range(MAX_LIST_PAGES):
+        page, cursor = await fetch(cursor)
+        items.extend(page)
+        if cursor is None:
+            return items
+        if cursor in seen:
+            raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
+        seen.add(cursor)
+    raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
+
+
+def next_cursor(body: Mapping[str, Any]) -> str | None:
+    """The `next` cursor of a page, if it has a usable one."""
+    following = body.get("next")
+    return following if isinstance(following, str) and following else None

@@ -1,13 +1,51 @@
-"""Paragon Managed Sync: `GET {base_url}/api/syncs/{id}` with a Paragon User Token."""
+"""Paragon Managed Sync: `GET /api/syncs` per connected user and `GET /api/syncs/{id}`.
+
+Requests carry a Paragon User Token: an RS256 JWT for one connected user (`sub`), signed
+with the project's signing key and valid for about an hour. A source either holds one such
+token (one user, rotated by whoever issues it) or the signing key itself, and then mints a
+token per user and re-mints it before it expires. The list carries the names people read
+(`configurationName`, `integration`, `pipeline`) that the status endpoint lacks, so it is
+read on the discovery interval even for configured syncs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter import values
 from exporter.model import State, SyncStatus
-from exporter.providers.base import Provider, bearer, data_list, require_object
+from exporter.providers.base import (
+    Adapter,
+    BadResponse,
+    Http,
+    Listing,
+    UpstreamError,
+    listed_id,
+    objects_in,
+    path_id,
+    require_object,
+    with_query,
+)
+from exporter.schema import (
+    FieldError,
+    Model,
+    PositiveSeconds,
+    SourceConfig,
+    SyncConfig,
+    check_sync_id,
+    read_secret_file,
+    secret_from,
+)
+from exporter.targets import Found, Shard, Target
 
 # Older documentation used lower-case statuses and called DISABLED "paused".
 _STATES = {
@@ -19,10 +57,135 @@ _STATES = {
     "paused": State.DISABLED,
     "errored": State.ERRORED,
 }
+MIN_TOKEN_TTL = 60.0
+MAX_TOKEN_TTL = 86400.0
 
 
-def _url(base_url: str, sync_id: str) -> str:
-    return f"{base_url}/api/syncs/{quote(sync_id, safe='')}"
+def _private_key(pem: str) -> RSAPrivateKey:
+    """The RSA key of a PEM text; ValueError (never echoing the text) when it is not one."""
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError("is not an unencrypted private key in PEM form") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError("is not an RSA private key (Paragon signs user tokens with RS256)")
+    return key
+
+
+class ParagonAuth(Model):
+    """One user's token, or the project's signing key to mint a token per user."""
+
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    project_id: str | None = None
+    audience: str | None = None
+    token_ttl: PositiveSeconds = 3600.0
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ParagonAuth:
+        token = secret_from(self.token, self.token_file, "token")
+        if self.signing_key is not None and self.signing_key_file is not None:
+            raise ValueError("set either signing_key or signing_key_file, not both")
+        key = self.signing_key
+        where = "signing_key"
+        if self.signing_key_file is not None:
+            where = "signing_key_file"
+            try:
+                key = SecretStr(read_secret_file(self.signing_key_file, where))
+            except ValueError as exc:
+                raise FieldError(where, str(exc)) from None
+        if token is None and key is None:
+            raise ValueError(
+                "token or token_file (one user's token), or signing_key or signing_key_file "
+                "with project_id (a token minted per user), is required"
+            )
+        if token is not None and key is not None:
+            raise ValueError("set either a token or a signing key, not both")
+        object.__setattr__(self, "token", token)
+        if key is None:
+            for name in ("project_id", "audience"):
+                if getattr(self, name) is not None:
+                    raise FieldError(name, "is only used to mint tokens with a signing key")
+            return self
+        try:
+            _private_key(key.get_secret_value())
+        except ValueError as exc:
+            raise FieldError(where, f"{where} {exc}") from None
+        if not self.project_id:
+            raise FieldError(
+                "project_id", "is required with a signing key (the token audience names it)"
+            )
+        if not MIN_TOKEN_TTL <= self.token_ttl <= MAX_TOKEN_TTL:
+            raise FieldError("token_ttl", "must be from 1m to 24h")
+        object.__setattr__(self, "signing_key", key)
+        if self.audience is None:
+            object.__setattr__(self, "audience", f"useparagon.com/{self.project_id}")
+        return self
+
+    @property
+    def mints(self) -> bool:
+        """Whether tokens are minted per user from a signing key."""
+        return self.signing_key is not None
+
+
+class ParagonSyncConfig(SyncConfig):
+    """A configured sync; with minted tokens it names the connected user it belongs to."""
+
+    user: str | None = None
+
+
+class ParagonConfig(SourceConfig[ParagonAuth, ParagonSyncConfig]):
+    """A Paragon project (signing key) or one connected user (token)."""
+
+    provider: Literal["paragon"]
+    users: list[str] = Field(default_factory=list)
+    credential_id: str | None = None
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, users: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for index, user in enumerate(users):
+            problem = check_sync_id(user)
+            if problem is not None:
+                raise FieldError(f"[{index}]", f"user id {problem}")
+            if user in seen:
+                raise FieldError(f"[{index}]", f"user {user!r} is listed twice")
+            seen.add(user)
+        return users
+
+    @model_validator(mode="after")
+    def _users_need_minting(self) -> ParagonConfig:
+        if not self.auth.mints:
+            if self.users:
+                raise FieldError(
+                    "users", "needs tokens minted per user: set auth.signing_key(_file)"
+                )
+            for index, sync in enumerate(self.syncs):
+                if sync.user is not None:
+                    raise FieldError(
+                        f"syncs[{index}].user", "needs tokens minted per user (auth.signing_key)"
+                    )
+            return self
+        for index, sync in enumerate(self.syncs):
+            if sync.user is None:
+                raise FieldError(
+                    f"syncs[{index}].user",
+                    "is required with minted tokens: the connected user the sync belongs to",
+                )
+        if self.discover and not self.users:
+            raise FieldError("users", "discover: true with minted tokens needs the users to list")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ParagonSync:
+    """A sync's user (None with a static token) and what the list said about it."""
+
+    user: str | None
+    item: dict[str, Any] = field(default_factory=dict)
 
 
 def _field(summary: dict[str, Any], camel: str, snake: str) -> Any:
@@ -41,21 +204,20 @@ def parse(body: Any) -> SyncStatus:
     synced = values.number(_field(summary, "syncedRecordsCount", "synced_records_count"))
     progress = None
     if total is not None and synced is not None and total > 0:
-        progress = min(max(synced / total, 0.0), 1.0)
+        progress = synced / total
     backoff_ms = values.number(data.get("rateLimitBackoffMs"))
-    if backoff_ms is None:
-        backoff_ms = 0.0 if state is not State.RATE_LIMITED else None
-    elif state is not State.RATE_LIMITED:
+    if state is not State.RATE_LIMITED:
         backoff_ms = 0.0
     frequency = values.text(data.get("incrementalAccumulatorFrequency"))
     return SyncStatus(
         state=state,
-        provider_status=values.label_text(status),
+        provider_status=status,
         info={
-            "name": values.label_text(data.get("configurationName")),
-            "integration": values.label_text(data.get("integration")),
-            "credential_id": values.label_text(data.get("credentialId")),
-            "frequency": values.label_text(frequency),
+            "name": values.text(data.get("configurationName")),
+            "integration": values.text(data.get("integration")),
+            "pipeline": values.text(data.get("pipeline")),
+            "credential_id": values.text(data.get("credentialId")),
+            "frequency": frequency,
         },
         progress_ratio=progress,
         records_expected=total,
@@ -63,16 +225,125 @@ def parse(body: Any) -> SyncStatus:
         last_synced_timestamp=values.timestamp(_field(summary, "lastSyncedAt", "last_synced_at")),
         rate_limit_backoff_seconds=None if backoff_ms is None else backoff_ms / 1000.0,
         interval_seconds=values.duration(frequency),
-        error_reason=values.label_text(data.get("reason")) if state is State.ERRORED else None,
+        error_reason=values.text(data.get("reason")),
     )
 
 
-PROVIDER = Provider(
-    name="paragon",
-    default_base_url="https://sync.useparagon.com",
-    url=_url,
-    headers=bearer,
-    parse=parse,
-    list_url=lambda base_url, _cursor: f"{base_url}/api/syncs",
-    parse_list=data_list,
-)
+class Paragon(Adapter[ParagonConfig]):
+    """A Paragon source: static or minted user tokens, syncs listed per user."""
+
+    name = "paragon"
+    default_base_url = "https://sync.useparagon.com"
+    config_model = ParagonConfig
+    info_labels = ("pipeline", "credential_id", "frequency")
+    target_labels = ("user",)
+    lists_for_info = True
+
+    def __init__(self, config: ParagonConfig, shard: Shard) -> None:
+        super().__init__(config, shard)
+        auth = config.auth
+        self._static = auth.token.get_secret_value() if auth.token is not None else ""
+        self._key = (
+            None if auth.signing_key is None else _private_key(auth.signing_key.get_secret_value())
+        )
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    @property
+    def mints(self) -> bool:
+        """Tokens are minted when the source holds the signing key."""
+        return self._key is not None
+
+    def _owns(self, user: str | None, sync_id: str) -> bool:
+        return self.shard.owns(self.config.name, user if self.mints and user else sync_id)
+
+    def _found(self, sync_id: str, user: str | None, **kwargs: Any) -> Found:
+        """Shard by user when minting: a replica then lists and mints only for its users."""
+        key = user if self.mints and user else sync_id
+        return Found(sync_id, shard_key=key, **kwargs)
+
+    def configured(self) -> list[Found]:
+        """The configured syncs, labelled with their user when tokens are minted."""
+        found = []
+        for sync in self.config.syncs:
+            labels = dict(sync.labels)
+            if self.mints and sync.user:
+                labels["user"] = sync.user
+            found.append(
+                self._found(
+                    sync.id,
+                    sync.user,
+                    context=ParagonSync(sync.user),
+                    labels=labels,
+                    stale_after=sync.stale_after,
+                )
+            )
+        return found
+
+    def headers(self, user: str | None) -> dict[str, str]:
+        """The Authorization header for one user's requests (the static token's user if None)."""
+        if self._key is None:
+            return {"Authorization": f"Bearer {self._static}"}
+        return {"Authorization": f"Bearer {self._token(self._key, user or '')}"}
+
+    def _token(self, key: RSAPrivateKey, user: str) -> str:
+        """A cached token for `user`, minted again when less than a tenth of its life is left."""
+        now = time.time()
+        ttl = self.config.auth.token_ttl
+        cached = self._tokens.get(user)
+        if cached is not None and cached[1] - now > min(300.0, ttl / 10):
+            return cached[0]
+        claims = {
+            "sub": user,
+            "iat": int(now),
+            "exp": int(now + ttl),
+            "aud": self.config.auth.audience,
+        }
+        try:
+            token = jwt.encode(claims, key, algorithm="RS256")
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            self.mint_failures += 1
+            raise UpstreamError(
+                "unauthorized", f"cannot sign a user token ({type(exc).__name__})", sent=False
+            ) from None
+        self.minted += 1
+        self._tokens[user] = (token, now + ttl)
+        return token
+
+    async def discover(self, http: Http) -> Listing:
+        """Each user's `GET /api/syncs`: a user whose token is refused keeps their last list."""
+        users: list[str | None] = list(self.config.users) if self.mints else [None]
+        mine = [user for user in users if user is None or self._owns(user, "")]
+        url = with_query(f"{self.base_url}/api/syncs", credentialId=self.config.credential_id)
+
+        async def one(user: str | None) -> list[Found] | UpstreamError:
+            try:
+                body = await http.get(url, self.headers(user), listing=True)
+                items = objects_in(require_object(body, status=False).get("data"), "syncs")
+            except UpstreamError as exc:
+                return exc
+            except BadResponse as exc:
+                return UpstreamError("bad_response", str(exc))
+            labels = {"user": user} if self.mints and user else {}
+            return [
+                self._found(listed_id(item), user, context=ParagonSync(user, item), labels=labels)
+                for item in items
+            ]
+
+        results = await asyncio.gather(*(one(user) for user in mine))
+        return {user or "": result for user, result in zip(mine, results, strict=True)}
+
+    async def read(self, target: Target, http: Http) -> SyncStatus:
+        """`GET /api/syncs/{id}` with the sync's user's token, described by the list's names."""
+        context = target.context if isinstance(target.context, ParagonSync) else ParagonSync(None)
+        url = f"{self.base_url}/api/syncs/{path_id(target.sync_id)}"
+        body = await http.get(url, self.headers(context.user))
+        status = parse(body)
+        item = context.item
+        for label, key in (("name", "configurationName"), ("integration", "integration")):
+            status.info[label] = status.info[label] or values.text(item.get(key))
+        status.info["pipeline"] = status.info["pipeline"] or values.text(item.get("pipeline"))
+        status.info.update(self.described({**item, **body}))
+        return status
+
+
+PROVIDER = Paragon

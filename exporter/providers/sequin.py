@@ -1,17 +1,72 @@
-"""Sequin: `GET {base_url}/v1/syncs/{id}` with an API key."""
+"""Sequin: `GET /v1/syncs` and `GET /v1/syncs/{id}` with an API key.
+
+Sequin's `health` is data: its `status` is an open set (`healthy`, `ok`, `warn`, `error` seen),
+and its `credential` and `provider` parts carry notes saying what is wrong. Sequin reports no
+last-success time, so its syncs export no staleness budget.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Literal
 
 from exporter import values
+from exporter.metrics import Family
 from exporter.model import State, SyncStatus
-from exporter.providers.base import Provider, bearer, data_list, require_object
+from exporter.providers.base import (
+    Adapter,
+    BadResponse,
+    Http,
+    Listing,
+    UpstreamError,
+    listed_id,
+    objects_in,
+    path_id,
+    require_object,
+)
+from exporter.schema import BearerAuth, SourceConfig, SyncConfig
+from exporter.targets import Found, Target
+
+_FINE = frozenset({"healthy", "ok"})
+
+HEALTH = Family(
+    "sync_health",
+    "Sequin's health status of the sync as a state set over the statuses seen so far (an "
+    "unseen status gets a series of its own; unknown when absent): exactly one is 1.",
+    labels=("status",),
+    field="health",
+    states=("healthy", "ok", "warn", "error", "unknown"),
+)
+BACKFILL = Family(
+    "sync_initial_backfill_completed_timestamp_seconds",
+    "Unix time the initial backfill completed.",
+    field="backfill",
+)
+ALLOWED = Family(
+    "sync_rate_limit_allowed_requests",
+    "Requests the sync may make to the third-party API per rate-limit interval.",
+    field="allowed_requests",
+)
+LIMIT_INTERVAL = Family(
+    "sync_rate_limit_interval_seconds",
+    "Length of the sync's rate-limit interval.",
+    field="limit_interval",
+)
+MAX_CONCURRENT = Family(
+    "sync_rate_limit_max_concurrent_requests",
+    "Maximum concurrent requests the sync may make to the third-party API (0: no limit).",
+    field="max_concurrent",
+)
+COLLECTIONS = Family(
+    "sync_collections",
+    "Number of collections the sync writes.",
+    field="collections",
+)
 
 
-def _url(base_url: str, sync_id: str) -> str:
-    return f"{base_url}/v1/syncs/{quote(sync_id, safe='')}"
+class SequinConfig(SourceConfig[BearerAuth, SyncConfig]):
+    """A Sequin account (API key)."""
+
+    provider: Literal["sequin"]
 
 
 def _state(status: str, health: str, backfilled: bool) -> State:
@@ -20,18 +75,31 @@ def _state(status: str, health: str, backfilled: bool) -> State:
         return State.DISABLED
     if status != "active":
         return State.UNKNOWN
-    if health.lower() == "error":
+    if health == "error":
         return State.ERRORED
     if not backfilled:
         return State.INITIALIZING
     return State.ACTIVE
 
 
+def _reason(health: dict[str, Any]) -> str:
+    """The notes of whichever part of the health (credential, provider) is not fine."""
+    for part in ("credential", "provider"):
+        detail = health.get(part)
+        if isinstance(detail, dict) and values.text(detail.get("status")).lower() not in _FINE:
+            notes = values.text(detail.get("notes"))
+            if notes:
+                return notes
+    return ""
+
+
 def parse(body: Any) -> SyncStatus:
     """Map a Get a Sync response to SyncStatus; health.status is an open set of strings."""
     data = require_object(body)
     health = data.get("health")
-    health_status = values.text(health.get("status")) if isinstance(health, dict) else ""
+    if not isinstance(health, dict):
+        health = {}
+    health_status = values.text(health.get("status")).lower()
     backfill = values.timestamp(data.get("initial_backfill_completed_at"))
     state = _state(data["status"], health_status, backfill is not None)
     rate_limit = data.get("rate_limit")
@@ -40,34 +108,58 @@ def parse(body: Any) -> SyncStatus:
     frequency = values.text(data.get("sync_frequency"))
     interval = 0.0 if frequency.lower() == "continuous" else values.duration(frequency)
     collections = data.get("collection_ids")
-    reason = ""
-    if isinstance(health, dict):
-        reason = values.label_text(health.get("message") or health.get("error") or "")
     return SyncStatus(
         state=state,
-        provider_status=values.label_text(data["status"]),
+        provider_status=data["status"],
         info={
-            "name": values.label_text(data.get("name")),
-            "integration": values.label_text(data.get("provider")),
-            "credential_id": values.label_text(data.get("credential_id")),
-            "frequency": values.label_text(frequency),
+            "name": values.text(data.get("name")),
+            "integration": values.text(data.get("provider")),
+            "credential_id": values.text(data.get("credential_id")),
+            "frequency": frequency,
         },
         interval_seconds=interval,
-        initial_backfill_completed_timestamp=backfill,
-        rate_limit_allowed_requests=values.number(rate_limit.get("allowed_requests")),
-        rate_limit_interval_seconds=values.number(rate_limit.get("interval")),
-        rate_limit_max_concurrent_requests=values.number(rate_limit.get("max_concurrent_requests")),
-        collections=float(len(collections)) if isinstance(collections, list) else None,
-        error_reason=reason if state is State.ERRORED else None,
+        error_reason=_reason(health),
+        values={
+            BACKFILL.field: backfill,
+            ALLOWED.field: values.number(rate_limit.get("allowed_requests")),
+            LIMIT_INTERVAL.field: values.number(rate_limit.get("interval")),
+            MAX_CONCURRENT.field: values.number(rate_limit.get("max_concurrent_requests")),
+            COLLECTIONS.field: float(len(collections)) if isinstance(collections, list) else None,
+        },
+        sets={HEALTH.field: health_status or "unknown"},
     )
 
 
-PROVIDER = Provider(
-    name="sequin",
-    default_base_url="https://api.sequin.io",
-    url=_url,
-    headers=bearer,
-    parse=parse,
-    list_url=lambda base_url, _cursor: f"{base_url}/v1/syncs",
-    parse_list=data_list,
-)
+class Sequin(Adapter[SequinConfig]):
+    """A Sequin source: the account's syncs."""
+
+    name = "sequin"
+    default_base_url = "https://api.sequin.io"
+    config_model = SequinConfig
+    families = (HEALTH, BACKFILL, ALLOWED, LIMIT_INTERVAL, MAX_CONCURRENT, COLLECTIONS)
+    info_labels = ("credential_id", "frequency")
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.auth.bearer()}"}
+
+    async def discover(self, http: Http) -> Listing:
+        """`GET /v1/syncs`: every sync object, in full."""
+        try:
+            body = await http.get(f"{self.base_url}/v1/syncs", self._headers(), listing=True)
+            items = objects_in(require_object(body, status=False).get("data"), "syncs")
+        except UpstreamError as exc:
+            return {"": exc}
+        except BadResponse as exc:
+            return {"": UpstreamError("bad_response", str(exc))}
+        return {"": [Found(listed_id(item), context=item) for item in items]}
+
+    async def read(self, target: Target, http: Http) -> SyncStatus:
+        """`GET /v1/syncs/{id}`."""
+        url = f"{self.base_url}/v1/syncs/{path_id(target.sync_id)}"
+        body = await http.get(url, self._headers())
+        status = parse(body)
+        status.info.update(self.described(body))
+        return status
+
+
+PROVIDER = Sequin

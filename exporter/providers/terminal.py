@@ -1,13 +1,49 @@
-"""Terminal: `GET {base_url}/syncs/{id}` with a secret key and a per-connection token."""
+"""Terminal: connections, each read through its latest sync job.
+
+What a Terminal customer watches is a *connection*: Terminal runs a new batch sync job (a
+new id) for it every couple of hours in automatic mode, and `GET /syncs` is the log of every
+job ever run. So with `discover: true` a source lists `GET /connections` with the secret key,
+and each connection is one target (its id is the `sync_id` label, stable across jobs) read
+with its own `Connection-Token`: `GET /syncs?limit=1` for the latest job, and the latest
+*completed* job's `completedAt` as the last success, re-read only when a new job starts.
+Configured `syncs:` keep their older meaning: single job ids read with one connection token.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr, model_validator
 
 from exporter import values
+from exporter.metrics import Family
 from exporter.model import State, SyncStatus
-from exporter.providers.base import BadResponse, Credentials, Provider, ids_in, require_object
+from exporter.providers.base import (
+    Adapter,
+    BadResponse,
+    Http,
+    Listing,
+    UpstreamError,
+    follow_pages,
+    listed_id,
+    next_cursor,
+    objects_in,
+    path_id,
+    require_object,
+    with_query,
+)
+from exporter.schema import (
+    FieldError,
+    Model,
+    PositiveSeconds,
+    SourceConfig,
+    SyncConfig,
+    secret_from,
+)
+from exporter.targets import Found, Target
 
 _STATES = {
     "requested": State.INITIALIZING,
@@ -15,17 +51,125 @@ _STATES = {
     "completed": State.IDLE,
     "failed": State.ERRORED,
 }
+_CONNECTED = "connected"
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,16384}$")
+LIST_PAGE_SIZE = 100
+
+ATTEMPTS = Family(
+    "sync_attempts",
+    "Number of attempts Terminal made for the sync job (the connection's latest job).",
+    field="attempts",
+)
+ISSUES = Family(
+    "sync_issues",
+    "Ongoing issues Terminal reports on the sync job: problems short of a failure that may "
+    "need someone to act (resolved issues are not counted).",
+    field="issues",
+)
+REQUESTED = Family(
+    "sync_requested_timestamp_seconds",
+    "Unix time the sync job (the connection's latest job) was requested.",
+    field="requested",
+)
+COMPLETED = Family(
+    "sync_completed_timestamp_seconds",
+    "Unix time the sync job (the connection's latest job) completed.",
+    field="completed",
+)
 
 
-def _url(base_url: str, sync_id: str) -> str:
-    return f"{base_url}/syncs/{quote(sync_id, safe='')}"
+class TerminalAuth(Model):
+    """The secret key, and the connection token that configured job ids are read with."""
+
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    connection_token: SecretStr | None = None
+    connection_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _read_files(self) -> TerminalAuth:
+        token = secret_from(self.token, self.token_file, "token")
+        if token is None:
+            raise ValueError("token or token_file (the secret key) is required")
+        connection = secret_from(
+            self.connection_token, self.connection_token_file, "connection_token"
+        )
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "connection_token", connection)
+        return self
 
 
-def _headers(credentials: Credentials) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {credentials.token}",
-        "Connection-Token": credentials.connection_token,
-    }
+class ConnectionFilter(Model):
+    """Filters `GET /connections` applies on Terminal's side."""
+
+    status: Literal["connected", "disconnected", "archived", "pending_deletion"] | None = None
+    tag: str | None = None
+    provider: str | None = None
+    external_id: str | None = None
+
+
+class TerminalConfig(SourceConfig[TerminalAuth, SyncConfig]):
+    """A Terminal application (secret key): its connections, or single jobs of one connection."""
+
+    provider: Literal["terminal"]
+    connections: ConnectionFilter = ConnectionFilter()
+    # Automatic mode's cadence: Terminal documents "a regular cadence", seen as every
+    # couple of hours; the staleness budget of a connection is derived from it.
+    sync_interval: PositiveSeconds = 7200.0
+
+    @model_validator(mode="after")
+    def _jobs_need_a_connection_token(self) -> TerminalConfig:
+        if self.syncs and self.auth.connection_token is None:
+            raise FieldError(
+                "auth.connection_token",
+                "is required to read the configured sync job ids (or use discover: true to "
+                "watch every connection with the secret key alone)",
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A listed connection: what the listing says, and its token (a secret)."""
+
+    id: str
+    status: str
+    mode: str
+    company: str
+    provider: str
+    token: str = field(repr=False)
+    item: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _connection(item: dict[str, Any]) -> Connection:
+    company = item.get("company")
+    provider = item.get("provider")
+    token = values.text(item.get("token"))
+    return Connection(
+        id=listed_id(item),
+        status=values.text(item.get("status")),
+        mode=values.text(item.get("syncMode")) or "automatic",
+        company=values.text(company.get("name")) if isinstance(company, dict) else "",
+        provider=values.text(provider.get("code")) if isinstance(provider, dict) else "",
+        token=token if _TOKEN.match(token) else "",
+        item={key: value for key, value in item.items() if key != "token"},
+    )
+
+
+def _ongoing(issues: list[Any]) -> list[Any]:
+    """Issue ids (not expanded) all count; expanded issues count while `ongoing`."""
+    return [
+        issue
+        for issue in issues
+        if not isinstance(issue, dict) or values.text(issue.get("status")) in ("ongoing", "")
+    ]
+
+
+def _issue_code(issues: list[Any]) -> str:
+    for issue in issues:
+        if isinstance(issue, dict) and isinstance(issue.get("error"), dict):
+            return values.text(issue["error"].get("code"))
+    return ""
 
 
 def parse(body: Any) -> SyncStatus:
@@ -35,44 +179,139 @@ def parse(body: Any) -> SyncStatus:
     state = _STATES.get(status.lower(), State.UNKNOWN)
     progress = values.number(data.get("progress"))
     issues = data.get("issues")
+    ongoing = _ongoing(issues) if isinstance(issues, list) else None
+    requests = data.get("providerRequests")
+    kinds = (
+        [values.text(r.get("type")) for r in requests if isinstance(r, dict)]
+        if isinstance(requests, list)
+        else []
+    )
     return SyncStatus(
         state=state,
-        provider_status=values.label_text(status),
-        info={"name": "", "integration": "", "credential_id": "", "frequency": ""},
-        progress_ratio=None if progress is None else min(max(progress / 100.0, 0.0), 1.0),
-        attempts=values.number(data.get("attempts")),
-        issues=float(len(issues)) if isinstance(issues, list) else None,
-        requested_timestamp=values.timestamp(data.get("requestedAt")),
-        completed_timestamp=values.timestamp(data.get("completedAt")),
-        error_reason=values.label_text(data.get("failureReason"))
-        if state is State.ERRORED
-        else None,
+        provider_status=status,
+        info={"job_id": values.text(data.get("id")), "provider_requests": ",".join(kinds)},
+        progress_ratio=None if progress is None else progress / 100.0,
+        error_reason=values.text(data.get("failureReason")) or _issue_code(ongoing or []),
+        values={
+            ATTEMPTS.field: values.number(data.get("attempts")),
+            ISSUES.field: None if ongoing is None else float(len(ongoing)),
+            REQUESTED.field: values.timestamp(data.get("requestedAt")),
+            COMPLETED.field: values.timestamp(data.get("completedAt")),
+        },
     )
 
 
-LIST_PAGE_SIZE = 100
+class Terminal(Adapter[TerminalConfig]):
+    """A Terminal source: connections found with the secret key, or configured job ids."""
+
+    name = "terminal"
+    default_base_url = "https://api.withterminal.com/tsp/v1"
+    config_model = TerminalConfig
+    families = (ATTEMPTS, ISSUES, REQUESTED, COMPLETED)
+    info_labels = ("job_id", "sync_mode", "provider_requests")
+
+    def _headers(self, connection_token: str) -> dict[str, str]:
+        assert self.config.auth.token is not None
+        return {
+            "Authorization": f"Bearer {self.config.auth.token.get_secret_value()}",
+            "Connection-Token": connection_token,
+        }
+
+    async def discover(self, http: Http) -> Listing:
+        """`GET /connections`, every page, with the filters the config gives."""
+        assert self.config.auth.token is not None
+        headers = {"Authorization": f"Bearer {self.config.auth.token.get_secret_value()}"}
+        wanted = self.config.connections
+
+        async def page(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            url = with_query(
+                f"{self.base_url}/connections",
+                limit=LIST_PAGE_SIZE,
+                status=wanted.status,
+                tag=wanted.tag,
+                provider=wanted.provider,
+                externalId=wanted.external_id,
+                cursor=cursor,
+            )
+            body = require_object(await http.get(url, headers, listing=True), status=False)
+            return objects_in(body.get("results"), "connections"), next_cursor(body)
+
+        try:
+            items = await follow_pages(page)
+        except UpstreamError as exc:
+            return {"": exc}
+        except BadResponse as exc:
+            return {"": UpstreamError("bad_response", str(exc))}
+        found = []
+        for item in items:
+            connection = _connection(item)
+            found.append(Found(connection.id, context=connection))
+        return {"": found}
+
+    async def read(self, target: Target, http: Http) -> SyncStatus:
+        """A connection's latest job, or one configured job."""
+        if isinstance(target.context, Connection):
+            return await self._read_connection(target, target.context, http)
+        token = self.config.auth.connection_token
+        assert token is not None
+        url = f"{self.base_url}/syncs/{path_id(target.sync_id)}?expand=issues"
+        status = parse(await http.get(url, self._headers(token.get_secret_value())))
+        status.info.update(sync_mode="", integration="", name="")
+        return status
+
+    async def _read_connection(
+        self, target: Target, connection: Connection, http: Http
+    ) -> SyncStatus:
+        manual = connection.mode == "manual"
+        info = {
+            "name": connection.company,
+            "integration": connection.provider,
+            "sync_mode": connection.mode,
+            "job_id": "",
+            "provider_requests": "",
+            **self.described(connection.item),
+        }
+        if connection.status != _CONNECTED:
+            status = SyncStatus(State.DISABLED, provider_status=connection.status, info=info)
+        elif not connection.token:
+            raise BadResponse("the connection was listed without a usable token")
+        else:
+            status = await self._latest(target, connection, http)
+            status.info = {**info, **status.info}
+        status.interval_seconds = None if manual else self.config.sync_interval
+        status.on_demand = manual
+        return status
+
+    async def _latest(self, target: Target, connection: Connection, http: Http) -> SyncStatus:
+        """The latest job's status, with the last completed job's time as the last success."""
+        headers = self._headers(connection.token)
+        log = f"{self.base_url}/syncs"
+        body = await http.get(with_query(log, limit=1, expand="issues"), headers, listing=True)
+        jobs = objects_in(require_object(body, status=False).get("results"), "sync jobs")
+        memory = target.memory
+        if not jobs:
+            # Connected, and no job has run yet: the first one is pending.
+            return SyncStatus(State.INITIALIZING, provider_status="", info={})
+        latest = jobs[0]
+        status = parse(latest)
+        latest_id = listed_id(latest)
+        if status.provider_status == "completed":
+            memory["completed"] = values.timestamp(latest.get("completedAt"))
+        elif memory.get("latest") != latest_id or "completed" not in memory:
+            done = await http.get(
+                with_query(log, status="completed", limit=1), headers, listing=True
+            )
+            finished = objects_in(require_object(done, status=False).get("results"), "sync jobs")
+            memory["completed"] = (
+                values.timestamp(finished[0].get("completedAt")) if finished else None
+            )
+        memory["latest"] = latest_id
+        status.last_synced_timestamp = memory["completed"]
+        if status.state is State.INITIALIZING and memory["completed"] is not None:
+            # A job queued after earlier ones completed is the connection's next run, not a
+            # first sync that has not started.
+            status.state = State.ACTIVE
+        return status
 
 
-def _list_url(base_url: str, cursor: str | None) -> str:
-    page = f"{base_url}/syncs?limit={LIST_PAGE_SIZE}"
-    return page if cursor is None else f"{page}&cursor={quote(cursor, safe='')}"
-
-
-def _parse_list(body: Any) -> tuple[list[str], str | None]:
-    """`{"results": [...], "next": cursor}`, paginated."""
-    if not isinstance(body, dict):
-        raise BadResponse("expected a JSON object with a 'results' list")
-    following = body.get("next")
-    return ids_in(body.get("results")), following if isinstance(following, str) else None
-
-
-PROVIDER = Provider(
-    name="terminal",
-    default_base_url="https://api.withterminal.com/tsp/v1",
-    url=_url,
-    headers=_headers,
-    parse=parse,
-    needs_connection_token=True,
-    list_url=_list_url,
-    parse_list=_parse_list,
-)
+PROVIDER = Terminal

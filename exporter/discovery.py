@@ -1,0 +1,182 @@
+"""One source's targets: the syncs its config names, plus what its provider lists.
+
+Listing runs in the background on the source's `discover_interval` (and at start), never in a
+scrape's deadline. A listing that fails, for the whole source or for one user, keeps the last
+good list of that scope; what a listing returns is checked before it becomes a target: ids
+that cannot be requested or exported safely are dropped, and at most `max_syncs` are kept, in
+a stable order, so a provider cannot grow the exporter without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from exporter.providers.base import Adapter, UpstreamError
+from exporter.schema import check_sync_id
+from exporter.selfmetrics import SelfMetrics
+from exporter.targets import Found, Shard, Target, TargetMaker
+from exporter.upstream import Upstream
+
+log = logging.getLogger("exporter.discovery")
+
+# One listing (every page, every user) gets this long; each request at most request_timeout.
+LISTING_TIMEOUT = 60.0
+RETRY_AFTER_FAILURE = 60.0
+DROP_REASONS = ("invalid_id", "max_syncs")
+
+
+class Discovery:
+    """The targets of one source, replaced (never mutated) when a listing changes them."""
+
+    def __init__(
+        self,
+        adapter: Adapter[Any],
+        upstream: Upstream,
+        make: TargetMaker,
+        shard: Shard,
+        metrics: SelfMetrics,
+    ) -> None:
+        config = adapter.config
+        self.adapter = adapter
+        self.source = config.name
+        self.adds = bool(config.discover)
+        self.lists = self.adds or adapter.lists_for_info
+        self.interval = float(config.discover_interval)
+        self.max_syncs = int(config.max_syncs)
+        self.dropped = dict.fromkeys(DROP_REASONS, 0)
+        self.ready = asyncio.Event()
+        self._upstream = upstream
+        self._make = make
+        self._shard = shard
+        self._metrics = metrics
+        self._configured = [f for f in adapter.configured() if self._owns(f)]
+        self._listed: dict[str, list[Found]] = {}
+        self._failing: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.targets: list[Target] = []
+        self._rebuild()
+        if not self.lists:
+            self.ready.set()
+
+    def _owns(self, found: Found) -> bool:
+        return self._shard.owns(self.source, found.shard_key or found.sync_id)
+
+    def adopt(self, previous: Discovery) -> None:
+        """Start from another discovery's lists (a reload that kept the source's credentials)."""
+        self._listed = dict(previous._listed)
+        self._failing = dict(previous._failing)
+        memory = {target.sync_id: target.memory for target in previous.targets}
+        self._rebuild(memory)
+        if previous.ready.is_set():
+            self.ready.set()
+
+    def start(self) -> None:
+        """List now and then every interval, in the background, if this source lists at all."""
+        if self.lists and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop listing."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            complete = await self.refresh()
+            self.ready.set()
+            await asyncio.sleep(
+                self.interval if complete else min(RETRY_AFTER_FAILURE, self.interval)
+            )
+
+    async def refresh(self) -> bool:
+        """List once; True when every scope was listed."""
+        http = self._upstream.within(time.monotonic() + LISTING_TIMEOUT)
+        try:
+            async with asyncio.timeout(LISTING_TIMEOUT):
+                results = await self.adapter.discover(http)
+        except TimeoutError:
+            results = {"": UpstreamError("timeout", f"listing took over {LISTING_TIMEOUT:g}s")}
+        except Exception as exc:  # an adapter bug costs this listing, never the exporter
+            results = {"": UpstreamError("bad_response", f"cannot list ({type(exc).__name__})")}
+        complete = True
+        listed: dict[str, list[Found]] = {}
+        for scope, result in results.items():
+            if isinstance(result, UpstreamError):
+                complete = False
+                self._failed(scope, result)
+                if scope in self._listed:
+                    listed[scope] = self._listed[scope]
+            else:
+                self._recovered(scope)
+                listed[scope] = result
+        self._listed = listed
+        self._rebuild({target.sync_id: target.memory for target in self.targets})
+        return complete
+
+    def _failed(self, scope: str, error: UpstreamError) -> None:
+        if error.sent:
+            self._metrics.errors.labels(self.source, error.reason).inc()
+        if self._failing.get(scope) != error.reason:
+            self._failing[scope] = error.reason
+            fields = {"source": self.source, "reason": error.reason, "detail": error.detail}
+            if scope:
+                fields["scope"] = scope
+            log.warning("cannot list syncs, keeping the ones known", extra={"fields": fields})
+
+    def _recovered(self, scope: str) -> None:
+        if self._failing.pop(scope, None) is not None:
+            fields = {"source": self.source, **({"scope": scope} if scope else {})}
+            log.info("listing syncs works again", extra={"fields": fields})
+
+    def _rebuild(self, memory: dict[str, dict[str, Any]] | None = None) -> None:
+        """Configured syncs first (described by the listing), then listed ones, checked."""
+        memory = memory or {}
+        listed: dict[str, Found] = {}
+        dropped = dict.fromkeys(DROP_REASONS, 0)
+        for found_list in self._listed.values():
+            for found in found_list:
+                if check_sync_id(found.sync_id) is not None:
+                    dropped["invalid_id"] += 1
+                elif found.sync_id not in listed:
+                    listed[found.sync_id] = found
+        chosen: list[Found] = []
+        for found in self._configured:
+            seen = listed.pop(found.sync_id, None)
+            if seen is not None and seen.context is not None:
+                found = dataclasses.replace(found, context=seen.context)
+            chosen.append(found)
+        if self.adds:
+            extra = sorted(
+                (found for found in listed.values() if self._owns(found)),
+                key=lambda found: found.sync_id,
+            )
+            if len(extra) > self.max_syncs:
+                dropped["max_syncs"] = len(extra) - self.max_syncs
+                extra = extra[: self.max_syncs]
+            chosen.extend(extra)
+        if dropped["max_syncs"] and not self.dropped["max_syncs"]:
+            log.warning(
+                "the provider lists more syncs than max_syncs; reading the first in id order",
+                extra={
+                    "fields": {
+                        "source": self.source,
+                        "max_syncs": self.max_syncs,
+                        "dropped": dropped["max_syncs"],
+                    }
+                },
+            )
+        self.dropped = dropped
+        targets = [self._make(found, memory.get(found.sync_id)) for found in chosen]
+        if len(targets) != len(self.targets) and self.lists:
+            log.info(
+                "syncs discovered", extra={"fields": {"source": self.source, "syncs": len(targets)}}
+            )
+        self.targets = targets

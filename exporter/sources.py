@@ -1,0 +1,108 @@
+"""A configured source at run time: its adapter, its door to the provider, its targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from exporter.config import CollectorConfig
+from exporter.discovery import Discovery
+from exporter.providers import PROVIDERS
+from exporter.providers.base import Adapter
+from exporter.schema import SourceConfig
+from exporter.selfmetrics import SelfMetrics
+from exporter.targets import Shard, Target, TargetMaker
+from exporter.upstream import RetryPolicy, Upstream
+
+
+@dataclass(slots=True)
+class Source:
+    """One source: built once per config, kept across reloads that leave it unchanged."""
+
+    config: SourceConfig[Any, Any]
+    settings: tuple[Any, ...]
+    adapter: Adapter[Any]
+    upstream: Upstream
+    discovery: Discovery
+
+    @property
+    def name(self) -> str:
+        """The source's name (its `source` label)."""
+        return str(self.config.name)
+
+    @property
+    def provider(self) -> str:
+        """The provider's name (its `provider` label)."""
+        return self.adapter.name
+
+    @property
+    def targets(self) -> list[Target]:
+        """The syncs read now (configured and discovered)."""
+        return self.discovery.targets
+
+
+def _settings(config: SourceConfig[Any, Any], collector: CollectorConfig) -> tuple[Any, ...]:
+    """Everything outside the source's own config that its runtime depends on."""
+    return (
+        config.max_concurrency or collector.max_concurrency,
+        config.request_timeout or collector.request_timeout,
+        collector.default_retry_after,
+        collector.max_retry_after,
+        collector.shard,
+        collector.total_shards,
+    )
+
+
+def build_source(
+    config: SourceConfig[Any, Any],
+    collector: CollectorConfig,
+    client: Callable[[], aiohttp.ClientSession],
+    metrics: SelfMetrics,
+) -> Source:
+    """Resolve one source's adapter, transport and targets (this shard's)."""
+    settings = _settings(config, collector)
+    concurrency, timeout, default_retry, max_retry, shard_index, total = settings
+    shard = Shard(shard_index, total)
+    adapter = PROVIDERS[config.provider](config, shard)
+    upstream = Upstream(
+        config.name,
+        adapter.base_url,
+        {name: value.get_secret_value() for name, value in config.headers.items()},
+        concurrency,
+        timeout,
+        client,
+        metrics,
+        RetryPolicy(default_retry, max_retry),
+    )
+    make = TargetMaker(
+        source=config.name,
+        provider=adapter.name,
+        labels=dict(config.labels),
+        stale_after=config.stale_after,
+        info_labels=adapter.info_label_names(),
+        families=adapter.families,
+    )
+    return Source(
+        config, settings, adapter, upstream, Discovery(adapter, upstream, make, shard, metrics)
+    )
+
+
+def carry_over(old: Source, new: Source) -> Source:
+    """After a reload: the old source when nothing it depends on changed, else the new one with
+    what still holds (the 429 back-off; the listings when provider and credentials are the same).
+    """
+    if old.config == new.config and old.settings == new.settings:
+        return old
+    new.upstream.blocked_until = old.upstream.blocked_until
+    same_listing = (
+        old.config.provider == new.config.provider
+        and old.adapter.base_url == new.adapter.base_url
+        and old.config.auth == new.config.auth
+        and old.settings[4:] == new.settings[4:]
+    )
+    if same_listing:
+        new.discovery.adopt(old.discovery)
+    return new

@@ -1,0 +1,122 @@
+"""One source's door to its provider: its connection limit, its 429 back-off, its accounting.
+
+Every request of a source goes through here, whoever makes it (a scrape's reads, discovery),
+so `max_concurrency` and a 429's Retry-After hold across all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
+from exporter.providers.base import UpstreamError
+from exporter.selfmetrics import SelfMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long a 429 stops a source: its Retry-After, else a default, never beyond a cap."""
+
+    default: float
+    cap: float
+
+    def wait(self, asked: float | None) -> float:
+        """Seconds to stop for, given the wait the provider asked for (None when it did not)."""
+        return min(self.default if asked is None else asked, self.cap)
+
+
+class Upstream:
+    """A source's requests: at most `concurrency` in flight, none while backing off after 429."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        concurrency: int,
+        request_timeout: float,
+        client: Callable[[], aiohttp.ClientSession],
+        metrics: SelfMetrics,
+        retry: RetryPolicy,
+    ) -> None:
+        self.source = source
+        self.headers = dict(headers)
+        self.concurrency = concurrency
+        self.request_timeout = request_timeout
+        self.blocked_until = 0.0
+        self.retry = retry
+        self._client = client
+        self._metrics = metrics
+        self._limit = asyncio.Semaphore(concurrency)
+        self._proxy = env_proxy(base_url)
+
+    def backing_off(self) -> bool:
+        """Whether a 429's Retry-After still stops this source."""
+        return self.blocked_until > time.monotonic()
+
+    def within(self, deadline: float) -> SourceHttp:
+        """This source's requests as an adapter makes them, each ending by `deadline`."""
+        return SourceHttp(self, deadline)
+
+    def back_off(self, asked: float | None) -> float:
+        """Stop calling the source until the wait a 429 asked for (capped) is over."""
+        wait = self.retry.wait(asked)
+        self.blocked_until = max(self.blocked_until, time.monotonic() + wait)
+        return wait
+
+    async def get(
+        self, url: str, headers: Mapping[str, str], listing: bool, deadline: float
+    ) -> Any:
+        """One request, counted, within the source's limits; UpstreamError when it fails."""
+        if self.backing_off():
+            raise UpstreamError("rate_limited", "source is backing off after HTTP 429", sent=False)
+        async with self._limit:
+            now = time.monotonic()
+            if self.blocked_until > now:
+                raise UpstreamError(
+                    "rate_limited", "source is backing off after HTTP 429", sent=False
+                )
+            timeout = min(self.request_timeout, deadline - now)
+            if timeout <= 0:
+                raise UpstreamError("timeout", "no time left before the deadline", sent=False)
+            started = time.perf_counter()
+            code = ""
+            try:
+                code, body = await get_json(
+                    self._client(),
+                    url,
+                    {**self.headers, **headers},
+                    timeout=timeout,
+                    limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
+                    proxy=self._proxy,
+                )
+            except UpstreamError as exc:
+                code = exc.code
+                if exc.reason == "rate_limited":
+                    wait = self.back_off(exc.retry_after)
+                    exc.detail = f"HTTP 429, backing off {wait:.3g}s"
+                raise
+            finally:
+                self._metrics.requests.labels(self.source, code).inc()
+                self._metrics.request_duration.labels(self.source).observe(
+                    time.perf_counter() - started
+                )
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHttp:
+    """The `Http` an adapter is handed: the source's upstream with one deadline."""
+
+    upstream: Upstream
+    deadline: float
+
+    async def get(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Any:
+        """GET `url` and return its decoded JSON body."""
+        return await self.upstream.get(url, headers, listing, self.deadline)
