@@ -47,8 +47,6 @@ import yaml
 from bench.simulator_process import simulator
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Credentials
-from exporter.simulator.config import demo_config
-from exporter.simulator.world import World
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SCRAPE_HEADERS = {"Accept-Encoding": "gzip", "Accept": "text/plain"}
@@ -109,9 +107,13 @@ def split(total: int, parts: int) -> list[int]:
 def exporter_config(
     base_url: str, syncs: int, concurrency: int, layout: str, timeout: float
 ) -> dict[str, Any]:
-    """The exporter config for the bulk simulator: sources, their concurrency, generous limits."""
-    world = World.bulk(syncs * 3 if layout == "single" else syncs)
-    config = demo_config(base_url, world)
+    """The exporter config for the bulk simulator: sources, their concurrency, generous limits.
+
+    Read from the running simulator, whose Paragon signing key only it knows; every sync is
+    listed (`discover=false`) so the exporter reads exactly N.
+    """
+    with urllib.request.urlopen(f"{base_url}/_sim/config?discover=false", timeout=30) as answer:
+        config: dict[str, Any] = orjson.loads(answer.read())
     sources: list[dict[str, Any]] = config["sources"]
     if layout == "single":
         sources = [s for s in sources if s["provider"] == "paragon"]
