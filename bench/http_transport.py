@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import statistics
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
@@ -24,7 +25,15 @@ from bench.simulator_process import simulator_process
 from exporter.simulator import bulk_id
 
 Fetch = Callable[[str], Awaitable[object]]
-HEADERS = {"Authorization": "Bearer sim-paragon-token"}
+USER = "bulk-user-0001"
+
+
+def user_token(base: str) -> str:
+    """A Paragon user token for `USER`, who owns every bulk sync, minted by the simulator."""
+    url = f"{base}/_sim/paragon/token?user={USER}&ttl=86400"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        token: str = orjson.loads(answer.read())["token"]
+    return token
 
 
 async def _drive(fetch: Fetch, urls: Sequence[str], concurrency: int) -> None:
@@ -37,12 +46,14 @@ async def _drive(fetch: Fetch, urls: Sequence[str], concurrency: int) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def _measure(kind: str, urls: Sequence[str], concurrency: int) -> tuple[float, float]:
+async def _measure(
+    kind: str, urls: Sequence[str], concurrency: int, headers: dict[str, str]
+) -> tuple[float, float]:
     """Client CPU seconds and wall seconds for one pass over `urls`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     if kind == "aiohttp":
         connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
             async def fetch_aiohttp(url: str) -> object:
                 async with session.get(url) as response:
@@ -53,7 +64,7 @@ async def _measure(kind: str, urls: Sequence[str], concurrency: int) -> tuple[fl
             await _drive(fetch_aiohttp, urls, concurrency)
             return time.process_time() - cpu, time.perf_counter() - wall
     transport = AiohttpTransport(limits=limits) if kind == "httpx+aiohttp" else None
-    async with httpx.AsyncClient(limits=limits, transport=transport, headers=HEADERS) as client:
+    async with httpx.AsyncClient(limits=limits, transport=transport, headers=headers) as client:
 
         async def fetch_httpx(url: str) -> object:
             return orjson.loads((await client.get(url)).content)
@@ -74,13 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = ("httpx", "httpx+aiohttp", "aiohttp")
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     wall: dict[str, list[float]] = {kind: [] for kind in kinds}
-    with simulator_process(syncs=args.requests * 3) as base:
+    one_user = ["--paragon-syncs-per-user", str(max(args.requests, 1))]
+    with simulator_process(syncs=args.requests * 3, extra=one_user) as base:
+        headers = {"Authorization": f"Bearer {user_token(base)}"}
         urls = [
             f"{base}/paragon/api/syncs/{bulk_id('paragon', i + 1)}" for i in range(args.requests)
         ]
         for _ in range(args.rounds):
             for kind in kinds:
-                spent, elapsed = asyncio.run(_measure(kind, urls, args.concurrency))
+                spent, elapsed = asyncio.run(_measure(kind, urls, args.concurrency, headers))
                 cpu[kind].append(spent / args.requests * 1e6)
                 wall[kind].append(elapsed)
     baseline = statistics.median(cpu["aiohttp"])

@@ -46,8 +46,6 @@ import orjson
 import yaml
 
 from bench.simulator_process import simulator
-from exporter.simulator.config import demo_config
-from exporter.simulator.world import World
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SCRAPE_HEADERS = {"Accept-Encoding": "gzip", "Accept": "text/plain"}
@@ -108,9 +106,13 @@ def split(total: int, parts: int) -> list[int]:
 def exporter_config(
     base_url: str, syncs: int, concurrency: int, layout: str, timeout: float
 ) -> dict[str, Any]:
-    """The exporter config for the bulk simulator: sources, their concurrency, generous limits."""
-    world = World.bulk(syncs * 3 if layout == "single" else syncs)
-    config = demo_config(base_url, world)
+    """The exporter config for the bulk simulator: sources, their concurrency, generous limits.
+
+    Read from the running simulator, whose Paragon signing key only it knows; every sync is
+    listed (`discover=false`) so the exporter reads exactly N.
+    """
+    with urllib.request.urlopen(f"{base_url}/_sim/config?discover=false", timeout=30) as answer:
+        config: dict[str, Any] = orjson.loads(answer.read())
     sources: list[dict[str, Any]] = config["sources"]
     if layout == "single":
         sources = [s for s in sources if s["provider"] == "paragon"]
@@ -122,34 +124,54 @@ def exporter_config(
     return config
 
 
-def ideal_seconds(config: dict[str, Any], latency: float) -> float:
-    """The wall time of perfect overlap: the slowest source's ⌈syncs/concurrency⌉ round trips."""
-    trips: list[int] = [
-        math.ceil(len(s["syncs"]) / s["max_concurrency"]) for s in config["sources"]
-    ]
-    return max(trips) * latency
+# One status read of the baseline: the source it belongs to, its URL and its headers.
+Read = tuple[str, str, dict[str, str]]
 
 
-# What one status read requests, per provider, for the bare-aiohttp baseline.
-STATUS_PATHS = {
-    "paragon": "/api/syncs/{}",
-    "terminal": "/syncs/{}?expand=issues",
-    "sequin": "/v1/syncs/{}",
-}
+def ideal_seconds(urls: Sequence[Read], config: dict[str, Any], latency: float) -> float:
+    """The wall time of perfect overlap: the slowest source's ⌈reads/concurrency⌉ round trips."""
+    width = {source["name"]: source["max_concurrency"] for source in config["sources"]}
+    reads: dict[str, int] = {}
+    for source, _, _ in urls:
+        reads[source] = reads.get(source, 0) + 1
+    return float(max(math.ceil(n / width[source]) for source, n in reads.items()) * latency)
 
 
-def sync_urls(config: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
-    """Every URL the exporter reads, with its auth headers, for the bare-aiohttp baseline."""
-    urls = []
+def _sim_json(sim_base: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{sim_base}{path}", timeout=30) as answer:
+        return orjson.loads(answer.read())
+
+
+def sync_urls(sim_base: str, config: dict[str, Any]) -> list[Read]:
+    """What one scrape's status reads request (source, URL, headers), for the bare baseline.
+
+    Paragon syncs are read with their user's token (one per user, from the simulator), a
+    Terminal connection through its latest job with its own token, a Sequin sync by id.
+    """
+    urls: list[Read] = []
+    tokens: dict[str, str] = {}
     for source in config["sources"]:
+        name, provider, base = source["name"], source["provider"], source["base_url"]
         auth = source["auth"]
-        headers = {"Authorization": f"Bearer {auth['token']}"}
-        if "connection_token" in auth:
-            headers["Connection-Token"] = auth["connection_token"]
+        if provider == "terminal":
+            secret = f"Bearer {auth['token']}"
+            for connection in _sim_json(sim_base, "/_sim/terminal/connections")["connections"]:
+                if connection["status"] != "connected":
+                    continue
+                headers = {"Authorization": secret, "Connection-Token": connection["token"]}
+                urls.append((name, f"{base}/syncs?limit=1&expand=issues", headers))
+            continue
         for sync in source["syncs"]:
             sync_id = sync if isinstance(sync, str) else sync["id"]
-            path = STATUS_PATHS[source["provider"]].format(quote(sync_id, safe=""))
-            urls.append((source["base_url"] + path, headers))
+            if provider == "paragon":
+                user = sync["user"]
+                if user not in tokens:
+                    tokens[user] = _sim_json(sim_base, f"/_sim/paragon/token?user={user}")["token"]
+                headers = {"Authorization": f"Bearer {tokens[user]}"}
+                urls.append((name, f"{base}/api/syncs/{quote(sync_id, safe='')}", headers))
+            else:
+                headers = {"Authorization": f"Bearer {auth['token']}"}
+                urls.append((name, f"{base}/v1/syncs/{quote(sync_id, safe='')}", headers))
     return urls
 
 
@@ -251,13 +273,13 @@ async def scrape(session: aiohttp.ClientSession, url: str, timeout: float) -> Sc
 
 
 async def bare_pass(
-    session: aiohttp.ClientSession, urls: Sequence[tuple[str, dict[str, str]]], concurrency: int
+    session: aiohttp.ClientSession, urls: Sequence[Read], concurrency: int
 ) -> tuple[float, float]:
     """CPU and wall seconds of a plain aiohttp loop that fetches and JSON-decodes every URL."""
     pending = iter(urls)
 
     async def worker() -> None:
-        for url, headers in pending:
+        for _, url, headers in pending:
             async with session.get(url, headers=headers) as response:
                 orjson.loads(await response.read())
 
@@ -310,9 +332,10 @@ async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[st
         )
         config_file = Path(tmp) / "exporter.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        ideal = ideal_seconds(config, latency_ms / 1000)
+        urls = sync_urls(sim_base, config)
+        ideal = ideal_seconds(urls, config, latency_ms / 1000)
         with exporter_process(config_file, Path(tmp) / "exporter.log") as (pid, base):
-            figures = await _rounds((pid, sim_pid), base + "/metrics", sync_urls(config), settings)
+            figures = await _rounds((pid, sim_pid), base + "/metrics", urls, settings)
             rss = peak_rss_mib(pid)
 
     def median(values: Iterator[float]) -> float:
@@ -348,7 +371,7 @@ async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[st
 async def _rounds(
     pids: tuple[int, int],
     url: str,
-    urls: Sequence[tuple[str, dict[str, str]]],
+    urls: Sequence[Read],
     settings: Settings,
 ) -> list[Round]:
     concurrency, timeout = settings.concurrency, settings.timeout

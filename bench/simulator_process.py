@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 
 @contextmanager
-def simulator(syncs: int, latency_ms: float = 0.0) -> Iterator[tuple[int, str]]:
-    """Start `python -m exporter.simulator` with bulk syncs; yield its pid and base URL.
+def simulator(
+    syncs: int, latency_ms: float = 0.0, extra: Sequence[str] = ()
+) -> Iterator[tuple[int, str]]:
+    """Start `python -m exporter.simulator` with bulk syncs (and `extra` flags); yield its pid
+    and base URL.
 
     The pid lets a benchmark read the simulator's own CPU accounting.
     """
@@ -25,6 +28,7 @@ def simulator(syncs: int, latency_ms: float = 0.0) -> Iterator[tuple[int, str]]:
             str(syncs),
             "--latency-ms",
             str(latency_ms),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -41,7 +45,9 @@ def simulator(syncs: int, latency_ms: float = 0.0) -> Iterator[tuple[int, str]]:
 
 
 @contextmanager
-def simulator_process(syncs: int, latency_ms: float = 0.0) -> Iterator[str]:
+def simulator_process(
+    syncs: int, latency_ms: float = 0.0, extra: Sequence[str] = ()
+) -> Iterator[str]:
     """Start `python -m exporter.simulator` with bulk syncs; yield its base URL."""
-    with simulator(syncs, latency_ms) as (_, base):
+    with simulator(syncs, latency_ms, extra) as (_, base):
         yield base

@@ -32,7 +32,9 @@ def test_benchmark_runs_at_tiny_n_and_prints_one_sane_table() -> None:
     assert [(row["N"], row["L ms"], row["C"]) for row in rows] == [(30, 0, 10), (30, 20, 10)]
     for row in rows:
         assert row["up"] == 30, "every bulk sync answers, so every sync_up is 1"
-        assert 1 <= row["requests/N"] <= 2
+        # One request per sync and scrape (a disconnected Terminal connection needs none): the
+        # two concurrent scrapes shared one collection.
+        assert 0.9 <= row["requests/N"] <= 1.1
         assert row["wall s"] > 0 and row["CPU s"] >= 0
         assert row["CPU µs/sync"] >= 0 and row["bare µs/sync"] >= 0
         assert 0 < row["gzip MB"] < row["body MB"] < 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from exporter import __version__
@@ -80,8 +81,10 @@ sources:
     )
     result = run_exporter("--config.file", str(config), "--once")
     assert result.returncode == 0, result.stderr
-    public = load_pem_private_key(signing_key_pem().encode(), password=None).public_key()
-    subjects = {}
+    key_object = load_pem_private_key(signing_key_pem().encode(), password=None)
+    assert isinstance(key_object, RSAPrivateKey)
+    public = key_object.public_key()
+    subjects: dict[str, set[str]] = {}
     for path, headers in recording.seen:
         token = headers["authorization"].removeprefix("Bearer ")
         claims = jwt.decode(token, public, algorithms=["RS256"], audience="useparagon.com/proj-1")

@@ -1,4 +1,6 @@
-"""The simulator over real HTTP: shapes, auth, faults, overrides, counting, lifecycles, CLI."""
+"""The simulator over real HTTP, what every provider shares: faults, overrides, counting,
+lifecycles, worlds, the exporter config and the command line. Each provider's own behaviour
+is tested in tests/test_simulator_<provider>.py."""
 
 from __future__ import annotations
 
@@ -11,54 +13,50 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import yaml
 
 from exporter.simulator import (
+    PREFIXES,
+    PROVIDERS,
     Simulator,
     World,
     bulk_id,
     bulk_world,
     demo_config,
     demo_world,
+    error_body,
     parse_fault,
     run_simulator_in_thread,
 )
-from exporter.simulator.catalog import (
-    PARAGON_DISABLED,
-    PARAGON_ERRORED,
-    PARAGON_LEGACY,
-    PARAGON_LEGACY_PAUSED,
-    PARAGON_MIGRATING,
-    PARAGON_ORDERS,
-    PARAGON_TICKETS,
-    SEQUIN_BACKFILLING,
-    SEQUIN_DISABLED,
-    SEQUIN_ERROR,
-    SEQUIN_EVERY_4H,
-    SEQUIN_FLAKY,
-    SEQUIN_HEALTHY,
-    TERMINAL_FAILED,
-    TERMINAL_JOB,
-    TERMINAL_WITH_ISSUES,
+from exporter.simulator.providers import paragon as p
+from exporter.simulator.providers import sequin as s
+from exporter.simulator.providers import terminal as t
+from exporter.simulator.providers.terminal import TerminalWorld
+from tests.simtools import (
+    CONNECTIONS,
+    JOBS,
+    PARAGON_SYNCS,
+    PERIOD,
+    SEQUIN,
+    SEQUIN_SYNCS,
+    at,
+    connection_token,
+    demo_simulator,
+    fresh_client,
+    job_log,
+    ok,
+    paragon,
+    terminal,
 )
 
-PERIOD = 120.0
-PARAGON = {"Authorization": "Bearer sim-paragon-token"}
-TERMINAL = {"Authorization": "Bearer sim-terminal-secret", "Connection-Token": "con_tkn_simulator"}
-SEQUIN = {"Authorization": "Bearer sim-sequin-key"}
-HEADERS = {"paragon": PARAGON, "terminal": TERMINAL, "sequin": SEQUIN}
-SYNC_PATHS = {
-    "paragon": "/paragon/api/syncs",
-    "terminal": "/terminal/tsp/v1/syncs",
-    "sequin": "/sequin/v1/syncs",
-}
 CANONICAL = {"initializing", "active", "idle", "rate_limited", "disabled", "errored", "unknown"}
-SEQUIN_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-TERMINAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+USERS = ("acme", "initech", "globex", "umbrella")
 
 
 def canonical(provider: str, body: dict[str, Any]) -> str:
@@ -88,250 +86,97 @@ def canonical(provider: str, body: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    with run_simulator_in_thread(World.demo(period=PERIOD)) as running:
+    with demo_simulator() as running:
         yield running
 
 
 @pytest.fixture
 def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, timeout=5.0, trust_env=False) as http:
-        http.post("/_sim/reset").raise_for_status()
-        http.put("/_sim/clock", json={"elapsed": 0, "period": PERIOD}).raise_for_status()
+    with fresh_client(sim) as http:
         yield http
 
 
-def at(client: httpx.Client, fraction: float) -> None:
-    """Jump the lifecycles to `fraction` of the first period."""
-    client.put("/_sim/clock", json={"elapsed": fraction * PERIOD}).raise_for_status()
+def paragon_body(client: httpx.Client, user: str, sync_id: str) -> httpx.Response:
+    return client.get(f"{PARAGON_SYNCS}/{sync_id}", headers=paragon(client, user))
 
 
-def get(client: httpx.Client, provider: str, sync_id: str, **params: str) -> httpx.Response:
-    return client.get(f"{SYNC_PATHS[provider]}/{sync_id}", headers=HEADERS[provider], params=params)
+def terminal_job(client: httpx.Client, connection_id: str, job_id: str) -> httpx.Response:
+    headers = terminal(connection_token(client, connection_id))
+    return client.get(f"{JOBS}/{job_id}", headers=headers)
 
 
-def body_of(client: httpx.Client, provider: str, sync_id: str) -> dict[str, Any]:
-    response = get(client, provider, sync_id)
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()
-    return data
+def sequin_body(client: httpx.Client, sync_id: str) -> httpx.Response:
+    return client.get(f"{SEQUIN_SYNCS}/{sync_id}", headers=SEQUIN)
 
 
-# --- shapes ---------------------------------------------------------------------------------
-
-
-def test_paragon_sync_shape_while_active(client: httpx.Client) -> None:
-    at(client, 0.3)
-    body = body_of(client, "paragon", PARAGON_ORDERS)
-    assert body["status"] == "ACTIVE"
-    summary = body["summary"]
-    assert 0 < summary["syncedRecordsCount"] < summary["totalRecords"] == 12_480
-    assert "lastSyncedAt" not in summary
-    assert body["incrementalAccumulatorFrequency"] == "1m"
-    assert re.fullmatch(r"[0-9a-f-]{36}", body["credentialId"])
-
-
-def test_paragon_idle_has_last_synced_at(client: httpx.Client) -> None:
-    at(client, 0.7)
-    body = body_of(client, "paragon", PARAGON_ORDERS)
-    assert body["status"] == "IDLE"
-    summary = body["summary"]
-    assert summary["syncedRecordsCount"] == summary["totalRecords"]
-    assert summary["lastSyncedAt"].endswith("Z") and "." in summary["lastSyncedAt"]
-    last = datetime.fromisoformat(summary["lastSyncedAt"]).timestamp()
-    assert abs(last - (time.time() - 0.2 * PERIOD)) < 5
-    assert isinstance(summary["latestCursor"], str)
-
-
-def test_paragon_demo_statuses(client: httpx.Client) -> None:
-    tickets = body_of(client, "paragon", PARAGON_TICKETS)
-    assert tickets["status"] == "RATE_LIMITED"
-    assert 0 < tickets["rateLimitBackoffMs"] <= 0.4 * PERIOD * 1000
-    assert datetime.fromisoformat(tickets["summary"]["lastSyncedAt"]).utcoffset() is not None
-    errored = body_of(client, "paragon", PARAGON_ERRORED)
-    assert errored["status"] == "ERRORED"
-    assert errored["reason"] == (
-        f"Credential ID [{errored['credentialId']}] is no longer valid or has been deleted."
-    )
-    assert body_of(client, "paragon", PARAGON_DISABLED)["status"] == "DISABLED"
-    assert body_of(client, "paragon", PARAGON_MIGRATING)["status"] == "MIGRATING"
-    legacy = body_of(client, "paragon", PARAGON_LEGACY)
-    assert legacy["status"] in ("active", "idle")
-    assert set(legacy["summary"]) == {"total_records", "synced_records_count", "last_synced_at"}
-    assert body_of(client, "paragon", PARAGON_LEGACY_PAUSED)["status"] == "paused"
-
-
-def test_rate_limit_backoff_counts_down(client: httpx.Client) -> None:
-    at(client, 0.1)
-    first = body_of(client, "paragon", PARAGON_TICKETS)["rateLimitBackoffMs"]
-    at(client, 0.3)
-    second = body_of(client, "paragon", PARAGON_TICKETS)["rateLimitBackoffMs"]
-    assert first > second > 0
-    at(client, 0.5)
-    assert body_of(client, "paragon", PARAGON_TICKETS)["status"] == "ACTIVE"
-
-
-def test_paragon_list(client: httpx.Client) -> None:
-    response = client.get("/paragon/api/syncs", headers=PARAGON)
-    assert response.status_code == 200
-    items = response.json()["data"]
-    assert len(items) == 7
-    for item in items:
-        assert set(item) == {
-            "id",
-            "integration",
-            "pipeline",
-            "status",
-            "configurationName",
-            "dateCreated",
-            "dateUpdated",
-        }
-    statuses = {item["id"]: item["status"] for item in items}
-    assert statuses[PARAGON_MIGRATING] == "MIGRATING"
-    assert statuses[PARAGON_ORDERS] == "INITIALIZING"
-
-
-def test_terminal_sync_shape(client: httpx.Client) -> None:
-    at(client, 0.35)
-    body = body_of(client, "terminal", TERMINAL_JOB)
-    assert body["id"] == TERMINAL_JOB
-    assert body["status"] == "in_progress"
-    assert 0 < body["progress"] < 100
-    assert round(body["progress"], 2) == body["progress"]
-    assert TERMINAL_TIME.match(body["requestedAt"])
-    assert TERMINAL_TIME.match(body["startFrom"])
-    assert body["attempts"] == 1
-    assert "completedAt" not in body
-    at(client, 0.8)
-    done = body_of(client, "terminal", TERMINAL_JOB)
-    assert done["status"] == "completed" and done["progress"] == 100
-    assert TERMINAL_TIME.match(done["completedAt"])
-    at(client, 1.05)
-    again = body_of(client, "terminal", TERMINAL_JOB)
-    assert again["status"] == "requested" and again["attempts"] == 2
-
-
-def test_terminal_failed_and_issues(client: httpx.Client) -> None:
-    failed = body_of(client, "terminal", TERMINAL_FAILED)
-    assert failed["status"] == "failed"
-    assert failed["failureReason"]
-    plain = body_of(client, "terminal", TERMINAL_WITH_ISSUES)
-    assert all(issue.startswith("isu_") for issue in plain["issues"]) and plain["issues"]
-    expanded = get(client, "terminal", TERMINAL_WITH_ISSUES, expand="issues").json()
-    assert [issue["id"] for issue in expanded["issues"]] == plain["issues"]
-    for issue in expanded["issues"]:
-        assert {"id", "status", "connection", "error", "firstReportedAt", "lastReportedAt"} <= set(
-            issue
-        )
-        assert {"code", "message"} <= set(issue["error"])
-    bad = get(client, "terminal", TERMINAL_JOB, expand="drivers")
-    assert bad.status_code == 400
-    assert bad.json()["code"] == "bad_request"
-
-
-def test_terminal_list_paginates(client: httpx.Client) -> None:
-    seen: list[str] = []
-    params: dict[str, str] = {"limit": "2"}
-    pages = 0
-    while True:
-        response = client.get("/terminal/tsp/v1/syncs", headers=TERMINAL, params=params)
-        assert response.status_code == 200
-        page = response.json()
-        seen += [sync["id"] for sync in page["results"]]
-        pages += 1
-        if "next" not in page:
-            break
-        params = {"limit": "2", "cursor": page["next"]}
-    assert pages == 2
-    assert seen == [TERMINAL_JOB, TERMINAL_FAILED, TERMINAL_WITH_ISSUES]
-    failed = client.get("/terminal/tsp/v1/syncs", headers=TERMINAL, params={"status": "failed"})
-    assert [sync["id"] for sync in failed.json()["results"]] == [TERMINAL_FAILED]
-    for params in ({"limit": "0"}, {"cursor": "%%%"}, {"status": "done"}):
-        bad = client.get("/terminal/tsp/v1/syncs", headers=TERMINAL, params=params)
-        assert bad.status_code == 400
-        assert bad.json()["code"] == "bad_request"
-
-
-def test_sequin_sync_shapes(client: httpx.Client) -> None:
-    healthy = body_of(client, "sequin", SEQUIN_HEALTHY)
-    assert healthy["id"] == SEQUIN_HEALTHY == healthy["health"]["sync_id"]
-    assert healthy["status"] == "active" and healthy["health"]["status"] == "healthy"
-    assert healthy["sync_frequency"] == "continuous"
-    for key in ("created_at", "updated_at", "initial_backfill_completed_at"):
-        assert SEQUIN_TIME.match(healthy[key]), healthy[key]
-    assert set(healthy["rate_limit"]) == {"allowed_requests", "interval", "max_concurrent_requests"}
-    assert body_of(client, "sequin", SEQUIN_EVERY_4H)["sync_frequency"] == "4h"
-    assert body_of(client, "sequin", SEQUIN_DISABLED)["status"] == "disabled"
-    assert body_of(client, "sequin", SEQUIN_ERROR)["health"]["status"] == "error"
-    assert body_of(client, "sequin", SEQUIN_BACKFILLING)["initial_backfill_completed_at"] is None
-    at(client, 0.9)
-    assert body_of(client, "sequin", SEQUIN_FLAKY)["health"]["status"] == "warn"
-    listed = client.get("/sequin/v1/syncs", headers=SEQUIN).json()["data"]
-    assert [sync["id"] for sync in listed][:2] == [SEQUIN_HEALTHY, SEQUIN_EVERY_4H]
-    assert len(listed) == 6
+# --- every state, over time -------------------------------------------------------------------
 
 
 def test_every_canonical_state_is_visible_at_start(client: httpx.Client) -> None:
     seen: set[str] = set()
-    for provider in ("paragon", "terminal", "sequin"):
-        listing = client.get(SYNC_PATHS[provider], headers=HEADERS[provider]).json()
-        for sync_id in [item["id"] for item in listing.get("data", listing.get("results", []))]:
-            seen.add(canonical(provider, body_of(client, provider, sync_id)))
+    for user in USERS:
+        for item in ok(client.get(PARAGON_SYNCS, headers=paragon(client, user)))["data"]:
+            seen.add(canonical("paragon", ok(paragon_body(client, user, item["id"]))))
+    for connection in ok(client.get(CONNECTIONS, headers=terminal()))["results"]:
+        seen.add(canonical("terminal", job_log(client, connection["id"], limit="1")[0]))
+    for body in ok(client.get(SEQUIN_SYNCS, headers=SEQUIN))["data"]:
+        seen.add(canonical("sequin", body))
     assert seen == CANONICAL
 
 
 def test_cycling_syncs_show_their_states_within_one_period() -> None:
     world = World.demo(period=PERIOD, started_at=0.0)
-    states: dict[tuple[str, str], list[str]] = {}
+    terminal_state = world.state("terminal")
+    assert isinstance(terminal_state, TerminalWorld)
+    healthy = terminal_state.connections[t.HEALTHY]
+    states: dict[str, list[str]] = {}
+    latest_ids: list[str] = []
     for second in range(int(PERIOD) + 1):
-        for provider in ("paragon", "terminal", "sequin"):
-            for sync_id in world.ids(provider):
-                body = world.body(provider, sync_id, float(second))
-                assert body is not None
-                shown = states.setdefault((provider, sync_id), [])
-                state = canonical(provider, body)
-                if not shown or shown[-1] != state:
-                    shown.append(state)
-    assert states[("paragon", PARAGON_ORDERS)] == ["initializing", "active", "idle", "active"]
-    assert states[("paragon", PARAGON_TICKETS)] == ["rate_limited", "active", "rate_limited"]
-    assert states[("terminal", TERMINAL_JOB)] == ["initializing", "active", "idle", "initializing"]
-    assert states[("paragon", PARAGON_LEGACY)][:2] == ["idle", "active"]
+        m = world.moment(float(second))
+        bodies = {
+            p.ORDERS: ("paragon", world.body("paragon", p.ORDERS, m.now)),
+            p.TICKETS: ("paragon", world.body("paragon", p.TICKETS, m.now)),
+            p.LEGACY: ("paragon", world.body("paragon", p.LEGACY, m.now)),
+            s.FLAKY: ("sequin", world.body("sequin", s.FLAKY, m.now)),
+        }
+        newest = healthy.log(m)[0]
+        bodies[t.HEALTHY] = ("terminal", healthy.render_job(newest, m))
+        if not latest_ids or latest_ids[-1] != newest.id:
+            latest_ids.append(newest.id)
+        for key, (provider, body) in bodies.items():
+            assert body is not None
+            shown = states.setdefault(key, [])
+            state = canonical(provider, body)
+            if not shown or shown[-1] != state:
+                shown.append(state)
+    assert states[p.ORDERS] == ["initializing", "active", "idle", "active"]
+    assert states[p.TICKETS] == ["rate_limited", "active", "rate_limited"]
+    assert states[t.HEALTHY] == ["initializing", "active", "idle", "initializing"]
+    assert latest_ids[0] == t.JOB and len(latest_ids) == 2, "one new job per period"
+    assert states[p.LEGACY][:2] == ["idle", "active"]
 
 
-# --- auth and errors --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("provider", "sync_id"),
-    [("paragon", PARAGON_ORDERS), ("terminal", TERMINAL_JOB), ("sequin", SEQUIN_HEALTHY)],
-)
-def test_bad_credentials_are_401(client: httpx.Client, provider: str, sync_id: str) -> None:
-    path = f"{SYNC_PATHS[provider]}/{sync_id}"
-    wrong = {**HEADERS[provider], "Authorization": "Bearer wrong"}
-    for headers in ({}, wrong):
-        response = client.get(path, headers=headers)
-        assert response.status_code == 401
-        assert response.headers["content-type"] == "application/json"
-        assert isinstance(response.json(), dict)
-    assert client.get(SYNC_PATHS[provider], headers=wrong).status_code == 401
-
-
-def test_terminal_needs_the_connection_token(client: httpx.Client) -> None:
-    path = f"{SYNC_PATHS['terminal']}/{TERMINAL_JOB}"
-    missing = client.get(path, headers={"Authorization": TERMINAL["Authorization"]})
-    wrong = client.get(path, headers={**TERMINAL, "Connection-Token": "con_tkn_other"})
-    for response in (missing, wrong):
-        assert response.status_code == 401
-        body = response.json()
-        assert body["code"] == "unauthorized" and body["message"]
-
-
-@pytest.mark.parametrize("provider", ["paragon", "terminal", "sequin"])
-def test_unknown_sync_is_404(client: httpx.Client, provider: str) -> None:
-    response = get(client, provider, "does-not-exist")
-    assert response.status_code == 404
-    assert isinstance(response.json(), dict)
-    if provider == "terminal":
-        assert response.json()["code"] == "not_found"
+def test_lifecycles_progress_in_real_time() -> None:
+    with (
+        run_simulator_in_thread(World.demo(period=2.0)) as fast,
+        httpx.Client(base_url=fast.base_url, trust_env=False) as http,
+    ):
+        http.put("/_sim/clock", json={"elapsed": 0}).raise_for_status()
+        acme = paragon(http, "acme")
+        jobs = terminal(connection_token(http, t.HEALTHY))
+        statuses: list[str] = []
+        progress: list[float] = []
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and (not statuses or statuses[-1] != "IDLE"):
+            status = ok(http.get(f"{PARAGON_SYNCS}/{p.ORDERS}", headers=acme))["status"]
+            if not statuses or statuses[-1] != status:
+                statuses.append(status)
+            job = ok(http.get(f"{JOBS}/{t.JOB}", headers=jobs))
+            if job["status"] == "in_progress":
+                progress.append(job["progress"])
+            time.sleep(0.01)
+    assert statuses == ["INITIALIZING", "ACTIVE", "IDLE"]
+    assert len(progress) >= 3 and progress == sorted(progress) and progress[-1] > progress[0]
 
 
 # --- faults -----------------------------------------------------------------------------------
@@ -339,36 +184,42 @@ def test_unknown_sync_is_404(client: httpx.Client, provider: str) -> None:
 
 @pytest.mark.parametrize("status", [401, 404, 500, 503])
 def test_status_faults(client: httpx.Client, status: int) -> None:
-    fault = client.put(f"/_sim/faults/terminal/{TERMINAL_JOB}", json={"status": status})
+    fault = client.put(f"/_sim/faults/terminal/{t.JOB}", json={"status": status})
     assert fault.status_code == 200
-    response = get(client, "terminal", TERMINAL_JOB)
+    response = terminal_job(client, t.HEALTHY, t.JOB)
     assert response.status_code == status
     assert {"code", "message"} <= set(response.json())
-    assert get(client, "terminal", TERMINAL_FAILED).status_code == 200
-    assert client.delete(f"/_sim/faults/terminal/{TERMINAL_JOB}").json() == {"removed": True}
-    assert get(client, "terminal", TERMINAL_JOB).status_code == 200
+    older = job_log(client, t.HEALTHY)[1]["id"]
+    assert terminal_job(client, t.HEALTHY, older).status_code == 200
+    assert client.delete(f"/_sim/faults/terminal/{t.JOB}").json() == {"removed": True}
+    assert terminal_job(client, t.HEALTHY, t.JOB).status_code == 200
 
 
 def test_rate_limit_fault_sets_retry_after(client: httpx.Client) -> None:
     client.put(
-        f"/_sim/faults/terminal/{TERMINAL_JOB}", json={"status": 429, "retry_after": "1.5"}
+        f"/_sim/faults/terminal/{t.JOB}", json={"status": 429, "retry_after": "1.5"}
     ).raise_for_status()
-    response = get(client, "terminal", TERMINAL_JOB)
+    response = terminal_job(client, t.HEALTHY, t.JOB)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1.5"
     assert response.json()["code"] == "too_many_requests"
     assert response.json()["retryAfter"] == 2
     date = format_datetime(datetime.fromtimestamp(time.time() + 30, tz=UTC), usegmt=True)
     client.put(
-        f"/_sim/faults/paragon/{PARAGON_ORDERS}", json={"status": 429, "retry_after": date}
+        f"/_sim/faults/paragon/{p.ORDERS}", json={"status": 429, "retry_after": date}
     ).raise_for_status()
-    limited = get(client, "paragon", PARAGON_ORDERS)
+    limited = paragon_body(client, "acme", p.ORDERS)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == date
+    assert limited.json() == {
+        "message": "Injected fault: HTTP 429",
+        "statusCode": 429,
+        "error": "Too Many Requests",
+    }
 
 
 def test_malformed_fault(client: httpx.Client) -> None:
-    client.put(f"/_sim/faults/sequin/{SEQUIN_HEALTHY}", json={"malformed": True}).raise_for_status()
-    response = get(client, "sequin", SEQUIN_HEALTHY)
+    client.put(f"/_sim/faults/sequin/{s.HEALTHY}", json={"malformed": True}).raise_for_status()
+    response = sequin_body(client, s.HEALTHY)
     assert response.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(response.content)
@@ -383,41 +234,49 @@ def test_malformed_fault(client: httpx.Client) -> None:
     ],
 )
 def test_wrong_shape_fault(client: httpx.Client, shape: object, check: Any) -> None:
-    client.put(
-        f"/_sim/faults/paragon/{PARAGON_ORDERS}", json={"wrong_shape": shape}
-    ).raise_for_status()
-    response = get(client, "paragon", PARAGON_ORDERS)
+    client.put(f"/_sim/faults/paragon/{p.ORDERS}", json={"wrong_shape": shape}).raise_for_status()
+    response = paragon_body(client, "acme", p.ORDERS)
     assert response.status_code == 200
     assert check(response.json())
 
 
 def test_delay_fault_triggers_client_timeouts(client: httpx.Client) -> None:
-    client.put(f"/_sim/faults/paragon/{PARAGON_ORDERS}", json={"delay": 1.0}).raise_for_status()
+    headers = paragon(client, "acme")
+    client.put(f"/_sim/faults/paragon/{p.ORDERS}", json={"delay": 1.0}).raise_for_status()
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
-        client.get(f"/paragon/api/syncs/{PARAGON_ORDERS}", headers=PARAGON, timeout=0.2)
+        client.get(f"{PARAGON_SYNCS}/{p.ORDERS}", headers=headers, timeout=0.2)
     assert time.monotonic() - started < 0.9
-    assert get(client, "paragon", PARAGON_TICKETS).status_code == 200
+    assert paragon_body(client, "acme", p.TICKETS).status_code == 200
 
 
 def test_fault_with_times_and_provider_wide_faults(client: httpx.Client) -> None:
     client.put(
-        f"/_sim/faults/sequin/{SEQUIN_HEALTHY}", json={"status": 500, "times": 2}
+        f"/_sim/faults/sequin/{s.HEALTHY}", json={"status": 500, "times": 2}
     ).raise_for_status()
-    codes = [get(client, "sequin", SEQUIN_HEALTHY).status_code for _ in range(3)]
+    codes = [sequin_body(client, s.HEALTHY).status_code for _ in range(3)]
     assert codes == [500, 500, 200]
     client.put("/_sim/faults/sequin", json={"status": 502}).raise_for_status()
-    assert client.get("/sequin/v1/syncs", headers=SEQUIN).status_code == 502
-    assert get(client, "sequin", SEQUIN_ERROR).status_code == 502
+    assert client.get(SEQUIN_SYNCS, headers=SEQUIN).status_code == 502
+    assert sequin_body(client, s.ERROR).status_code == 502
     assert client.get("/_sim/faults").json()["sequin"] == {"*": {"status": 502}}
     client.delete("/_sim/faults").raise_for_status()
-    assert client.get("/sequin/v1/syncs", headers=SEQUIN).status_code == 200
+    assert client.get(SEQUIN_SYNCS, headers=SEQUIN).status_code == 200
+
+
+def test_a_fault_can_aim_at_a_paragon_user(client: httpx.Client) -> None:
+    client.put("/_sim/faults/paragon/initech", json={"status": 500}).raise_for_status()
+    assert client.get(PARAGON_SYNCS, headers=paragon(client, "initech")).status_code == 500
+    assert paragon_body(client, "initech", p.ERRORED).status_code == 500
+    assert client.get(PARAGON_SYNCS, headers=paragon(client, "acme")).status_code == 200
 
 
 def test_bad_fault_requests(client: httpx.Client) -> None:
-    bad = client.put(f"/_sim/faults/paragon/{PARAGON_ORDERS}", json={"status": 200})
+    bad = client.put(f"/_sim/faults/paragon/{p.ORDERS}", json={"status": 200})
     assert bad.status_code == 400 and "400-599" in bad.json()["error"]
-    assert client.put(f"/_sim/faults/paragon/{PARAGON_ORDERS}", json={"oops": 1}).status_code == 400
+    assert client.put(f"/_sim/faults/paragon/{p.ORDERS}", json={"oops": 1}).status_code == 400
+    header = client.put("/_sim/faults/terminal", json={"status": 429, "retry_after_header": 1})
+    assert header.status_code == 400
     assert client.put("/_sim/faults/paragon/nope", json={"status": 500}).status_code == 404
     assert client.put("/_sim/faults/nobody", json={"status": 500}).status_code == 404
     with pytest.raises(ValueError, match="mutually exclusive"):
@@ -429,17 +288,30 @@ def test_bad_fault_requests(client: httpx.Client) -> None:
 
 def test_override_merges_and_delete_restores(client: httpx.Client) -> None:
     override = {"status": "ERRORED", "reason": "token revoked", "summary": {"totalRecords": 5}}
-    response = client.put(f"/_sim/syncs/paragon/{PARAGON_ORDERS}", json=override)
+    response = client.put(f"/_sim/syncs/paragon/{p.ORDERS}", json=override)
     assert response.status_code == 200
-    body = body_of(client, "paragon", PARAGON_ORDERS)
+    body = ok(paragon_body(client, "acme", p.ORDERS))
     assert body["status"] == "ERRORED" and body["reason"] == "token revoked"
     assert body["summary"] == {"totalRecords": 5, "syncedRecordsCount": 0}
-    listed = client.get("/paragon/api/syncs", headers=PARAGON).json()["data"]
-    assert {item["id"]: item["status"] for item in listed}[PARAGON_ORDERS] == "ERRORED"
-    assert client.delete(f"/_sim/syncs/paragon/{PARAGON_ORDERS}").status_code == 200
-    assert body_of(client, "paragon", PARAGON_ORDERS)["status"] == "INITIALIZING"
+    listed = ok(client.get(PARAGON_SYNCS, headers=paragon(client, "acme")))["data"]
+    item = {entry["id"]: entry for entry in listed}[p.ORDERS]
+    assert item["status"] == "ERRORED" and item["reason"] == "token revoked"
+    assert client.delete(f"/_sim/syncs/paragon/{p.ORDERS}").status_code == 200
+    assert ok(paragon_body(client, "acme", p.ORDERS))["status"] == "INITIALIZING"
     assert client.put("/_sim/syncs/paragon/nope", json={"status": "IDLE"}).status_code == 404
-    assert client.put(f"/_sim/syncs/paragon/{PARAGON_ORDERS}", json=[1]).status_code == 400
+    assert client.put(f"/_sim/syncs/paragon/{p.ORDERS}", json=[1]).status_code == 400
+
+
+def test_an_override_sticks_to_one_terminal_job(client: httpx.Client) -> None:
+    failed = {"status": "failed", "failureReason": "Injected"}
+    assert client.put(f"/_sim/syncs/terminal/{t.JOB}", json=failed).status_code == 200
+    assert job_log(client, t.HEALTHY)[0]["status"] == "failed"
+    at(client, 1.05)
+    log = job_log(client, t.HEALTHY)
+    assert log[0]["status"] == "requested", "the next job is not overridden"
+    assert log[1]["id"] == t.JOB and log[1]["failureReason"] == "Injected"
+    shown = ok(client.get(f"/_sim/syncs/terminal/{t.ISSUES_JOB}", params={"expand": "issues"}))
+    assert shown["issues"][0]["id"] == t.ONGOING_ISSUE
 
 
 def test_created_static_sync_answers_exactly(client: httpx.Client) -> None:
@@ -454,35 +326,69 @@ def test_created_static_sync_answers_exactly(client: httpx.Client) -> None:
     }
     created = client.post("/_sim/syncs/paragon", json={"id": "exact-1", "body": exact})
     assert created.status_code == 201
-    assert body_of(client, "paragon", "exact-1") == exact
-    listed = client.get("/paragon/api/syncs", headers=PARAGON).json()["data"]
+    assert ok(paragon_body(client, p.DEFAULT_USER, "exact-1")) == exact
+    listed = ok(client.get(PARAGON_SYNCS, headers=paragon(client, p.DEFAULT_USER)))["data"]
     assert listed[-1]["id"] == "exact-1" and listed[-1]["status"] == "IDLE"
+    assert "exact-1" in ok(client.get("/_sim/syncs"))["paragon"]
     client.put("/_sim/faults/paragon/exact-1", json={"status": 500}).raise_for_status()
-    assert get(client, "paragon", "exact-1").status_code == 500
+    assert paragon_body(client, p.DEFAULT_USER, "exact-1").status_code == 500
     assert client.post("/_sim/syncs/paragon", json={"id": "", "body": {}}).status_code == 400
+    assert client.post("/_sim/syncs/nobody", json={"id": "a", "body": {}}).status_code == 404
     client.post("/_sim/reset").raise_for_status()
-    assert get(client, "paragon", "exact-1").status_code == 404
+    assert paragon_body(client, p.DEFAULT_USER, "exact-1").status_code == 404
+
+
+def test_sim_syncs_lists_ids_per_provider(client: httpx.Client) -> None:
+    ids = ok(client.get("/_sim/syncs"))
+    assert list(ids) == ["paragon", "terminal", "sequin"]
+    assert ids["paragon"][0] == p.ORDERS and len(ids["paragon"]) == 7
+    assert {t.JOB, t.FAILED_JOB, t.ISSUES_JOB, t.HISTORICAL_JOB} <= set(ids["terminal"])
+    assert ids["sequin"][0] == s.HEALTHY
 
 
 # --- request counting and latency -------------------------------------------------------------
 
 
 def test_request_counting(client: httpx.Client) -> None:
-    get(client, "paragon", PARAGON_ORDERS)
-    get(client, "paragon", PARAGON_ORDERS)
-    get(client, "terminal", "missing")
-    client.get("/sequin/v1/syncs", headers={})
+    acme = paragon(client, "acme")
+    client.get(f"{PARAGON_SYNCS}/{p.ORDERS}", headers=acme)
+    client.get(f"{PARAGON_SYNCS}/{p.ERRORED}", headers=acme)
+    client.get(f"{PARAGON_SYNCS}/{p.ORDERS}", headers={})
+    client.get(f"{JOBS}/missing", headers=terminal())
+    client.put("/_sim/faults/sequin", json={"status": 500, "times": 1}).raise_for_status()
+    client.get(SEQUIN_SYNCS, headers={})
+    client.get(SEQUIN_SYNCS, headers={})
     client.get("/_sim/syncs")
     counts = client.get("/_sim/requests").json()
-    assert counts["total"] == 4
-    assert counts["providers"] == {"paragon": 2, "terminal": 1, "sequin": 1}
+    assert counts["total"] == 6
+    assert counts["providers"] == {"paragon": 3, "terminal": 1, "sequin": 2}
     assert counts["paths"] == {
-        f"/paragon/api/syncs/{PARAGON_ORDERS}": 2,
-        "/terminal/tsp/v1/syncs/missing": 1,
-        "/sequin/v1/syncs": 1,
+        f"{PARAGON_SYNCS}/{p.ORDERS}": 2,
+        f"{PARAGON_SYNCS}/{p.ERRORED}": 1,
+        f"{JOBS}/missing": 1,
+        SEQUIN_SYNCS: 2,
     }
+    per_second = counts["per_second"]
+    assert set(per_second) == {"paragon", "terminal", "sequin"}
+    assert sum(per_second["paragon"].values()) == 3
+    assert all(abs(int(second) - time.time()) < 30 for second in per_second["paragon"])
+    assert 1 <= counts["max_per_second"]["paragon"] <= 3
+    assert counts["max_per_second"]["sequin"] == 2
     client.delete("/_sim/requests").raise_for_status()
-    assert client.get("/_sim/requests").json()["total"] == 0
+    cleared = client.get("/_sim/requests").json()
+    assert cleared["total"] == 0 and cleared["per_second"]["paragon"] == {}
+    assert cleared["max_per_second"] == {"paragon": 0, "terminal": 0, "sequin": 0}
+
+
+def test_max_per_second_is_the_busiest_second(client: httpx.Client) -> None:
+    for _ in range(5):
+        client.get(SEQUIN_SYNCS, headers=SEQUIN)
+    time.sleep(1.1)
+    client.get(SEQUIN_SYNCS, headers=SEQUIN)
+    counts = client.get("/_sim/requests").json()
+    assert counts["max_per_second"]["sequin"] == 5
+    assert sum(counts["per_second"]["sequin"].values()) == 6
+    assert len(counts["per_second"]["sequin"]) >= 2
 
 
 def test_global_latency() -> None:
@@ -491,72 +397,145 @@ def test_global_latency() -> None:
         httpx.Client(base_url=slow.base_url, trust_env=False) as http,
     ):
         started = time.monotonic()
-        assert get(http, "sequin", SEQUIN_HEALTHY).status_code == 200
+        assert sequin_body(http, s.HEALTHY).status_code == 200
         assert time.monotonic() - started >= 0.2
         started = time.monotonic()
         assert http.get("/_sim/requests").status_code == 200
         assert time.monotonic() - started < 0.2
 
 
-# --- lifecycles in real time ------------------------------------------------------------------
+# --- worlds -----------------------------------------------------------------------------------
 
 
-def test_lifecycles_progress_in_real_time() -> None:
-    world = World.demo(period=2.0)
-    with (
-        run_simulator_in_thread(world) as fast,
-        httpx.Client(base_url=fast.base_url, trust_env=False) as http,
-    ):
-        http.put("/_sim/clock", json={"elapsed": 0}).raise_for_status()
-        statuses: list[str] = []
-        progress: list[float] = []
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and (not statuses or statuses[-1] != "IDLE"):
-            status = body_of(http, "paragon", PARAGON_ORDERS)["status"]
-            if not statuses or statuses[-1] != status:
-                statuses.append(status)
-            job = body_of(http, "terminal", TERMINAL_JOB)
-            if job["status"] == "in_progress":
-                progress.append(job["progress"])
-            time.sleep(0.01)
-    assert statuses == ["INITIALIZING", "ACTIVE", "IDLE"]
-    assert len(progress) >= 3 and progress == sorted(progress) and progress[-1] > progress[0]
-
-
-# --- worlds, config and the command line ------------------------------------------------------
+def test_providers_are_found_by_module_name() -> None:
+    assert list(PROVIDERS) == ["paragon", "terminal", "sequin"]
+    assert PREFIXES == {
+        "paragon": "/paragon",
+        "terminal": "/terminal/tsp/v1",
+        "sequin": "/sequin",
+    }
+    assert error_body("terminal", 404, "gone")["code"] == "not_found"
 
 
 def test_bulk_world_ids_and_split() -> None:
     world = bulk_world(10)
-    assert [len(world.ids(p)) for p in ("paragon", "terminal", "sequin")] == [4, 3, 3]
-    assert world.ids("paragon")[0] == bulk_id("paragon", 1) == "bulk-paragon-000001"
+    assert world.ids("paragon") == [bulk_id("paragon", n) for n in range(1, 5)]
+    terminal_state = world.state("terminal")
+    assert isinstance(terminal_state, TerminalWorld)
+    assert list(terminal_state.connections) == [bulk_id("terminal", n) for n in (1, 2, 3)]
+    assert len(world.ids("sequin")) == 3
     assert World.bulk(10).ids("sequin") == world.ids("sequin")
-    assert demo_world().ids("terminal") == [TERMINAL_JOB, TERMINAL_FAILED, TERMINAL_WITH_ISSUES]
     now = time.time()
     for provider in ("paragon", "terminal", "sequin"):
-        for sync_id in world.ids(provider):
+        for sync_id in world.ids(provider, now):
             body = world.body(provider, sync_id, now)
             assert body is not None and canonical(provider, body) in CANONICAL
+    assert set(demo_world().ids("terminal")) >= {t.JOB, t.FAILED_JOB, t.ISSUES_JOB}
 
 
-def test_demo_config_points_at_the_simulator(sim: Simulator, client: httpx.Client) -> None:
-    config = demo_config(sim.base_url)
-    assert [source["provider"] for source in config["sources"]] == ["paragon", "terminal", "sequin"]
-    for source in config["sources"]:
-        assert source["base_url"].startswith(sim.base_url)
-        headers = {"Authorization": f"Bearer {source['auth']['token']}"}
-        if "connection_token" in source["auth"]:
-            headers["Connection-Token"] = source["auth"]["connection_token"]
-        for entry in source["syncs"]:
-            sync_id = entry if isinstance(entry, str) else entry["id"]
-            path = "/api/syncs/" if source["provider"] == "paragon" else "/syncs/"
-            if source["provider"] == "sequin":
-                path = "/v1/syncs/"
-            response = httpx.get(
-                source["base_url"] + path + sync_id, headers=headers, trust_env=False
-            )
-            assert response.status_code == 200
-    assert client.get("/_sim/config").json() == config == sim.exporter_config()
+def test_bulk_paragon_users_hold_a_fixed_number_of_syncs() -> None:
+    default = World.bulk(150)
+    config = demo_config("http://sim", default, discover=False)
+    users = [entry["user"] for entry in config["sources"][0]["syncs"]]
+    assert users[0] == users[19] == "bulk-user-0001" and users[20] == "bulk-user-0002"
+    wide = World.bulk(3000, paragon_syncs_per_user=20)
+    assert "syncs" not in demo_config("http://sim", wide)["sources"][0], "none has labels"
+    assert demo_config("http://sim", wide)["sources"][0]["users"][-1] == "bulk-user-0050"
+    assert len(demo_config("http://sim", wide)["sources"][0]["users"]) == 50
+    with pytest.raises(TypeError, match="unknown world options"):
+        World.bulk(3, paragon_sync_per_user=2)
+    with pytest.raises(ValueError, match="positive"):
+        World.bulk(3, paragon_syncs_per_user=0)
+
+
+def test_bulk_worlds_answer_over_http() -> None:
+    with (
+        run_simulator_in_thread(World.bulk(30)) as running,
+        httpx.Client(base_url=running.base_url, trust_env=False) as http,
+    ):
+        user = ok(http.get("/_sim/paragon"))["users"]
+        assert list(user) == ["bulk-user-0001"] and len(user["bulk-user-0001"]) == 10
+        listed = ok(http.get(PARAGON_SYNCS, headers=paragon(http, "bulk-user-0001")))["data"]
+        assert len(listed) == 10
+        connections = ok(http.get(CONNECTIONS, headers=terminal()))["results"]
+        assert [c["id"] for c in connections] == [bulk_id("terminal", n) for n in range(1, 11)]
+        for connection in connections:
+            log = ok(http.get(JOBS, headers=terminal(connection["token"])))["results"]
+            assert log and all(re.fullmatch(r"sync_\w{26}", entry["id"]) for entry in log)
+        assert len(ok(http.get(SEQUIN_SYNCS, headers=SEQUIN))["data"]) == 10
+
+
+# --- the exporter config ----------------------------------------------------------------------
+
+
+def test_demo_config_has_the_shape_the_exporter_reads(sim: Simulator) -> None:
+    config = sim.exporter_config()
+    paragon_source, terminal_source, sequin_source = config["sources"]
+    info = httpx.get(f"{sim.base_url}/_sim/paragon", trust_env=False).json()
+    assert paragon_source == {
+        "name": "demo-paragon",
+        "provider": "paragon",
+        "base_url": f"{sim.base_url}/paragon",
+        "auth": {"signing_key": info["signing_key"], "project_id": info["project_id"]},
+        "users": list(USERS),
+        "discover": True,
+        "labels": {"tenant": "demo"},
+        "syncs": [
+            {"id": p.ORDERS, "user": "acme", "labels": {"team": "data"}},
+            {"id": p.TICKETS, "user": "acme", "labels": {"team": "support"}},
+        ],
+    }
+    assert terminal_source == {
+        "name": "demo-terminal",
+        "provider": "terminal",
+        "base_url": f"{sim.base_url}/terminal/tsp/v1",
+        "auth": {"token": "sim-terminal-secret"},
+        "discover": True,
+    }
+    assert sequin_source == {
+        "name": "demo-sequin",
+        "provider": "sequin",
+        "base_url": f"{sim.base_url}/sequin",
+        "auth": {"token": "sim-sequin-key"},
+        "discover": True,
+        "label_from": {"tenant": "metadata.tenant_id"},
+        "syncs": [{"id": s.HEALTHY, "labels": {"team": "growth"}}],
+    }
+    served = httpx.get(f"{sim.base_url}/_sim/config", trust_env=False).json()
+    assert served == config == demo_config(sim.base_url, sim.world)
+
+
+def test_static_config_reaches_every_sync(sim: Simulator, client: httpx.Client) -> None:
+    config = ok(client.get("/_sim/config", params={"discover": "false"}))
+    assert config == sim.exporter_config(discover=False)
+    paragon_source, terminal_source, sequin_source = config["sources"]
+    assert "discover" not in paragon_source and "users" not in paragon_source
+    assert terminal_source["discover"] is True
+    assert "discover" not in sequin_source and len(sequin_source["syncs"]) == 6
+    auth = paragon_source["auth"]
+    for entry in paragon_source["syncs"]:
+        now = int(time.time())
+        claims = {
+            "sub": entry["user"],
+            "iat": now,
+            "exp": now + 60,
+            "aud": f"useparagon.com/{auth['project_id']}",
+        }
+        token = jwt.encode(claims, auth["signing_key"], algorithm="RS256")
+        url = f"{paragon_source['base_url']}/api/syncs/{entry['id']}"
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url, headers=headers, trust_env=False).status_code == 200
+    for entry in sequin_source["syncs"]:
+        sync_id = entry if isinstance(entry, str) else entry["id"]
+        headers = {"Authorization": f"Bearer {sequin_source['auth']['token']}"}
+        url = f"{sequin_source['base_url']}/v1/syncs/{sync_id}"
+        assert httpx.get(url, headers=headers, trust_env=False).status_code == 200
+    listed = httpx.get(
+        f"{terminal_source['base_url']}/connections",
+        headers={"Authorization": f"Bearer {terminal_source['auth']['token']}"},
+        trust_env=False,
+    )
+    assert len(listed.json()["results"]) == 7
 
 
 def run_cli(*args: str) -> str:
@@ -571,17 +550,30 @@ def run_cli(*args: str) -> str:
 
 
 def test_print_config_is_yaml() -> None:
-    config = yaml.safe_load(run_cli("--print-config", "--listen", "127.0.0.1:9999"))
-    paragon, terminal, sequin = config["sources"]
-    assert paragon["base_url"] == "http://127.0.0.1:9999/paragon"
-    assert paragon["auth"] == {"token": "sim-paragon-token"}
-    assert paragon["labels"] == {"tenant": "demo"}
-    assert {"id": PARAGON_ORDERS, "labels": {"team": "data"}} in paragon["syncs"]
-    assert terminal["base_url"] == "http://127.0.0.1:9999/terminal/tsp/v1"
-    assert terminal["auth"]["connection_token"] == "con_tkn_simulator"
-    assert sequin["base_url"] == "http://127.0.0.1:9999/sequin"
-    bulk = yaml.safe_load(run_cli("--print-config", "--syncs", "5"))
-    assert [len(source["syncs"]) for source in bulk["sources"]] == [2, 2, 1]
+    text = run_cli("--print-config", "--listen", "127.0.0.1:9999")
+    assert "signing_key: |\n      -----BEGIN PRIVATE KEY-----\n" in text
+    config = yaml.safe_load(text)
+    paragon_source, terminal_source, sequin_source = config["sources"]
+    assert paragon_source["base_url"] == "http://127.0.0.1:9999/paragon"
+    assert set(paragon_source["auth"]) == {"signing_key", "project_id"}
+    assert paragon_source["users"] == list(USERS)
+    assert {"id": p.ORDERS, "user": "acme", "labels": {"team": "data"}} in paragon_source["syncs"]
+    assert terminal_source["base_url"] == "http://127.0.0.1:9999/terminal/tsp/v1"
+    assert terminal_source["auth"] == {"token": "sim-terminal-secret"}
+    assert sequin_source["base_url"] == "http://127.0.0.1:9999/sequin"
+    bulk = yaml.safe_load(run_cli("--print-config", "--syncs", "5", "--static-config"))
+    assert [len(source.get("syncs", [])) for source in bulk["sources"]] == [2, 0, 1]
+    assert bulk["sources"][0]["syncs"][0] == {"id": "bulk-paragon-000001", "user": "bulk-user-0001"}
+
+
+def test_a_key_file_makes_print_config_match_a_separate_server(tmp_path: Path) -> None:
+    key = tmp_path / "paragon.pem"
+    first = yaml.safe_load(run_cli("--print-config", "--paragon-key", str(key)))
+    assert key.stat().st_mode & 0o777 == 0o600
+    second = yaml.safe_load(run_cli("--print-config", "--paragon-key", str(key)))
+    assert first["sources"][0]["auth"] == second["sources"][0]["auth"]
+    fresh = yaml.safe_load(run_cli("--print-config"))
+    assert fresh["sources"][0]["auth"] != first["sources"][0]["auth"]
 
 
 def test_process_mode_serves_until_terminated() -> None:
@@ -596,13 +588,11 @@ def test_process_mode_serves_until_terminated() -> None:
         line = process.stdout.readline()
         match = re.fullmatch(r"simulator listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
-        url = match.group(1)
-        response = httpx.get(
-            f"{url}/paragon/api/syncs/{bulk_id('paragon', 1)}", headers=PARAGON, trust_env=False
-        )
-        assert response.status_code == 200
-        listed = httpx.get(f"{url}/sequin/v1/syncs", headers=SEQUIN, trust_env=False)
-        assert len(listed.json()["data"]) == 10
+        with httpx.Client(base_url=match.group(1), trust_env=False) as http:
+            headers = paragon(http, "bulk-user-0001")
+            response = http.get(f"{PARAGON_SYNCS}/{bulk_id('paragon', 1)}", headers=headers)
+            assert response.status_code == 200
+            assert len(http.get(SEQUIN_SYNCS, headers=SEQUIN).json()["data"]) == 10
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
@@ -614,7 +604,7 @@ def test_async_context_manager() -> None:
             Simulator(World.demo()) as running,
             httpx.AsyncClient(base_url=running.base_url, trust_env=False) as http,
         ):
-            response = await http.get(f"/sequin/v1/syncs/{SEQUIN_HEALTHY}", headers=SEQUIN)
+            response = await http.get(f"{SEQUIN_SYNCS}/{s.HEALTHY}", headers=SEQUIN)
             return response.status_code
 
     assert asyncio.run(scenario()) == 200

@@ -1,36 +1,55 @@
 """A faithful local fake of the Paragon, Terminal and Sequin sync-status APIs.
 
 It lets the demo show live metrics without an account, gives tests a real HTTP server whose
-answers and faults they control, and serves the benchmark's bulk syncs.
+answers and faults they control, and serves the benchmark's bulk syncs. Each provider is one
+module of `exporter.simulator.providers` (its syncs, routes, auth, errors, catalogues and
+exporter config); the rest is shared.
 
 Provider APIs (the exporter's `base_url` per provider is the prefix):
-    {sim}/paragon           GET /api/syncs, /api/syncs/{id}       Bearer <paragon token>
-    {sim}/terminal/tsp/v1   GET /syncs?limit&cursor&status&expand, /syncs/{id}?expand=issues
-                            Bearer <secret> and Connection-Token
+    {sim}/paragon           GET /api/syncs[?credentialId], /api/syncs/{id}
+                            Bearer <Paragon User Token: RS256 JWT, sub = user, aud>
+    {sim}/terminal/tsp/v1   GET /connections?limit&cursor&status&tag&provider&externalId
+                            Bearer <secret key>
+                            GET /syncs?limit&cursor&status&expand, /syncs/{id}?expand=issues
+                            Bearer <secret key> and Connection-Token
     {sim}/sequin            GET /v1/syncs, /v1/syncs/{id}         Bearer <sequin key>
 
 Control API (JSON, no auth, not counted):
-    GET  /_sim/syncs                          ids per provider
-    POST /_sim/syncs/{provider}               {"id", "body"}: a sync answering exactly `body`
+    GET  /_sim/syncs                          ids per provider (Terminal: job ids)
+    POST /_sim/syncs/{provider}               {"id", "body"} (+ Paragon "user", Terminal
+                                              "connection"): a sync answering exactly `body`
     GET|PUT|DELETE /_sim/syncs/{provider}/{id}  show / override fields / back to lifecycle
     GET|DELETE /_sim/faults                   list / clear all faults
-    PUT|DELETE /_sim/faults/{provider}[/{id}] {status, retry_after, malformed, delay,
-                                              wrong_shape, times}; no id = whole provider
-    GET|DELETE /_sim/requests                 provider request counts / reset them
+    PUT|DELETE /_sim/faults/{provider}[/{id}] {status, retry_after, retry_after_header,
+                                              malformed, delay, wrong_shape, times}; no id =
+                                              whole provider; id = a sync, a Paragon user or
+                                              a Terminal connection
+    GET|DELETE /_sim/requests                 request counts (per provider, path, second) / reset
     GET|PUT /_sim/clock                       {"elapsed", "period"}: where the lifecycles are
     POST /_sim/reset                          drop overrides, ad-hoc syncs, faults, counts
-    GET  /_sim/config                         exporter config for this server, as JSON
+    GET  /_sim/config[?discover=false]        exporter config for this server, as JSON
+    GET  /_sim/paragon                        project id, audience, signing key, users
+    GET  /_sim/paragon/token?user&ttl&aud     a minted Paragon User Token
+    GET|POST /_sim/terminal/connections       connections (tokens, job ids) / make one
+    GET|PATCH /_sim/terminal/connections/{id} one connection / change status or syncMode
 """
 
-from exporter.simulator.api import PREFIXES, error_body
 from exporter.simulator.app import Simulator, create_app, run_simulator_in_thread
-from exporter.simulator.catalog import bulk_id
 from exporter.simulator.cli import main
 from exporter.simulator.clock import Moment
 from exporter.simulator.config import config_yaml, demo_config
 from exporter.simulator.faults import Fault, parse_fault
-from exporter.simulator.syncs import PROVIDERS, Provider
+from exporter.simulator.providers import PROVIDERS
+from exporter.simulator.providers.base import JSON, ProviderState, SimProvider, bulk_id
 from exporter.simulator.world import DEFAULT_PERIOD, World, bulk_world, demo_world
+
+PREFIXES: dict[str, str] = {name: provider.prefix for name, provider in PROVIDERS.items()}
+
+
+def error_body(provider: str, status: int, detail: str, retry_after: str | None = None) -> JSON:
+    """The error JSON `provider` answers with for `status`."""
+    return PROVIDERS[provider].error_body(status, detail, retry_after)
+
 
 __all__ = [
     "DEFAULT_PERIOD",
@@ -38,7 +57,8 @@ __all__ = [
     "PROVIDERS",
     "Fault",
     "Moment",
-    "Provider",
+    "ProviderState",
+    "SimProvider",
     "Simulator",
     "World",
     "bulk_id",

@@ -13,17 +13,20 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.api import provider_routes
 from exporter.simulator.config import demo_config
 from exporter.simulator.control import ControlApi
-from exporter.simulator.faults import FaultBook, RequestLog
+from exporter.simulator.faults import FaultBook
+from exporter.simulator.providers import PROVIDERS
+from exporter.simulator.requestlog import RequestLog
 from exporter.simulator.world import World
 
 
 def create_app(sim: Simulator) -> web.Application:
-    """The aiohttp application serving `sim`: provider APIs and the `/_sim/` control API."""
+    """The aiohttp application serving `sim`: each provider's API under its prefix, and the
+    `/_sim/` control API."""
     app = web.Application()
-    app.add_routes(provider_routes(sim))
+    for name in sim.world.providers:
+        app.add_routes(PROVIDERS[name].routes(sim))
     app.add_routes(ControlApi(sim).routes())
     return app
 
@@ -49,8 +52,8 @@ class Simulator:
         self.world = world
         self.latency = latency
         self.clock = clock
-        self.faults = FaultBook()
-        self.requests = RequestLog()
+        self.faults = FaultBook(world.providers)
+        self.requests = RequestLog(world.providers)
         self.app = create_app(self)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -85,9 +88,9 @@ class Simulator:
         if runner is not None:
             await runner.cleanup()
 
-    def exporter_config(self) -> dict[str, Any]:
-        """An exporter config (`sources:`) for every sync of this running simulator."""
-        return demo_config(self.base_url, self.world)
+    def exporter_config(self, *, discover: bool = True) -> dict[str, Any]:
+        """An exporter config (`sources:`) for this running simulator (see `demo_config`)."""
+        return demo_config(self.base_url, self.world, discover=discover)
 
     async def __aenter__(self) -> Simulator:
         await self.start()

@@ -8,9 +8,11 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from exporter.simulator.app import Simulator, url_host
 from exporter.simulator.config import config_yaml, demo_config
+from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.world import DEFAULT_PERIOD, World
 
 DEFAULT_LISTEN = "127.0.0.1:9870"
@@ -66,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=0,
         metavar="N",
-        help="serve N bulk syncs (bulk-<provider>-NNNNNN, split over the three providers) "
-        "instead of the demo syncs; 0 (default) serves the demo world",
+        help="serve N bulk syncs (bulk-<provider>-NNNNNN, split over the providers; Terminal's "
+        "are connections) instead of the demo world; 0 (default) serves the demo world",
     )
     parser.add_argument(
         "--latency-ms",
@@ -86,13 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--print-config",
         action="store_true",
-        help="print an exporter YAML config for this simulator at --listen, and exit",
+        help="print an exporter YAML config for this simulator at --listen, and exit "
+        "(with --paragon-key, a server started with the same file accepts its tokens)",
     )
+    parser.add_argument(
+        "--static-config",
+        action="store_true",
+        help="with --print-config: list every sync instead of letting the exporter discover "
+        "them (Terminal is always discovered)",
+    )
+    for provider in PROVIDERS.values():
+        provider.add_arguments(parser)
     return parser
 
 
-def _world(syncs: int, period: float) -> World:
-    return World.bulk(syncs, period) if syncs else World.demo(period)
+def _world(args: argparse.Namespace) -> World:
+    options: dict[str, Any] = {}
+    for provider in PROVIDERS.values():
+        options.update(provider.options_from(args))
+    if args.syncs:
+        return World.bulk(args.syncs, args.period, **options)
+    return World.demo(args.period, **options)
 
 
 async def _serve(sim: Simulator, host: str, port: int) -> None:
@@ -116,12 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     host, port = args.listen
     if args.period <= 0:
         parser.error("--period must be positive")
-    world = _world(args.syncs, args.period)
+    try:
+        world = _world(args)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     if args.print_config:
         if port == 0:
             parser.error("--print-config needs a fixed port in --listen")
         base_url = f"http://{url_host(host)}:{port}"
-        sys.stdout.write(config_yaml(demo_config(base_url, world)))
+        config = demo_config(base_url, world, discover=not args.static_config)
+        sys.stdout.write(config_yaml(config))
         return 0
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(Simulator(world, args.latency_ms / 1000), host, port))

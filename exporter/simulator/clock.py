@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,17 @@ def iso_millis(ts: float) -> str:
     """ISO 8601 with milliseconds and `Z`, as Terminal and Paragon write it."""
     millis = int(ts * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{millis:03d}Z"
+
+
+def parse_iso(text: str) -> float | None:
+    """Seconds since the epoch of an ISO 8601 timestamp (`Z` or an offset), or None."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def iso_micros_offset(ts: float) -> str:

@@ -6,48 +6,40 @@ from typing import Any
 
 import yaml
 
-from exporter.simulator.api import PREFIXES
-from exporter.simulator.syncs import PROVIDERS, Provider
+from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.world import World
 
 
-def _auth(world: World, provider: Provider) -> dict[str, str]:
-    if provider == "paragon":
-        return {"token": world.paragon_token}
-    if provider == "terminal":
-        return {"token": world.terminal_secret, "connection_token": world.terminal_connection_token}
-    return {"token": world.sequin_token}
-
-
-def demo_config(base_url: str, world: World | None = None) -> dict[str, Any]:
-    """An exporter config (`sources:`) listing every sync of `world` (default: the demo world)
-    behind the simulator at `base_url`; syncs with labels are written in the `{id, labels}` form."""
+def demo_config(
+    base_url: str, world: World | None = None, *, discover: bool = True
+) -> dict[str, Any]:
+    """An exporter config (`sources:`, one per provider) for `world` (default: a new demo
+    world) behind the simulator at `base_url`. With `discover` the exporter finds syncs by
+    listing them and only labelled syncs are written out; without, every sync is listed (where
+    the provider allows it), so a benchmark controls exactly how many are read."""
     world = World.demo() if world is None else world
     root = base_url.rstrip("/")
     sources: list[dict[str, Any]] = []
-    for provider in PROVIDERS:
-        ids = world.ids(provider)
-        if not ids:
-            continue
-        source: dict[str, Any] = {
-            "name": f"{world.name}-{provider}",
-            "provider": provider,
-            "base_url": root + PREFIXES[provider],
-            "auth": _auth(world, provider),
-        }
-        if provider == "paragon":
-            source["labels"] = {"tenant": world.name}
-        syncs: list[Any] = []
-        for sync_id in ids:
-            sync = world.sync(provider, sync_id)
-            labels = {} if sync is None else dict(sync.labels)
-            syncs.append({"id": sync_id, "labels": labels} if labels else sync_id)
-        source["syncs"] = syncs
-        sources.append(source)
+    for name in world.providers:
+        provider = PROVIDERS[name]
+        source = provider.source(root + provider.prefix, world, discover=discover)
+        if source is not None:
+            sources.append(source)
     return {"sources": sources}
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Safe YAML, with multi-line strings (the signing key's PEM) as literal blocks."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
 
 
 def config_yaml(config: dict[str, Any]) -> str:
     """`config` as YAML, keys in the order they were built."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(config, Dumper=dumper, sort_keys=False, default_flow_style=False)
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)

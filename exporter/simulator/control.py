@@ -1,4 +1,7 @@
-"""The `/_sim/` control API: overrides, ad-hoc syncs, faults, request counts and the clock."""
+"""The `/_sim/` control API: overrides, ad-hoc syncs, faults, request counts and the clock.
+
+Shared by every provider; a provider adds its own endpoints through `control_routes`.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +10,26 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from exporter.simulator.api import json_response
+from exporter.simulator.clock import Moment
 from exporter.simulator.config import demo_config
 from exporter.simulator.faults import parse_fault
-from exporter.simulator.syncs import PROVIDERS, Provider
-from exporter.simulator.world import parse_provider
+from exporter.simulator.providers import PROVIDERS
+from exporter.simulator.providers.base import ControlError, ProviderState
+from exporter.simulator.serving import json_response
 
 if TYPE_CHECKING:
     from exporter.simulator.app import Simulator
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status)
-
-
-class _BadRequest(Exception):
-    """A control request that cannot be carried out; its message goes back to the caller."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+def _problem(exc: ControlError) -> web.Response:
+    return json_response({"error": str(exc)}, exc.status)
 
 
 async def _json_body(request: web.Request) -> Any:
     try:
         return await request.json(loads=json.loads)
     except ValueError as exc:
-        raise _BadRequest(400, f"request body is not JSON: {exc}") from exc
-
-
-def _provider(request: web.Request) -> Provider:
-    provider = parse_provider(request.match_info["provider"])
-    if provider is None:
-        raise _BadRequest(404, f"unknown provider; use one of: {', '.join(PROVIDERS)}")
-    return provider
-
-
-def _existing(sim: Simulator, request: web.Request) -> tuple[Provider, str]:
-    provider = _provider(request)
-    sync_id = request.match_info["id"]
-    if sim.world.sync(provider, sync_id) is None:
-        raise _BadRequest(404, f"no {provider} sync {sync_id!r}")
-    return provider, sync_id
+        raise ControlError(400, f"request body is not JSON: {exc}") from exc
 
 
 class ControlApi:
@@ -58,8 +39,8 @@ class ControlApi:
         self._sim = sim
 
     def routes(self) -> list[web.RouteDef]:
-        """The `/_sim/` routes, plus a plain-text landing page at `/`."""
-        return [
+        """The `/_sim/` routes, the providers' own among them, and a landing page at `/`."""
+        routes = [
             web.get("/", self.index),
             web.get("/_sim/syncs", self.list_syncs),
             web.post("/_sim/syncs/{provider}", self.create_sync),
@@ -79,72 +60,94 @@ class ControlApi:
             web.post("/_sim/reset", self.reset),
             web.get("/_sim/config", self.config),
         ]
+        for name in self._sim.world.providers:
+            routes += PROVIDERS[name].control_routes(self._sim)
+        return routes
+
+    def _provider(self, request: web.Request) -> tuple[str, ProviderState]:
+        name = request.match_info["provider"]
+        state = self._sim.world.find(name)
+        if state is None:
+            known = ", ".join(self._sim.world.providers)
+            raise ControlError(404, f"unknown provider; use one of: {known}")
+        return name, state
+
+    def _existing(self, request: web.Request) -> tuple[str, ProviderState, str]:
+        name, state = self._provider(request)
+        sync_id = request.match_info["id"]
+        if not state.has(sync_id, self._moment()):
+            raise ControlError(404, f"no {name} sync {sync_id!r}")
+        return name, state, sync_id
+
+    def _moment(self) -> Moment:
+        return self._sim.world.moment(self._sim.clock())
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         """What this server is and where the provider APIs live."""
         base = self._sim.base_url
-        text = (
-            "sync-status-exporter simulator: fake Paragon, Terminal and Sequin APIs\n\n"
-            f"paragon   {base}/paragon/api/syncs\n"
-            f"terminal  {base}/terminal/tsp/v1/syncs\n"
-            f"sequin    {base}/sequin/v1/syncs\n\n"
-            f"exporter config: {base}/_sim/config\n"
-        )
-        return web.Response(text=text)
+        lines = ["sync-status-exporter simulator: fake Paragon, Terminal and Sequin APIs", ""]
+        for name in self._sim.world.providers:
+            provider = PROVIDERS[name]
+            lines.append(f"{name:<9} {base}{provider.prefix}{provider.list_path}")
+        lines += ["", f"exporter config: {base}/_sim/config", ""]
+        return web.Response(text="\n".join(lines))
 
     async def list_syncs(self, request: web.Request) -> web.StreamResponse:
-        """Ids of every sync, per provider."""
+        """Ids of every sync (Terminal: every job), per provider."""
+        now = self._sim.clock()
         world = self._sim.world
-        return json_response({provider: world.ids(provider) for provider in PROVIDERS})
+        return json_response({name: world.ids(name, now) for name in world.providers})
 
     async def create_sync(self, request: web.Request) -> web.StreamResponse:
-        """`{"id": ..., "body": {...}}` creates (or replaces) a sync answering exactly `body`."""
+        """`{"id": ..., "body": {...}}` creates (or replaces) a sync answering exactly `body`;
+        other fields are the provider's (Paragon `user`, Terminal `connection`)."""
         try:
-            provider = _provider(request)
+            _, state = self._provider(request)
             data = await _json_body(request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
-        if not isinstance(data, dict):
-            return _problem(400, 'expected {"id": ..., "body": {...}}')
-        sync_id, body = data.get("id"), data.get("body")
-        if not isinstance(sync_id, str) or not sync_id or "/" in sync_id:
-            return _problem(400, "id must be a non-empty string without '/'")
-        if not isinstance(body, dict):
-            return _problem(400, "body must be a JSON object")
-        created = self._sim.world.add_static(provider, sync_id, body, self._sim.clock())
+            if not isinstance(data, dict):
+                raise ControlError(400, 'expected {"id": ..., "body": {...}}')
+            sync_id, body = data.get("id"), data.get("body")
+            if not isinstance(sync_id, str) or not sync_id or "/" in sync_id:
+                raise ControlError(400, "id must be a non-empty string without '/'")
+            if not isinstance(body, dict):
+                raise ControlError(400, "body must be a JSON object")
+            extra = {key: value for key, value in data.items() if key not in ("id", "body")}
+            created = state.add_static(sync_id, body, self._moment(), extra)
+        except ControlError as exc:
+            return _problem(exc)
         return json_response({"id": sync_id, "body": body}, 201 if created else 200)
 
     async def show_sync(self, request: web.Request) -> web.StreamResponse:
         """The sync's body right now (no auth, not counted, no faults)."""
         try:
-            provider, sync_id = _existing(self._sim, request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
+            _, state, sync_id = self._existing(request)
+        except ControlError as exc:
+            return _problem(exc)
         expand = request.query.get("expand") == "issues"
-        return json_response(
-            self._sim.world.body(provider, sync_id, self._sim.clock(), expand=expand)
-        )
+        return json_response(state.body(sync_id, self._moment(), expand=expand))
 
     async def override_sync(self, request: web.Request) -> web.StreamResponse:
         """Merge the posted fields over the lifecycle body from now on."""
         try:
-            provider, sync_id = _existing(self._sim, request)
+            _, state, sync_id = self._existing(request)
             fields = await _json_body(request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
-        if not isinstance(fields, dict):
-            return _problem(400, "an override must be a JSON object")
-        self._sim.world.override(provider, sync_id, fields)
-        return json_response(self._sim.world.body(provider, sync_id, self._sim.clock()))
+            if not isinstance(fields, dict):
+                raise ControlError(400, "an override must be a JSON object")
+        except ControlError as exc:
+            return _problem(exc)
+        m = self._moment()
+        state.override(sync_id, fields, m)
+        return json_response(state.body(sync_id, m))
 
     async def clear_override(self, request: web.Request) -> web.StreamResponse:
         """Back to the lifecycle."""
         try:
-            provider, sync_id = _existing(self._sim, request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
-        self._sim.world.clear_override(provider, sync_id)
-        return json_response(self._sim.world.body(provider, sync_id, self._sim.clock()))
+            _, state, sync_id = self._existing(request)
+        except ControlError as exc:
+            return _problem(exc)
+        m = self._moment()
+        state.clear_override(sync_id, m)
+        return json_response(state.body(sync_id, m))
 
     async def list_faults(self, request: web.Request) -> web.StreamResponse:
         """Installed faults."""
@@ -155,31 +158,33 @@ class ControlApi:
         self._sim.faults.clear_all()
         return json_response(self._sim.faults.to_json())
 
-    def _fault_target(self, request: web.Request) -> tuple[Provider, str | None]:
-        if "id" in request.match_info:
-            return _existing(self._sim, request)
-        return _provider(request), None
+    def _fault_target(self, request: web.Request) -> tuple[str, str | None]:
+        name, state = self._provider(request)
+        target = request.match_info.get("id")
+        if target is not None and not state.has_target(target, self._moment()):
+            raise ControlError(404, f"no {name} sync (or other fault target) {target!r}")
+        return name, target
 
     async def set_fault(self, request: web.Request) -> web.StreamResponse:
-        """Install a fault on one sync, or on the whole provider (lists included)."""
+        """Install a fault on one target (a sync; a Paragon user; a Terminal connection), or on
+        the whole provider (lists included)."""
         try:
-            provider, sync_id = self._fault_target(request)
+            name, target = self._fault_target(request)
             fault = parse_fault(await _json_body(request))
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
+        except ControlError as exc:
+            return _problem(exc)
         except ValueError as exc:
-            return _problem(400, str(exc))
-        self._sim.faults.set(provider, sync_id, fault)
+            return json_response({"error": str(exc)}, 400)
+        self._sim.faults.set(name, target, fault)
         return json_response(fault.to_json())
 
     async def clear_fault(self, request: web.Request) -> web.StreamResponse:
         """Remove one fault (no error if there was none)."""
         try:
-            provider, sync_id = self._fault_target(request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
-        removed = self._sim.faults.clear(provider, sync_id)
-        return json_response({"removed": removed})
+            name, target = self._fault_target(request)
+        except ControlError as exc:
+            return _problem(exc)
+        return json_response({"removed": self._sim.faults.clear(name, target)})
 
     async def requests(self, request: web.Request) -> web.StreamResponse:
         """Provider requests received so far."""
@@ -208,16 +213,18 @@ class ControlApi:
         changes the period."""
         try:
             data = await _json_body(request)
-        except _BadRequest as exc:
-            return _problem(exc.status, str(exc))
+        except ControlError as exc:
+            return _problem(exc)
         if not isinstance(data, dict) or not set(data) <= {"elapsed", "period"}:
-            return _problem(400, 'expected {"elapsed": seconds} and/or {"period": seconds}')
+            return json_response(
+                {"error": 'expected {"elapsed": seconds} and/or {"period": seconds}'}, 400
+            )
         for key, value in data.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                return _problem(400, f"{key} must be a non-negative number")
+                return json_response({"error": f"{key} must be a non-negative number"}, 400)
         if "period" in data:
             if data["period"] <= 0:
-                return _problem(400, "period must be positive")
+                return json_response({"error": "period must be positive"}, 400)
             self._sim.world.period = float(data["period"])
         if "elapsed" in data:
             self._sim.world.restart(self._sim.clock(), float(data["elapsed"]))
@@ -231,5 +238,7 @@ class ControlApi:
         return json_response({"reset": True})
 
     async def config(self, request: web.Request) -> web.StreamResponse:
-        """An exporter config for this server's world, as JSON (which is also valid YAML)."""
-        return json_response(demo_config(self._sim.base_url, self._sim.world))
+        """An exporter config for this server's world, as JSON (which is also valid YAML);
+        `?discover=false` lists every sync instead."""
+        discover = request.query.get("discover", "true").lower() not in ("false", "0", "no")
+        return json_response(demo_config(self._sim.base_url, self._sim.world, discover=discover))

@@ -1,14 +1,15 @@
-"""Injected faults and request counts: the simulator state that tests steer and inspect."""
+"""Injected faults: how a provider, or one of its syncs, misbehaves when tests ask it to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator.syncs import PROVIDERS, Provider
-
 WRONG_SHAPES = ("list", "missing_status", "null")
-_KEYS = frozenset({"status", "retry_after", "malformed", "delay", "wrong_shape", "times"})
+_KEYS = frozenset(
+    {"status", "retry_after", "retry_after_header", "malformed", "delay", "wrong_shape", "times"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +17,10 @@ class Fault:
     """How to misbehave when a sync (or a whole provider) is requested.
 
     `status` answers with that HTTP status and the provider's error body, before auth is
-    checked (`retry_after` becomes the Retry-After header); `malformed` answers 200 with a
-    truncated, unparseable body; `wrong_shape` answers 200 with valid JSON of the wrong shape;
-    `delay` sleeps first.
+    checked (`retry_after` becomes the Retry-After header, and Terminal's `retryAfter` in the
+    body; `retry_after_header` false leaves the header out, as Terminal may); `malformed`
+    answers 200 with a truncated, unparseable body; `wrong_shape` answers 200 with valid JSON
+    of the wrong shape; `delay` sleeps first.
     `times` limits the fault to that many requests; None keeps it until it is deleted.
     """
 
@@ -28,6 +30,7 @@ class Fault:
     delay: float = 0.0
     wrong_shape: str | None = None
     times: int | None = None
+    retry_after_header: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the control API shows it (unset fields left out)."""
@@ -36,6 +39,8 @@ class Fault:
             shown["status"] = self.status
         if self.retry_after is not None:
             shown["retry_after"] = self.retry_after
+        if not self.retry_after_header:
+            shown["retry_after_header"] = False
         if self.malformed:
             shown["malformed"] = True
         if self.delay:
@@ -69,6 +74,9 @@ def parse_fault(data: object) -> Fault:
             retry_after = str(retry_after)
         if not isinstance(retry_after, str) or not retry_after:
             raise ValueError("retry_after must be a non-empty string (seconds or an HTTP-date)")
+    header = data.get("retry_after_header", True)
+    if not isinstance(header, bool):
+        raise ValueError("retry_after_header must be true or false")
     malformed = data.get("malformed", False)
     if not isinstance(malformed, bool):
         raise ValueError("malformed must be true or false")
@@ -89,7 +97,7 @@ def parse_fault(data: object) -> Fault:
         raise ValueError("status, malformed and wrong_shape are mutually exclusive")
     if status is None and not malformed and wrong_shape is None and not delay:
         raise ValueError("a fault needs status, malformed, wrong_shape or delay")
-    return Fault(status, retry_after, malformed, float(delay), wrong_shape, times)
+    return Fault(status, retry_after, malformed, float(delay), wrong_shape, times, header)
 
 
 def misshape(body: Any, shape: str) -> Any:
@@ -102,80 +110,60 @@ def misshape(body: Any, shape: str) -> Any:
 
 
 class FaultBook:
-    """Faults by provider and sync id; a fault under sync id None covers the whole provider."""
+    """Faults by provider and target (a sync id, or what else the provider lets tests aim at,
+    such as a Paragon user or a Terminal connection); target None covers the whole provider."""
 
-    def __init__(self) -> None:
-        self._faults: dict[tuple[Provider, str | None], Fault] = {}
-        self._left: dict[tuple[Provider, str | None], int] = {}
+    def __init__(self, providers: Iterable[str]) -> None:
+        self._providers = tuple(providers)
+        self._faults: dict[tuple[str, str | None], Fault] = {}
+        self._left: dict[tuple[str, str | None], int] = {}
 
-    def set(self, provider: Provider, sync_id: str | None, fault: Fault) -> None:
+    def set(self, provider: str, target: str | None, fault: Fault) -> None:
         """Install `fault`, replacing any fault at the same place."""
-        key = (provider, sync_id)
+        key = (provider, target)
         self._faults[key] = fault
         self._left.pop(key, None)
         if fault.times is not None:
             self._left[key] = fault.times
 
-    def clear(self, provider: Provider, sync_id: str | None) -> bool:
+    def clear(self, provider: str, target: str | None) -> bool:
         """Remove the fault; False if there was none."""
-        self._left.pop((provider, sync_id), None)
-        return self._faults.pop((provider, sync_id), None) is not None
+        self._left.pop((provider, target), None)
+        return self._faults.pop((provider, target), None) is not None
 
     def clear_all(self) -> None:
         """Remove every fault."""
         self._faults.clear()
         self._left.clear()
 
-    def take(self, provider: Provider, sync_id: str | None) -> Fault | None:
-        """The fault for this request (the sync's own before the provider's), used up once."""
+    def __bool__(self) -> bool:
+        return bool(self._faults)
+
+    def take(self, provider: str, *targets: str | None) -> Fault | None:
+        """The fault for this request, used up once: the first of `targets` that has one, else
+        the provider-wide one."""
         if not self._faults:
             return None
-        key: tuple[Provider, str | None] = (provider, sync_id)
-        fault = self._faults.get(key)
-        if fault is None:
-            key = (provider, None)
+        for target in (*targets, None):
+            key = (provider, target)
             fault = self._faults.get(key)
             if fault is None:
-                return None
-        left = self._left.get(key)
-        if left is not None:
-            if left <= 1:
-                self.clear(*key)
-            else:
-                self._left[key] = left - 1
-        return fault
+                continue
+            left = self._left.get(key)
+            if left is not None:
+                if left <= 1:
+                    self.clear(*key)
+                else:
+                    self._left[key] = left - 1
+            return fault
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """Installed faults per provider; `*` is the provider-wide one."""
-        shown: dict[str, Any] = {provider: {} for provider in PROVIDERS}
-        for (provider, sync_id), fault in self._faults.items():
+        shown: dict[str, Any] = {provider: {} for provider in self._providers}
+        for (provider, target), fault in self._faults.items():
             entry = fault.to_json()
-            if (provider, sync_id) in self._left:
-                entry["times"] = self._left[(provider, sync_id)]
-            shown[provider]["*" if sync_id is None else sync_id] = entry
+            if (provider, target) in self._left:
+                entry["times"] = self._left[(provider, target)]
+            shown.setdefault(provider, {})["*" if target is None else target] = entry
         return shown
-
-
-class RequestLog:
-    """Counts of provider requests received, per provider and per path (query left out)."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.by_provider: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
-        self.by_path: dict[str, int] = {}
-
-    def record(self, provider: Provider, path: str) -> None:
-        """Count one request."""
-        self.total += 1
-        self.by_provider[provider] += 1
-        self.by_path[path] = self.by_path.get(path, 0) + 1
-
-    def reset(self) -> None:
-        """Start counting from zero."""
-        self.total = 0
-        self.by_provider = dict.fromkeys(PROVIDERS, 0)
-        self.by_path = {}
-
-    def to_json(self) -> dict[str, Any]:
-        """The counts as `GET /_sim/requests` shows them."""
-        return {"total": self.total, "providers": self.by_provider, "paths": self.by_path}

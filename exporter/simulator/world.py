@@ -1,48 +1,42 @@
-"""The simulated world: every fake sync, its runtime overrides, and the credentials it accepts.
+"""The simulated world: each provider's state, the clock the lifecycles read, and reset.
 
 Pure and time-driven: callers pass the clock reading, so the same world renders the same bodies.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from exporter.simulator.catalog import bulk_catalog, demo_catalog
 from exporter.simulator.clock import Moment
-from exporter.simulator.syncs import JSON, PROVIDERS, FakeSync, Provider, StaticSync
+from exporter.simulator.providers import PROVIDERS
+from exporter.simulator.providers.base import JSON, ProviderState
 
 DEFAULT_PERIOD = 120.0
 
 
-def parse_provider(name: str) -> Provider | None:
-    """The provider called `name`, or None if there is no such provider."""
-    for provider in PROVIDERS:
-        if provider == name:
-            return provider
-    return None
+def bulk_counts(count: int, parts: int | None = None) -> list[int]:
+    """How `count` bulk syncs are split over the providers, in their order (as evenly as
+    possible, earlier providers taking the remainder)."""
+    parts = len(PROVIDERS) if parts is None else parts
+    base, extra = divmod(count, parts)
+    return [base + (i < extra) for i in range(parts)]
 
 
-def merge(body: JSON, fields: Mapping[str, Any]) -> JSON:
-    """`fields` laid over `body`; an object merges shallowly into an object of the same key."""
-    merged = dict(body)
-    for key, value in fields.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = {**current, **value}
-        else:
-            merged[key] = value
-    return merged
+def _check_options(options: Mapping[str, Any]) -> None:
+    known = set().union(*(provider.options for provider in PROVIDERS.values()))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown world options: {', '.join(unknown)}")
 
 
 class World:
-    """All fake syncs of the three providers, with overrides and syncs added at run time."""
+    """Every provider's part of the simulation, keyed by provider name, in provider order."""
 
     def __init__(
         self,
-        syncs: Mapping[Provider, Iterable[FakeSync]],
+        states: Mapping[str, ProviderState],
         *,
         period: float = DEFAULT_PERIOD,
         started_at: float | None = None,
@@ -50,37 +44,53 @@ class World:
     ) -> None:
         if period <= 0:
             raise ValueError("period must be positive")
+        unknown = sorted(set(states) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown providers: {', '.join(unknown)}")
         self.name = name
         self.period = period
         self.started_at = time.time() if started_at is None else started_at
-        self.paragon_token = "sim-paragon-token"
-        self.terminal_secret = "sim-terminal-secret"
-        self.terminal_connection_token = "con_tkn_simulator"
-        self.sequin_token = "sim-sequin-key"
-        self._initial: dict[Provider, dict[str, FakeSync]] = {}
-        for provider in PROVIDERS:
-            by_id: dict[str, FakeSync] = {}
-            for sync in syncs.get(provider, ()):
-                if sync.id in by_id:
-                    raise ValueError(f"duplicate {provider} sync id {sync.id!r}")
-                by_id[sync.id] = sync
-            self._initial[provider] = by_id
-        self._syncs = {provider: dict(by_id) for provider, by_id in self._initial.items()}
-        self._overrides: dict[Provider, dict[str, JSON]] = {p: {} for p in PROVIDERS}
+        self._states = {name: states[name] for name in PROVIDERS if name in states}
 
     @classmethod
-    def demo(cls, period: float = DEFAULT_PERIOD, started_at: float | None = None) -> World:
-        """The default world, whose syncs between them show every canonical state."""
-        return cls(demo_catalog(), period=period, started_at=started_at, name="demo")
+    def demo(
+        cls, period: float = DEFAULT_PERIOD, started_at: float | None = None, **options: Any
+    ) -> World:
+        """The default world, whose syncs between them show every case the exporter must get
+        right. `options` are the providers' own (e.g. `paragon_signing_key`)."""
+        _check_options(options)
+        states = {name: provider.demo(options) for name, provider in PROVIDERS.items()}
+        return cls(states, period=period, started_at=started_at, name="demo")
 
     @classmethod
     def bulk(
-        cls, count: int, period: float = DEFAULT_PERIOD, started_at: float | None = None
+        cls,
+        count: int,
+        period: float = DEFAULT_PERIOD,
+        started_at: float | None = None,
+        **options: Any,
     ) -> World:
-        """`count` syncs split across the providers (ids `bulk-<provider>-NNNNNN`), for load."""
+        """`count` syncs split across the providers (ids `bulk-<provider>-NNNNNN`), for load.
+        `options` are the providers' own (e.g. `paragon_syncs_per_user`)."""
         if count < 0:
             raise ValueError("count must not be negative")
-        return cls(bulk_catalog(count), period=period, started_at=started_at, name="bulk")
+        _check_options(options)
+        split = zip(PROVIDERS.items(), bulk_counts(count), strict=True)
+        states = {name: provider.bulk(n, options) for (name, provider), n in split}
+        return cls(states, period=period, started_at=started_at, name="bulk")
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Names of the providers in this world, in provider order."""
+        return tuple(self._states)
+
+    def state(self, provider: str) -> ProviderState:
+        """The provider's part of the world; KeyError if the world has none."""
+        return self._states[provider]
+
+    def find(self, provider: str) -> ProviderState | None:
+        """The provider's part of the world, or None."""
+        return self._states.get(provider)
 
     def moment(self, now: float) -> Moment:
         """The clock reading `now` as seen by the lifecycles."""
@@ -90,86 +100,54 @@ class World:
         """Move the start so that `elapsed` seconds of the lifecycles have passed at `now`."""
         self.started_at = now - elapsed
 
-    def ids(self, provider: Provider) -> list[str]:
-        """Ids of all syncs of `provider`, in catalog order."""
-        return list(self._syncs[provider])
+    def ids(self, provider: str, now: float | None = None) -> list[str]:
+        """Ids of the provider's syncs (Terminal: jobs) at `now` (default: the wall clock)."""
+        state = self._states.get(provider)
+        if state is None:
+            return []
+        return state.ids(self.moment(time.time() if now is None else now))
 
-    def sync(self, provider: Provider, sync_id: str) -> FakeSync | None:
-        """The sync, or None if `provider` has no sync `sync_id`."""
-        return self._syncs[provider].get(sync_id)
-
-    def body(
-        self, provider: Provider, sync_id: str, now: float, *, expand: bool = False
-    ) -> JSON | None:
+    def body(self, provider: str, sync_id: str, now: float, *, expand: bool = False) -> JSON | None:
         """The sync's JSON body at `now` with any override applied, or None if unknown."""
-        sync = self._syncs[provider].get(sync_id)
-        if sync is None:
-            return None
-        return self._render(provider, sync, self.moment(now), expand)
+        state = self._states.get(provider)
+        return None if state is None else state.body(sync_id, self.moment(now), expand=expand)
 
-    def listing(
+    def override(self, provider: str, sync_id: str, fields: JSON, now: float) -> bool:
+        """Lay `fields` over the sync's body from now on; False if the sync does not exist."""
+        return self.state(provider).override(sync_id, fields, self.moment(now))
+
+    def clear_override(self, provider: str, sync_id: str, now: float) -> bool:
+        """Back to the lifecycle; False if the sync does not exist."""
+        return self.state(provider).clear_override(sync_id, self.moment(now))
+
+    def add_static(
         self,
-        provider: Provider,
+        provider: str,
+        sync_id: str,
+        body: JSON,
         now: float,
-        *,
-        expand: bool = False,
-        offset: int = 0,
-        limit: int | None = None,
-        where: Callable[[JSON], bool] | None = None,
-    ) -> tuple[list[JSON], bool]:
-        """List-endpoint entries at `now` in catalog order, those matching `where` only, from
-        `offset`, at most `limit`; the flag says whether more entries follow."""
-        m = self.moment(now)
-        syncs = self._syncs[provider].values()
-        end = None if limit is None else offset + limit
-        if where is None:
-            chosen = itertools.islice(syncs, offset, end)
-            items = [sync.list_item(m, self._render(provider, sync, m, expand)) for sync in chosen]
-            return items, end is not None and end < len(syncs)
-        entries = (sync.list_item(m, self._render(provider, sync, m, expand)) for sync in syncs)
-        matching = [entry for entry in entries if where(entry)]
-        return matching[offset:end], end is not None and end < len(matching)
-
-    def _render(self, provider: Provider, sync: FakeSync, m: Moment, expand: bool) -> JSON:
-        body = sync.render(m, expand=expand)
-        fields = self._overrides[provider].get(sync.id)
-        return body if fields is None else merge(body, fields)
-
-    def override(self, provider: Provider, sync_id: str, fields: JSON) -> bool:
-        """Lay `fields` over the sync's lifecycle body from now on (replacing an earlier
-        override); False if the sync does not exist."""
-        if sync_id not in self._syncs[provider]:
-            return False
-        self._overrides[provider][sync_id] = dict(fields)
-        return True
-
-    def clear_override(self, provider: Provider, sync_id: str) -> bool:
-        """Drop the override, back to the lifecycle; False if the sync does not exist."""
-        if sync_id not in self._syncs[provider]:
-            return False
-        self._overrides[provider].pop(sync_id, None)
-        return True
-
-    def add_static(self, provider: Provider, sync_id: str, body: JSON, now: float) -> bool:
-        """Create (or replace) a sync that always answers exactly `body`; True if it is new."""
-        created = sync_id not in self._syncs[provider]
-        self._syncs[provider][sync_id] = StaticSync(sync_id, provider, dict(body), now)
-        self._overrides[provider].pop(sync_id, None)
-        return created
+        extra: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Create (or replace) a sync that always answers exactly `body`; True if it is new.
+        `extra` holds the provider's own fields (Paragon `user`, Terminal `connection`)."""
+        state = self.state(provider)
+        return state.add_static(sync_id, body, self.moment(now), extra or {})
 
     def reset(self) -> None:
-        """Forget all overrides and every sync created at run time."""
-        self._syncs = {provider: dict(by_id) for provider, by_id in self._initial.items()}
-        self._overrides = {p: {} for p in PROVIDERS}
+        """Forget all overrides and everything created at run time."""
+        for state in self._states.values():
+            state.reset()
 
 
-def demo_world(period: float = DEFAULT_PERIOD, started_at: float | None = None) -> World:
+def demo_world(
+    period: float = DEFAULT_PERIOD, started_at: float | None = None, **options: Any
+) -> World:
     """The default world (same as `World.demo`)."""
-    return World.demo(period, started_at)
+    return World.demo(period, started_at, **options)
 
 
 def bulk_world(
-    count: int, period: float = DEFAULT_PERIOD, started_at: float | None = None
+    count: int, period: float = DEFAULT_PERIOD, started_at: float | None = None, **options: Any
 ) -> World:
     """`count` bulk syncs (same as `World.bulk`)."""
-    return World.bulk(count, period, started_at)
+    return World.bulk(count, period, started_at, **options)

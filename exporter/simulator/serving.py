@@ -1,0 +1,74 @@
+"""What every provider route does alike: count the request, wait, inject faults, encode JSON."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from exporter.simulator.faults import Fault, misshape
+
+if TYPE_CHECKING:
+    from exporter.simulator.app import Simulator
+    from exporter.simulator.providers.base import SimProvider
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response encoded with orjson."""
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def bearer(request: web.Request) -> str | None:
+    """The bearer token of the Authorization header, or None if there is none."""
+    value = request.headers.get("Authorization", "")
+    if value[:7].lower() != "bearer ":
+        return None
+    return value[7:].strip()
+
+
+async def admit(
+    sim: Simulator, provider: SimProvider, request: web.Request, *targets: str | None
+) -> tuple[web.Response | None, Fault | None]:
+    """Count the request, add the latency and take its fault (the first of `targets` that has
+    one, else the provider's): an early error answer, or the fault to apply to the body.
+
+    Runs before the provider checks auth, so a status fault answers whatever the credentials.
+    """
+    sim.requests.record(provider.name, request.path)
+    if sim.latency > 0:
+        await asyncio.sleep(sim.latency)
+    fault = sim.faults.take(provider.name, *targets)
+    if fault is None:
+        return None, None
+    if fault.delay > 0:
+        await asyncio.sleep(fault.delay)
+    if fault.status is not None:
+        response = provider.error_response(
+            fault.status,
+            f"Injected fault: HTTP {fault.status}",
+            fault.retry_after,
+            retry_after_header=fault.retry_after_header,
+        )
+        return response, None
+    return None, fault
+
+
+def answer(body: Any, fault: Fault | None = None) -> web.Response:
+    """The 200 answer, spoilt as the fault says (truncated or of the wrong shape)."""
+    if fault is None:
+        return json_response(body)
+    if fault.malformed:
+        raw = orjson.dumps(body)
+        return web.Response(body=raw[: max(1, len(raw) // 2)], content_type="application/json")
+    if fault.wrong_shape is not None:
+        return json_response(misshape(body, fault.wrong_shape))
+    return json_response(body)
