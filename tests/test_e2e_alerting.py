@@ -232,7 +232,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 assert response.status_code in (200, 201), response.text
             config = client.get("/_sim/config").json()
         paragon = next(s for s in config["sources"] if s["provider"] == "paragon")
-        paragon["syncs"].append(MISSING)  # never existed: sync_up 0, HTTP 404
+        # The ad-hoc syncs above belong to the simulator's default user, listed with the others.
+        assert "sim-user" in paragon["users"]
+        # Never existed: sync_up 0, HTTP 404.
+        paragon.setdefault("syncs", []).append({"id": MISSING, "user": "sim-user"})
         config_file = directory / "exporter.yml"
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         stack.enter_context(
@@ -341,12 +344,14 @@ def test_errored_sync_pages_and_recovers(stack: Stack) -> None:
         "source": "demo-paragon",
         "provider": "paragon",
         "sync_id": FLIP,
+        "user": "sim-user",
         "tenant": "demo",
         "state": "errored",
     }
     annotations = alert["annotations"]
     assert annotations["description"] == (
-        f"Sync {FLIP} (provider paragon, source demo-paragon) has been errored for more "
+        f"Sync {FLIP} (provider paragon, source demo-paragon, user sim-user) has been errored "
+        "for more "
         f"than {TEST_SETTINGS.errored_for}. Reason: {REASON}"
     )
     assert annotations["runbook_url"] == f"{RUNBOOK_BASE}#syncerrored"

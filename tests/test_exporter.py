@@ -105,25 +105,27 @@ FAULTS: dict[str, dict[str, Any]] = {
     "f-wrong-shape": {"wrong_shape": "missing_status"},
     "f-slow": {"delay": 5.0},
 }
-SECRETS = ("sim-paragon-token", "sim-terminal-secret", "con_tkn_simulator", "sim-sequin-key")
+SECRETS = ("sim-terminal-secret", "con_tkn_simulator", "sim-sequin-key", "PRIVATE KEY")
 
 
 def config_text(sim: Sim, extra: str = "") -> str:
     def ids(syncs: dict[str, Any]) -> str:
         return "[" + ", ".join(syncs) + "]"
 
+    minting = sim.paragon_auth()
     return f"""
 sources:
   - name: acme-paragon
     provider: paragon
     base_url: {sim.base}/paragon
-    auth: {{token: sim-paragon-token}}
+    auth: {minting}
     labels: {{tenant: acme}}
     syncs:
       - id: p-full
+        user: sim-user
         labels: {{team: data}}
         stale_after: 2h
-{"".join(f"      - {sync_id}" + chr(10) for sync_id in list(PARAGON)[1:])}
+{"".join(f"      - {{id: {sync_id}, user: sim-user}}" + chr(10) for sync_id in list(PARAGON)[1:])}
   - name: acme-terminal
     provider: terminal
     base_url: {sim.base}/terminal/tsp/v1
@@ -137,7 +139,7 @@ sources:
   - name: faulty
     provider: paragon
     base_url: {sim.base}/paragon
-    auth: {{token: sim-paragon-token}}
+    auth: {{token: {sim.paragon_token("sim-user")}}}
     request_timeout: 1s
     syncs: [{", ".join(FAULTS)}, p-active]
   - name: wrong-key
@@ -197,6 +199,7 @@ def test_paragon_fields(exporter: str) -> None:
         "sync_id": "p-full",
         "tenant": "acme",
         "team": "data",
+        "user": "sim-user",
         # From Paragon's list (configurationName, integration, pipeline): the status lacks them.
         "name": "p-full",
         "integration": "custom",

@@ -57,7 +57,7 @@ _STATES = {
     "paused": State.DISABLED,
     "errored": State.ERRORED,
 }
-MIN_TOKEN_TTL = 60.0
+MIN_TOKEN_TTL = 10.0
 MAX_TOKEN_TTL = 86400.0
 
 
@@ -118,7 +118,7 @@ class ParagonAuth(Model):
                 "project_id", "is required with a signing key (the token audience names it)"
             )
         if not MIN_TOKEN_TTL <= self.token_ttl <= MAX_TOKEN_TTL:
-            raise FieldError("token_ttl", "must be from 1m to 24h")
+            raise FieldError("token_ttl", "must be from 10s to 24h")
         object.__setattr__(self, "signing_key", key)
         if self.audience is None:
             object.__setattr__(self, "audience", f"useparagon.com/{self.project_id}")
@@ -310,8 +310,15 @@ class Paragon(Adapter[ParagonConfig]):
         return token
 
     async def discover(self, http: Http) -> Listing:
-        """Each user's `GET /api/syncs`: a user whose token is refused keeps their last list."""
-        users: list[str | None] = list(self.config.users) if self.mints else [None]
+        """Each user's `GET /api/syncs`: a user whose token is refused keeps their last list.
+
+        The users are those to discover and those of configured syncs, whose names the list
+        gives.
+        """
+        named = [sync.user for sync in self.config.syncs if sync.user]
+        users: list[str | None] = list(dict.fromkeys([*self.config.users, *named]))
+        if not self.mints:
+            users = [None]
         mine = [user for user in users if user is None or self._owns(user, "")]
         url = with_query(f"{self.base_url}/api/syncs", credentialId=self.config.credential_id)
 
