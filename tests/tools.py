@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -25,7 +26,23 @@ def require(program: str, *candidates: str) -> str:
         found = shutil.which(name)
         if found:
             return found
-    message = f"{program} is not installed (run `make test` to install test dependencies)"
+    _missing(f"{program} is not installed (run `make test` to install test dependencies)")
+
+
+def require_file(what: str, variable: str, default: Path) -> Path:
+    """Return the file $`variable` names, else `default`: for inputs the repository must not hold.
+
+    A missing file skips the test with where it was looked for, or fails it under
+    SYNC_EXPORTER_REQUIRE_TOOLS=1, as require() does for programs.
+    """
+    named = os.environ.get(variable)
+    path = Path(named) if named else default
+    if path.is_file():
+        return path
+    _missing(f"{what} is not at {path} (set {variable} to its path)")
+
+
+def _missing(message: str) -> NoReturn:
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
