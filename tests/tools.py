@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -16,13 +17,15 @@ REQUIRE_ENV = "SYNC_EXPORTER_REQUIRE_TOOLS"
 def require(program: str, *candidates: str) -> str:
     """Return the path of `program` (or the first of `candidates` found).
 
-    When none is installed the test is skipped with the reason, unless
-    SYNC_EXPORTER_REQUIRE_TOOLS=1 (set by .ci/run), where a missing tool is a failure.
+    Looked for in node_modules/.bin (npm), beside this Python (the dev extra's programs, such
+    as hadolint, when the venv is not on PATH), then on PATH. When none is installed the test
+    is skipped with the reason, unless SYNC_EXPORTER_REQUIRE_TOOLS=1 (set by .ci/run), where a
+    missing tool is a failure.
     """
     for name in (program, *candidates):
-        local = ROOT / "node_modules" / ".bin" / name
-        if local.exists():
-            return str(local)
+        for local in (ROOT / "node_modules" / ".bin" / name, Path(sys.executable).parent / name):
+            if local.exists():
+                return str(local)
         found = shutil.which(name)
         if found:
             return found
