@@ -47,8 +47,8 @@ OPERATOR = "monitoring.coreos.com/v1"
 IMAGE = "sync-status-exporter"
 Resource = dict[str, Any]
 
-# README, Sizing: memory is ~50 MiB plus 4.5 MiB per 1,000 syncs; CPU 110-165 us per sync
-# and scrape, which should stay under half the scrape timeout.
+# docs/performance.md, Sizing: memory is ~50 MiB plus 4.5 MiB per 1,000 syncs; CPU 110-165 us
+# per sync and scrape, which should stay under half the scrape timeout.
 BASE_MIB, MIB_PER_1000, CPU_SECONDS_PER_SYNC = 50, 4.5, 165e-6
 
 
