@@ -8,6 +8,7 @@ import pytest
 
 from exporter import reference
 from exporter.providers import PROVIDERS
+from tests.snippets import readme_scrape_config, scrape_configs
 from tests.tools import ROOT
 
 
@@ -35,8 +36,17 @@ def test_every_file_the_docs_name_exists() -> None:
         text = doc.read_text()
         named = set(
             re.findall(
-                r"`((?:exporter|tests|bench|alerts|dashboards|docs|scripts)/[\w./-]+)`", text
+                r"`((?:exporter|tests|bench|alerts|dashboards|docs|scripts|deploy)/[\w./-]+)`", text
             )
         )
         missing = [path for path in sorted(named) if not (ROOT / path.rstrip("/")).exists()]
         assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def test_every_scrape_config_the_docs_show_is_the_readmes() -> None:
+    """One scrape config everywhere: the rules, dashboards and manifests all assume it."""
+    readme = readme_scrape_config()
+    assert readme["scrape_timeout"] and readme["scrape_interval"]
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for job in scrape_configs(doc):
+            assert job == readme, f"{doc.name} shows another scrape config: {job}"

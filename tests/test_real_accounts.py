@@ -52,7 +52,8 @@ def job(status: str, requested: str, **fields: object) -> dict[str, object]:
 @pytest.fixture
 def paragon_exporter(sim: Sim, workdir: Path) -> Iterator[str]:
     """An exporter minting 10-second tokens for the demo users, scraped over HTTP."""
-    users = "acme, initech, globex, umbrella"  # the demo's users (other tests add syncs to sim-user)
+    # The demo's users (other tests add syncs, some failing, to sim-user).
+    users = "acme, initech, globex, umbrella"
     config = workdir / "paragon.yml"
     config.write_text(
         f"sources: [{{name: p, provider: paragon, base_url: '{sim.base}/paragon',"
