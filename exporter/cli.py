@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import ssl
@@ -24,6 +23,13 @@ from exporter.config import (
     ConfigError,
     load_config,
     parse_listen_address,
+)
+from exporter.serving import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_HEADER_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    Listener,
+    raise_open_file_limit,
 )
 from exporter.web import Exporter, make_app
 from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
@@ -144,6 +150,38 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="TLS and basic auth, in the Prometheus exporter-toolkit's web config format",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="allow POST/PUT /-/reload over HTTP (off by default; SIGHUP always reloads)",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_duration,
+        default=DEFAULT_READ_HEADER_TIMEOUT,
+        metavar="DURATION",
+        help="time a client has to send a request's headers, TLS handshake included "
+        f"(default {DEFAULT_READ_HEADER_TIMEOUT:g}s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open client connections at most; more wait (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--web.shutdown-timeout",
+        dest="shutdown_timeout",
+        type=_duration,
+        default=DEFAULT_SHUTDOWN_TIMEOUT,
+        metavar="DURATION",
+        help="on SIGTERM, how long requests in flight may finish before provider reads are "
+        f"cancelled (default {DEFAULT_SHUTDOWN_TIMEOUT:g}s)",
+    )
+    parser.add_argument(
         "--log.level",
         dest="log_level",
         choices=["debug", "info", "warn", "error"],
@@ -221,18 +259,34 @@ async def _serve(
     config: Config,
     on_start: Callable[[str], None],
     serving: Serving,
+    args: argparse.Namespace,
 ) -> None:
     host, port = parse_listen_address(config.web.listen_address)
     security, context = serving
-    runner = web.AppRunner(make_app(exporter, security), access_log=None, handle_signals=False)
+    files = raise_open_file_limit()
+    if files < args.max_connections + 64:
+        log.warning(
+            "the limit of open files is low for --web.max-connections",
+            extra={"fields": {"limit": files, "max_connections": args.max_connections}},
+        )
+    app = make_app(exporter, security, lifecycle=args.enable_lifecycle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=context)
+    assert runner.server is not None
+    listener = Listener(
+        runner.server,
+        tls=context,
+        max_connections=args.max_connections,
+        header_timeout=args.read_header_timeout,
+    )
     try:
-        await site.start()
+        addresses = listener.bind(host, port)
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"cannot listen on {config.web.listen_address}: {exc.strerror}") from None
-    bound = runner.addresses[0] if runner.addresses else (host, port)
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {config.web.listen_address}: {reason}") from None
+    listener.start()
+    bound = addresses[0] if addresses else (host, port)
     scheme = "https" if context else "http"
     url = f"{scheme}://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
     on_start(url)
@@ -241,18 +295,17 @@ async def _serve(
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-
-    def reload() -> None:
-        with contextlib.suppress(ConfigError):
-            exporter.reload()
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload_on_signal)
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
+        # Stop accepting, give requests in flight the grace period, then cancel what is
+        # still waiting for a provider: a hung provider must not outlast Kubernetes' 30 s.
+        log.info("shutting down", extra={"fields": {"grace_seconds": args.shutdown_timeout}})
+        await listener.stop()
+        await listener.drain(args.shutdown_timeout)
+        await exporter.collector.shutdown()
         await runner.cleanup()
-        await exporter.collector.close()
 
 
 def _listening(url: str) -> None:
@@ -286,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(asyncio.run(_once(config)))
         return 0
     try:
-        asyncio.run(_run(config, load, serving))
+        asyncio.run(_run(config, load, serving, args))
     except ConfigError as exc:
         print(f"sync-status-exporter: {exc}", file=sys.stderr)
         return 1
@@ -304,19 +357,19 @@ async def _once(config: Config) -> str:
     return snapshot.body.decode("utf-8")
 
 
-async def _run(config: Config, load: Callable[[], Config], serving: Serving) -> None:
-    def reload() -> Config:
-        fresh = load()
+async def _run(
+    config: Config, load: Callable[[], Config], serving: Serving, args: argparse.Namespace
+) -> None:
+    def applied(fresh: Config) -> None:
         logs.setup(fresh.log.level, fresh.log.format)
         if fresh.web.listen_address != config.web.listen_address:
             log.warning(
                 "web.listen_address changed; restart the exporter to apply it",
                 extra={"fields": {"listening": config.web.listen_address}},
             )
-        return fresh
 
-    exporter = Exporter(Collector(config), reload)
-    await _serve(exporter, config, _listening, serving)
+    exporter = Exporter(Collector(config), load, applied)
+    await _serve(exporter, config, _listening, serving, args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -344,7 +397,7 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
 
         try:
-            await _serve(Exporter(Collector(config), None), config, started, serving)
+            await _serve(Exporter(Collector(config), None), config, started, serving, args)
         finally:
             await simulator.stop()
 

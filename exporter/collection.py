@@ -169,6 +169,15 @@ class Collector:
             await self._client.close()
             self._client = None
 
+    async def shutdown(self) -> None:
+        """Cancel the collections in flight and close the client: a hung provider must not
+        hold up the exit."""
+        tasks = [r.task for r in self._running] + list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.close()
+
     async def scrape(self, timeout: float) -> Snapshot:
         """Share a running collection that suits this scrape's deadline, or start one.
 

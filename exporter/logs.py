@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from typing import Any
@@ -65,3 +66,29 @@ def setup(level: str, fmt: str) -> None:
     root.setLevel(_LEVELS[level])
     for noisy in ("aiohttp.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Throttled:
+    """A recurring event logged at most once per `interval` seconds, with how often it happened.
+
+    Under attack an event can repeat thousands of times a second; one line every few
+    seconds says as much without flooding the log or the disk.
+    """
+
+    def __init__(self, logger: logging.Logger, message: str, interval: float = 10.0) -> None:
+        self._logger = logger
+        self._message = message
+        self._interval = interval
+        self._count = 0
+        self._last = -math.inf
+
+    def note(self, level: int, fields: dict[str, Any]) -> None:
+        """Count one occurrence; log it, with the count since the last line, if due."""
+        self._count += 1
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._logger.log(
+                level, self._message, extra={"fields": {**fields, "occurrences": self._count}}
+            )
+            self._count = 0
+            self._last = now

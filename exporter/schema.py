@@ -10,6 +10,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -40,6 +41,24 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message lists every problem found."""
 
 
+# The (variable, value) pairs `${VAR}` expansion put into the document being validated.
+SUBSTITUTED: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("substituted", default=())
+
+
+def shown(value: object) -> str:
+    """A config value as an error message may quote it: never what came from the environment.
+
+    A value holding any expanded `${VAR}` is named by its variables instead, since a token
+    or password put in the wrong field would otherwise be printed, logged and sent back to
+    whoever called `/-/reload`.
+    """
+    text = str(value)
+    names = sorted({name for name, sub in SUBSTITUTED.get() if sub and sub in text})
+    if names:
+        return "<value from " + ", ".join(f"${{{name}}}" for name in names) + ">"
+    return repr(value)
+
+
 class FieldError(ValueError):
     """A cross-field problem that belongs to one field: `field` is its path below the model.
 
@@ -62,7 +81,7 @@ def _seconds(value: Any) -> Any:
     if isinstance(value, str):
         parsed = values.duration(value)
         if parsed is None:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 10s, 5m, 1h)")
+            raise ValueError(f"not a duration: {shown(value)} (use e.g. 500ms, 10s, 5m, 1h)")
         return parsed
     return value
 
@@ -90,20 +109,30 @@ def check_secret(value: str, where: str) -> None:
 
 
 def read_secret_file(path: Path, where: str) -> str:
-    """A secret file's text (at most MAX_SECRET_BYTES: /dev/zero is not a token), stripped."""
+    """A secret file's text, stripped: a regular file of at most MAX_SECRET_BYTES.
+
+    A FIFO would block open() until a writer came, freezing start-up or the reload, and a
+    device such as /dev/zero never ends; both are refused. The file is checked before it is
+    opened, opened without blocking, and checked again through the open handle, so swapping
+    in a FIFO between the two cannot block either.
+    """
+    name = f"{where} {shown(str(path))}"
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ValueError(f"{where} {str(path)!r} is not a regular file")
-        with path.open("rb") as handle:
+            raise ValueError(f"{name} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"{name} is not a regular file")
             raw = handle.read(MAX_SECRET_BYTES + 1)
     except OSError as exc:
-        raise ValueError(f"cannot read {where} {str(path)!r}: {exc.strerror}") from None
+        raise ValueError(f"cannot read {name}: {exc.strerror}") from None
     if len(raw) > MAX_SECRET_BYTES:
-        raise ValueError(f"{where} {str(path)!r} is larger than {MAX_SECRET_BYTES} bytes")
+        raise ValueError(f"{name} is larger than {MAX_SECRET_BYTES} bytes")
     try:
         return raw.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise ValueError(f"{where} {str(path)!r} is not UTF-8 text") from None
+        raise ValueError(f"{name} is not UTF-8 text") from None
 
 
 def secret_from(inline: SecretStr | None, path: Path | None, key: str) -> SecretStr | None:
@@ -112,7 +141,7 @@ def secret_from(inline: SecretStr | None, path: Path | None, key: str) -> Secret
         raise ValueError(f"set either {key} or {key}_file, not both")
     if path is not None:
         text = read_secret_file(path, f"{key}_file")
-        check_secret(text, f"{key}_file {str(path)!r}")
+        check_secret(text, f"{key}_file {shown(str(path))}")
         return SecretStr(text)
     if inline is not None:
         check_secret(inline.get_secret_value(), key)
@@ -161,7 +190,7 @@ class SyncConfig(Model):
     @classmethod
     def _from_string(cls, data: Any) -> Any:
         if isinstance(data, int | float) and not isinstance(data, bool):
-            raise ValueError(f"sync id {data!r} must be a string: quote it in YAML")
+            raise ValueError(f"sync id {shown(data)} must be a string: quote it in YAML")
         return {"id": data} if isinstance(data, str) else data
 
     @field_validator("id")
@@ -180,7 +209,7 @@ def compile_path(expression: str) -> Any:
     try:
         return jmespath.compile(expression)
     except JMESPathError as exc:
-        raise ValueError(f"not a JMESPath expression: {expression!r} ({exc})") from None
+        raise ValueError(f"not a JMESPath expression: {shown(expression)} ({exc})") from None
 
 
 A = TypeVar("A", bound=BaseModel)
@@ -224,8 +253,13 @@ class SourceConfig(Model, Generic[A, S]):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
+        if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError(
+                "base_url must not contain a user name or password: "
+                "put credentials in auth or headers"
+            )
         if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"base_url must be an http:// or https:// URL, got {url!r}")
+            raise ValueError(f"base_url must be an http:// or https:// URL, got {shown(url)}")
         return url.rstrip("/")
 
     @field_validator("syncs")
@@ -234,7 +268,7 @@ class SourceConfig(Model, Generic[A, S]):
         seen: set[str] = set()
         for index, sync in enumerate(syncs):
             if sync.id in seen:
-                raise FieldError(f"[{index}].id", f"sync id {sync.id!r} is listed twice")
+                raise FieldError(f"[{index}].id", f"sync id {shown(sync.id)} is listed twice")
             seen.add(sync.id)
         return syncs
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -13,7 +17,8 @@ from aiohttp.typedefs import Middleware
 
 from exporter import __version__
 from exporter.collection import Collector, scrape_timeout
-from exporter.config import Config, ConfigError
+from exporter.config import Config, ConfigError, gc_paused
+from exporter.serving import track_requests
 from exporter.webconfig import WebSecurityConfig, basic_auth
 
 log = logging.getLogger("exporter.web")
@@ -22,36 +27,90 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+LIFECYCLE_DISABLED = "Lifecycle API is not enabled.\n"
 
 
 class ReloadUnavailable(ConfigError):
     """Reload was asked of an exporter that has no config file (the demo)."""
 
 
-class Exporter:
-    """The running exporter: a collector, and how to reload its config."""
+async def in_thread(function: Callable[[], T]) -> T:
+    """Run `function` in a daemon thread and wait for it without blocking the event loop.
 
-    def __init__(self, collector: Collector, reload: Callable[[], Config] | None) -> None:
+    Not the default executor: asyncio.run waits for its threads at exit, and a reload still
+    parsing a huge file must not hold up a shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (function(), None)
+        except BaseException as exc:
+            outcome = (None, exc)
+        # RuntimeError: the loop closed meanwhile, and nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="config-load", daemon=True).start()
+    return await future
+
+
+class Exporter:
+    """The running exporter: a collector, and how to reload its config.
+
+    `load` reads and validates the config file; it runs in a thread, because a file with
+    100,000 syncs takes seconds to parse. Only the swap (`Collector.apply`) and `applied`,
+    the follow-up such as new log settings, run on the event loop.
+    """
+
+    def __init__(
+        self,
+        collector: Collector,
+        load: Callable[[], Config] | None,
+        applied: Callable[[Config], None] | None = None,
+    ) -> None:
         self.collector = collector
-        self._reload = reload
+        self._load = load
+        self._applied = applied
+        self._reloading = asyncio.Lock()
+        self._signalled: set[asyncio.Task[None]] = set()
         collector.metrics.reload_successful.set(1)
         collector.metrics.reload_timestamp.set(time.time())
 
-    def reload(self) -> str:
+    async def reload(self) -> str:
         """Apply the config file again; a bad file is refused and the running config kept."""
         metrics = self.collector.metrics
-        if self._reload is None:
+        if self._load is None:
             raise ReloadUnavailable("this exporter was not started from a config file")
-        try:
-            config = self._reload()
-        except ConfigError as exc:
-            metrics.reload_successful.set(0)
-            log.error(
-                "config reload failed, keeping the running config",
-                extra={"fields": {"error": str(exc)}},
-            )
-            raise
-        self.collector.apply(config)
+        async with self._reloading:
+            try:
+                config = await in_thread(self._load)
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, ConfigError)
+                    else ConfigError(f"cannot load the config ({type(exc).__name__})")
+                )
+                metrics.reload_successful.set(0)
+                log.error(
+                    "config reload failed, keeping the running config",
+                    extra={"fields": {"error": str(error)}},
+                )
+                raise error from None
+            with gc_paused():
+                self.collector.apply(config)
+            if self._applied is not None:
+                self._applied(config)
         metrics.reload_successful.set(1)
         metrics.reload_timestamp.set(time.time())
         count = sum(len(s.targets) for s in self.collector.sources)
@@ -60,6 +119,17 @@ class Exporter:
             extra={"fields": {"sources": len(config.sources), "syncs": count}},
         )
         return f"reloaded: {len(config.sources)} sources, {count} syncs\n"
+
+    def reload_on_signal(self) -> None:
+        """SIGHUP: reload in the background; the outcome is logged and in the metrics."""
+
+        async def reload() -> None:
+            with contextlib.suppress(ConfigError):
+                await self.reload()
+
+        task = asyncio.get_running_loop().create_task(reload())
+        self._signalled.add(task)
+        task.add_done_callback(self._signalled.discard)
 
 
 def public_url(url: str) -> str:
@@ -142,13 +212,29 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=500, text="internal error, see the exporter's log\n")
 
 
-def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> web.Application:
-    """The aiohttp application serving the exporter's endpoints, behind basic auth if set."""
+def make_app(
+    exporter: Exporter,
+    security: WebSecurityConfig | None = None,
+    *,
+    lifecycle: bool = False,
+) -> web.Application:
+    """The aiohttp application serving the exporter's endpoints, behind basic auth if set.
+
+    `POST /-/reload` works only with `lifecycle` (--web.enable-lifecycle), as in Prometheus:
+    otherwise anyone who reaches the port could make the exporter re-read its files.
+    """
     collector = exporter.collector
 
     async def metrics(request: web.Request) -> web.Response:
         timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
-        snapshot = await collector.scrape(timeout)
+        try:
+            snapshot = await collector.scrape(timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # The collection itself was cancelled: the exporter is shutting down.
+            return web.Response(status=503, text="shutting down\n")
         headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
@@ -167,14 +253,16 @@ def make_app(exporter: Exporter, security: WebSecurityConfig | None = None) -> w
         return web.Response(text="Ready\n")
 
     async def reload(request: web.Request) -> web.Response:
+        if not lifecycle:
+            return web.Response(status=403, text=LIFECYCLE_DISABLED)
         try:
-            return web.Response(text=exporter.reload())
+            return web.Response(text=await exporter.reload())
         except ReloadUnavailable as exc:
             return web.Response(status=400, text=f"{exc}\n")
         except ConfigError as exc:
             return web.Response(status=500, text=f"config reload failed:\n{exc}\n")
 
-    middlewares: list[Middleware] = [_errors]
+    middlewares: list[Middleware] = [track_requests, _errors]
     if security is not None and security.basic_auth_users:
         middlewares.append(basic_auth(security.basic_auth_users))
     app = web.Application(middlewares=middlewares)

@@ -11,7 +11,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 import ssl
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Literal
 
@@ -107,55 +109,108 @@ def ssl_context(config: TLSServerConfig, origin: str) -> ssl.SSLContext:
     return context
 
 
+# bcrypt work waiting or running at once, in total and per client address. A flood of wrong
+# passwords then costs at most this much CPU, and a first login never queues behind
+# thousands of checks: past the bound a client is told to retry (429) at once.
+MAX_PENDING_CHECKS = 16
+MAX_PENDING_CHECKS_PER_ADDRESS = 4
+# Wrong (user, password) pairs remembered, as exporter-toolkit does, so that a client
+# repeating the same wrong password (a stale Prometheus secret) costs no bcrypt.
+MAX_REMEMBERED_FAILURES = 4096
+# bcrypt reads at most 72 bytes of a password. Go's CompareHashAndPassword, which
+# exporter-toolkit uses, ignores the rest; Python's bcrypt 5 refuses longer passwords.
+BCRYPT_MAX_PASSWORD_BYTES = 72
+
+Verdict = Literal["ok", "wrong", "busy"]
+
+
+class _Checks:
+    """The bcrypt checks in flight and the outcomes remembered, shared by all requests."""
+
+    def __init__(self, users: dict[str, SecretStr]) -> None:
+        self.key = secrets.token_bytes(32)
+        self.verified: set[bytes] = set()
+        self.refused: OrderedDict[bytes, None] = OrderedDict()
+        self.hashes = {user: hashed.get_secret_value().encode() for user, hashed in users.items()}
+        cost = int(next(iter(self.hashes.values()))[4:6]) if self.hashes else 10
+        self.dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
+        self.workers = asyncio.Semaphore(2)
+        self.pending = 0
+        self.pending_by_address: Counter[str] = Counter()
+
+    def fingerprint(self, user: str, password: str) -> bytes:
+        return hmac.new(self.key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+
+    @staticmethod
+    def check(password: bytes, hashed: bytes) -> bool:
+        try:
+            return bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD_BYTES], hashed)
+        except ValueError:
+            return False
+
+    async def verdict(self, header: str, address: str) -> Verdict:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return "wrong"
+        try:
+            user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return "wrong"
+        if not sep:
+            return "wrong"
+        mark = self.fingerprint(user, password)
+        if mark in self.verified:
+            return "ok"
+        if mark in self.refused:
+            return "wrong"
+        if (
+            self.pending >= MAX_PENDING_CHECKS
+            or self.pending_by_address[address] >= MAX_PENDING_CHECKS_PER_ADDRESS
+        ):
+            return "busy"
+        hashed = self.hashes.get(user)
+        self.pending += 1
+        self.pending_by_address[address] += 1
+        try:
+            async with self.workers:
+                ok = await asyncio.to_thread(self.check, password.encode(), hashed or self.dummy)
+        finally:
+            self.pending -= 1
+            self.pending_by_address[address] -= 1
+            if not self.pending_by_address[address]:
+                del self.pending_by_address[address]
+        if ok and hashed is not None:
+            self.verified.add(mark)
+            return "ok"
+        self.refused[mark] = None
+        if len(self.refused) > MAX_REMEMBERED_FAILURES:
+            self.refused.popitem(last=False)
+        return "wrong"
+
+
 def basic_auth(users: dict[str, SecretStr]) -> Middleware:
     """Middleware asking every request for one of `users`' passwords.
 
     bcrypt is slow on purpose (~60 ms at cost 10), so it runs in worker threads, two at a
     time, never on the event loop that serves scrapes and reads providers. A password that
     matched once is remembered by a keyed hash, so a scrape every few seconds does not pay
-    for bcrypt each time. Unknown users are checked against a dummy hash of the same cost,
-    so response times do not tell which user names exist.
+    for bcrypt each time, and a password flood never delays it. Unknown users are checked
+    against a dummy hash of the same cost, so response times do not tell which user names
+    exist.
     """
-    key = bcrypt.gensalt()
-    verified: set[bytes] = set()
-    hashes = {user: hashed.get_secret_value().encode() for user, hashed in users.items()}
-    cost = int(next(iter(hashes.values()))[4:6]) if hashes else 10
-    dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
-    workers = asyncio.Semaphore(2)
-
-    def fingerprint(user: str, password: str) -> bytes:
-        return hmac.new(key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
-
-    def check(password: bytes, hashed: bytes) -> bool:
-        try:
-            return bcrypt.checkpw(password, hashed)
-        except ValueError:  # e.g. a password longer than bcrypt's 72 bytes
-            return False
-
-    async def allowed(header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        if not sep:
-            return False
-        mark = fingerprint(user, password)
-        if mark in verified:
-            return True
-        hashed = hashes.get(user)
-        async with workers:
-            ok = await asyncio.to_thread(check, password.encode(), hashed or dummy)
-        if ok and hashed is not None:
-            verified.add(mark)
-            return True
-        return False
+    checks = _Checks(users)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not await allowed(request.headers.get("Authorization", "")):
+        header = request.headers.get("Authorization", "")
+        verdict = await checks.verdict(header, request.remote or "")
+        if verdict == "busy":
+            return web.Response(
+                status=429,
+                text="Too many password checks in progress; try again\n",
+                headers={"Retry-After": "1"},
+            )
+        if verdict != "ok":
             return web.Response(
                 status=401,
                 text="Unauthorized\n",

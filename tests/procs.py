@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -62,10 +63,19 @@ def running(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     ready_headers: dict[str, str] | None = None,
+    nofile: tuple[int, int] | None = None,
     **ready_options: Any,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a program until the block ends; its output goes to `log` for post-mortems."""
+    """Run a program until the block ends; its output goes to `log` for post-mortems.
+
+    `nofile` sets the program's (soft, hard) limit of open files, as systemd or a shell would.
+    """
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
     process = subprocess.Popen(
         list(command),
         stdout=out,
@@ -73,6 +83,7 @@ def running(
         env={**os.environ, **(env or {})},
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=limit if nofile is not None else None,
     )
     try:
         try:

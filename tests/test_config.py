@@ -180,7 +180,8 @@ BAD_CASES = {
     ),
     "invalid yaml": (
         "sources: [{name: a, provider: paragon",
-        "not valid YAML (line 1, column 38): expected ',' or '}'",
+        # libyaml's wording and position (the end of the text, where the '}' was due)
+        "not valid YAML (line 2, column 1): did not find expected ',' or '}'",
     ),
     "not a mapping": ("- just\n- a list", "the top level must be a mapping"),
 }

@@ -43,5 +43,5 @@ def test_demo_shows_all_seven_states_and_progress() -> None:
         reload = httpx.post(f"{url}/-/reload")
     assert seen == ALL_STATES
     assert any(len(values) > 2 for values in progress.values()), progress
-    assert reload.status_code == 400 and "not started from a config file" in reload.text
+    assert reload.status_code == 403 and reload.text == "Lifecycle API is not enabled.\n"
     assert "demo-paragon" in page and "demo-terminal" in page and "demo-sequin" in page

@@ -491,7 +491,8 @@ def test_reload_applies_a_good_config_and_refuses_a_bad_one(sim: Sim, workdir: P
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "exporter.log"
-    with running(exporter_command(config, port), f"{url}/-/ready", log=log) as process:
+    command = exporter_command(config, port, "--web.enable-lifecycle")
+    with running(command, f"{url}/-/ready", log=log) as process:
         assert scrape(url).has("sync_up", source="before")
         config.write_text(f"sources: [{source.format(name='after')}]")
         response = httpx.post(f"{url}/-/reload")
@@ -533,7 +534,7 @@ def test_reload_during_a_scrape_does_not_break_it(sim: Sim, workdir: Path) -> No
     config = slow_source_config(sim, workdir / "c.yml")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with running(exporter_command(config, port), f"{url}/-/ready"):
+    with running(exporter_command(config, port, "--web.enable-lifecycle"), f"{url}/-/ready"):
         results: list[Exposition] = []
         thread = threading.Thread(target=lambda: results.append(scrape(url)))
         thread.start()

@@ -44,6 +44,7 @@ from exporter.schema import (
     check_sync_id,
     read_secret_file,
     secret_from,
+    shown,
 )
 from exporter.targets import Found, Shard, Target
 
@@ -152,7 +153,7 @@ class ParagonConfig(SourceConfig[ParagonAuth, ParagonSyncConfig]):
             if problem is not None:
                 raise FieldError(f"[{index}]", f"user id {problem}")
             if user in seen:
-                raise FieldError(f"[{index}]", f"user {user!r} is listed twice")
+                raise FieldError(f"[{index}]", f"user {shown(user)} is listed twice")
             seen.add(user)
         return users
 
