@@ -379,7 +379,8 @@ class Sequin(SimProvider):
             if problem is not None:
                 return problem
             m = sim.world.moment(sim.clock())
-            items = [state.body(sync_id, m) for sync_id in state.ids(m)]
+            # Every listed sync object has its id, also an ad-hoc one whose body left it out.
+            items = [{"id": sync_id, **(state.body(sync_id, m) or {})} for sync_id in state.ids(m)]
             return answer({"data": items}, fault)
 
         return handle
