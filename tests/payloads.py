@@ -23,6 +23,8 @@ from hypothesis.strategies import SearchStrategy
 
 from exporter.model import SyncStatus
 from exporter.providers import PROVIDERS
+from exporter.simulator import PROVIDERS as SIMULATED
+from exporter.simulator import World
 
 DATA = Path(__file__).parent / "data"
 
@@ -322,9 +324,6 @@ def seeds(name: str) -> tuple[Any, ...]:
     seed = DATA / f"{name}-seed.json"
     if seed.exists():
         found.append(json.loads(seed.read_text()))
-    from exporter.simulator import PROVIDERS as SIMULATED
-    from exporter.simulator import World
-
     if name in SIMULATED:
         world = World.demo(period=100.0, started_at=0.0)
         for step in range(0, 400, 7):
