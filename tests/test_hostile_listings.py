@@ -49,7 +49,8 @@ def read_ids(m: Exposition, source: str = "listed") -> set[str]:
 
 
 def test_listed_ids_that_cannot_be_requested_safely_are_dropped(tmp_path: Path) -> None:
-    valid = ["ok-1", "é", "x" * 256, "with:colon"]
+    valid = ["ok-1", "é", "x" * 256, "with:colon", 'quo"te', "back\\slash", "{0}", "}{"]
+    valid += ["%2F", "?q=1", "#frag", "\u202eevil"]
     invalid: list[Any] = [".", "..", "a/b", "/", "", " ", "tab\tid", "nul\x00id", "x" * 257]
     invalid += ["y" * MiB, 42, None, {"nested": "id"}, True]
     routes: Routes = {"/v1/syncs": listing([*valid, *invalid, "ok-1"]), "/v1/syncs/*": SEQUIN_SYNC}
