@@ -24,6 +24,9 @@ from exporter.providers import PROVIDER_FAMILIES
 from exporter.providers.base import Adapter
 from exporter.targets import Target, escape_label_value
 
+# About 31 years: longer than any sync's schedule, short of overflowing to +Inf.
+MAX_BUDGET = 1e9
+
 
 @dataclass(frozen=True, slots=True)
 class StalePolicy:
@@ -43,7 +46,8 @@ class StalePolicy:
         if status.on_demand:
             return None
         if status.interval_seconds is not None:
-            return status.interval_seconds * self.intervals + self.slack
+            # A provider may claim any interval; a budget must stay a finite number.
+            return min(status.interval_seconds * self.intervals + self.slack, MAX_BUDGET)
         return self.default
 
 

@@ -22,10 +22,12 @@ MiB = 1024 * 1024
 GZIP = {"Content-Encoding": "gzip"}
 
 
-def sequin_source(name: str, base: str, syncs: list[str], extra: str = "") -> str:
+def paragon_source(name: str, base: str, syncs: list[str], extra: str = "") -> str:
+    """A source reading each sync with a request of its own (Paragon's), so every hostile
+    answer below is one sync's."""
     ids = ", ".join(f"'{sync_id}'" for sync_id in syncs)
     return (
-        f"  - {{name: {name}, provider: sequin, base_url: '{base}', auth: {{token: t}},"
+        f"  - {{name: {name}, provider: paragon, base_url: '{base}', auth: {{token: t}},"
         f" syncs: [{ids}]{extra}}}\n"
     )
 
@@ -60,17 +62,17 @@ def test_json_of_every_broken_shape_is_a_bad_response_of_its_own_sync(tmp_path: 
         "two-documents": b'{"status": "active"}{"status": "idle"}',
     }
     routes: dict[str, Reply] = {
-        f"/v1/syncs/{key}": json_reply(body) for key, body in broken.items()
+        f"/api/syncs/{key}": json_reply(body) for key, body in broken.items()
     }
     undecodable = {
         "gzip-garbage": json_reply(b'{"status": "active"}', headers=GZIP),
         "brotli-unasked": json_reply(b'{"status": "active"}', headers={"Content-Encoding": "br"}),
     }
-    routes.update({f"/v1/syncs/{key}": reply for key, reply in undecodable.items()})
-    routes["/v1/syncs/fine"] = FINE
+    routes.update({f"/api/syncs/{key}": reply for key, reply in undecodable.items()})
+    routes["/api/syncs/fine"] = FINE
     syncs = [*broken, *undecodable, "fine"]
     with hostile_server(routes) as provider:
-        m, _ = once(tmp_path, sequin_source("broken", provider.url, syncs))
+        m, _ = once(tmp_path, paragon_source("broken", provider.url, syncs))
     for sync_id in syncs[:-1]:
         assert m.value("sync_up", sync_id=sync_id) == 0, sync_id
     assert m.value("sync_up", sync_id="fine") == 1
@@ -81,18 +83,18 @@ def test_json_of_every_broken_shape_is_a_bad_response_of_its_own_sync(tmp_path: 
 
 
 def test_redirects_are_not_followed_so_credentials_never_leave(tmp_path: Path) -> None:
-    with hostile_server({"/v1/syncs/target": FINE}) as elsewhere:
+    with hostile_server({"/api/syncs/target": FINE}) as elsewhere:
         codes = (301, 302, 303, 307, 308)
         routes: dict[str, Reply] = {
-            f"/v1/syncs/r{code}": Reply(
-                status=code, headers={"Location": f"{elsewhere.url}/v1/syncs/target"}
+            f"/api/syncs/r{code}": Reply(
+                status=code, headers={"Location": f"{elsewhere.url}/api/syncs/target"}
             )
             for code in codes
         }
-        routes["/v1/syncs/fine"] = FINE
+        routes["/api/syncs/fine"] = FINE
         with hostile_server(routes) as provider:
             syncs = [f"r{code}" for code in codes]
-            m, _ = once(tmp_path, sequin_source("moved", provider.url, [*syncs, "fine"]))
+            m, _ = once(tmp_path, paragon_source("moved", provider.url, [*syncs, "fine"]))
         assert elsewhere.seen == [], "the redirect's target never saw a request, or a token"
     for code in codes:
         assert m.value("sync_up", sync_id=f"r{code}") == 0
@@ -104,18 +106,18 @@ def test_redirects_are_not_followed_so_credentials_never_leave(tmp_path: Path) -
 def test_resets_hangs_and_stalls_cost_their_own_sync(tmp_path: Path) -> None:
     body = b'{"status": "active", "pad": "' + b"x" * 100_000 + b'"}'
     routes = {
-        "/v1/syncs/silent": Reply(silent=True),
-        "/v1/syncs/reset-before-answering": Reply(silent=True, then="reset"),
-        "/v1/syncs/reset-after-headers": Reply(body, cut=0, then="reset"),
-        "/v1/syncs/reset-mid-body": Reply(body, cut=50_000, then="reset"),
-        "/v1/syncs/closed-mid-body": Reply(body, cut=50_000, then="close"),
-        "/v1/syncs/stalled-mid-body": Reply(body, cut=50_000, then="stall"),
-        "/v1/syncs/fine": FINE,
+        "/api/syncs/silent": Reply(silent=True),
+        "/api/syncs/reset-before-answering": Reply(silent=True, then="reset"),
+        "/api/syncs/reset-after-headers": Reply(body, cut=0, then="reset"),
+        "/api/syncs/reset-mid-body": Reply(body, cut=50_000, then="reset"),
+        "/api/syncs/closed-mid-body": Reply(body, cut=50_000, then="close"),
+        "/api/syncs/stalled-mid-body": Reply(body, cut=50_000, then="stall"),
+        "/api/syncs/fine": FINE,
     }
     with hostile_server(routes) as provider:
         syncs = [path.rsplit("/", 1)[1] for path in routes]
         started = time.monotonic()
-        m, _ = once(tmp_path, sequin_source("rude", provider.url, syncs, ", request_timeout: 1s"))
+        m, _ = once(tmp_path, paragon_source("rude", provider.url, syncs, ", request_timeout: 1s"))
         assert time.monotonic() - started < 30, "a stalled provider holds a read 1 s, not more"
     for sync_id in syncs[:-1]:
         assert m.value("sync_up", sync_id=sync_id) == 0, sync_id
@@ -137,23 +139,23 @@ def test_twenty_megabyte_bodies_and_gzip_bombs_are_refused(tmp_path: Path) -> No
     bomb = gzip_bomb(256 * MiB)
     assert len(bomb) < MiB
     routes = {
-        "/v1/syncs/huge": json_reply(huge),
-        "/v1/syncs/huge-unannounced": Reply(huge, length=False),
-        "/v1/syncs/bomb": json_reply(gzip.compress(huge, 1), headers=GZIP),
-        "/v1/syncs/listed": FINE,
+        "/api/syncs/huge": json_reply(huge),
+        "/api/syncs/huge-unannounced": Reply(huge, length=False),
+        "/api/syncs/bomb": json_reply(gzip.compress(huge, 1), headers=GZIP),
+        "/api/syncs/listed": FINE,
     }
-    with hostile_server({**routes, "/v1/syncs": json_reply(listing_body)}) as provider:
-        sources = sequin_source("big", provider.url, ["huge", "huge-unannounced", "bomb"])
-        sources += sequin_source("lists", provider.url, [], ", discover: true")
+    with hostile_server({**routes, "/api/syncs": json_reply(listing_body)}) as provider:
+        sources = paragon_source("big", provider.url, ["huge", "huge-unannounced", "bomb"])
+        sources += paragon_source("lists", provider.url, [], ", discover: true")
         m, log = once(tmp_path, sources)
     for sync_id in ("huge", "huge-unannounced", "bomb"):
         assert m.value("sync_up", sync_id=sync_id) == 0
     assert m.value("sync_exporter_errors_total", source="big", reason="bad_response") == 3
     assert "body larger than 4194304 bytes" in log
     assert m.value("sync_up", source="lists", sync_id="listed") == 1, "a 20 MB list page is read"
-    routes["/v1/syncs"] = json_reply(bomb, headers=GZIP)
+    routes["/api/syncs"] = json_reply(bomb, headers=GZIP)
     with hostile_server(routes) as provider:
-        m, log = once(tmp_path, sequin_source("lists", provider.url, [], ", discover: true"))
+        m, log = once(tmp_path, paragon_source("lists", provider.url, [], ", discover: true"))
     assert not m.has("sync_up", source="lists"), "a list page beyond 64 MiB is no listing"
     assert m.value("sync_exporter_errors_total", source="lists", reason="bad_response") == 1
     assert "body larger than 67108864 bytes" in log
@@ -179,9 +181,9 @@ def test_each_retry_after_form_stops_its_source_as_long_as_it_says(tmp_path: Pat
         "nothing": (limited(None), (50, 60)),
         "header-over-body": (limited("10", b'{"retryAfter": 30}'), (0, 10)),
     }
-    routes = {f"/v1/syncs/{form}": reply for form, (reply, _) in forms.items()}
+    routes = {f"/api/syncs/{form}": reply for form, (reply, _) in forms.items()}
     with hostile_server(routes) as provider:
-        sources = "".join(sequin_source(form, provider.url, [form]) for form in forms)
+        sources = "".join(paragon_source(form, provider.url, [form]) for form in forms)
         m, _ = once(tmp_path, sources, "default_retry_after: 60s, max_retry_after: 200s")
     for form, (_, (low, high)) in forms.items():
         assert m.value("sync_up", sync_id=form) == 0
