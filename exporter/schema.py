@@ -108,6 +108,14 @@ def check_secret(value: str, where: str) -> None:
         raise ValueError(f"{where} contains spaces, line breaks, control or non-ASCII characters")
 
 
+def check_header(name: str, value: str) -> None:
+    """A header an adapter sends as configured: a valid name, and a value on one line."""
+    if not _HEADER_NAME.match(name):
+        raise ValueError(f"invalid HTTP header name {name!r}")
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"header {name!r} contains a line break")
+
+
 def read_secret_file(path: Path, where: str) -> str:
     """A secret file's text, stripped: a regular file of at most MAX_SECRET_BYTES.
 
@@ -209,7 +217,13 @@ def compile_path(expression: str) -> Any:
     try:
         return jmespath.compile(expression)
     except JMESPathError as exc:
-        raise ValueError(f"not a JMESPath expression: {shown(expression)} ({exc})") from None
+        # jmespath draws a caret under the expression on extra lines: keep the message one line.
+        reason = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ")
+        reason = reason.removesuffix(", for expression:").rstrip(":")
+        position = getattr(exc, "lex_position", None)
+        if isinstance(position, int):
+            reason += f" at character {position + 1}"
+        raise ValueError(f"not a JMESPath expression: {shown(expression)} ({reason})") from None
 
 
 A = TypeVar("A", bound=BaseModel)
@@ -239,6 +253,8 @@ class SourceConfig(Model, Generic[A, S]):
     label_from: dict[str, str] = {}
     min_interval: Seconds = 0.0
     max_requests_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Read only through /probe?source=NAME, so Prometheus can scrape it on its own interval.
+    probe_only: bool = False
 
     _labels = field_validator("labels")(check_label_names)
 

@@ -248,23 +248,60 @@ SEQUIN: Shape = {
 }
 
 
+# The simulator's made-up pipelines API: its detail body laid over its list item, as the
+# generic provider reads it with the mapping the demo config gives it.
+PHASES = st.sampled_from(
+    ["QUEUED", "RUNNING", "SUCCEEDED", "THROTTLED", "PAUSED", "FAILED", "MIGRATING", "running"]
+)
+GENERIC: Shape = {
+    "pipeline_id": IDS,
+    "display_name": NAMES,
+    "connector": {"kind": NAMES},
+    "paused": st.booleans(),
+    "owner": {"team": NAMES},
+    "state": st.fixed_dictionaries(
+        {"phase": PHASES | st.text(max_size=20)},
+        optional={"error": st.none() | st.fixed_dictionaries({"message": NAMES})},
+    ),
+    "last_success_at": TIMESTAMPS | st.none(),
+    "progress_pct": PERCENT,
+    "stats": {"rows_done": COUNTS, "rows_total": COUNTS},
+    "schedule_minutes": st.integers(0, 10**6) | st.none(),
+    "throttle": st.none() | st.fixed_dictionaries({"retry_in_ms": COUNTS}),
+}
+
+
+def generic_parser() -> Callable[[Any], SyncStatus]:
+    """The demo config's mapping of the pipelines API, compiled as the adapter compiles it."""
+    from exporter.providers.generic import GenericApi, StatusMap
+    from exporter.simulator.providers.generic import MAPPING
+
+    parse: Callable[[Any], SyncStatus] = StatusMap.of(GenericApi.model_validate(MAPPING)).parse
+    return parse
+
+
 @dataclass(frozen=True)
 class PayloadSpec:
     """What a provider's bodies look like, and how the exporter parses one.
 
     `parse` defaults to the provider module's own `parse(body)`; a provider whose parsing
-    depends on its config gives one bound to a config here.
+    depends on its config gives one bound to a config here. `status_key` is the top-level
+    field that holds (or leads to) the status, which documented bodies always carry.
     """
 
     shape: Shape
     required: frozenset[str] = frozenset({"status"})
     parse: Callable[[Any], SyncStatus] | None = field(default=None)
+    status_key: str = "status"
 
 
 SPECS: dict[str, PayloadSpec] = {
     "paragon": PayloadSpec(PARAGON),
     "terminal": PayloadSpec(TERMINAL),
     "sequin": PayloadSpec(SEQUIN),
+    "generic": PayloadSpec(
+        GENERIC, required=frozenset({"state"}), parse=generic_parser(), status_key="state"
+    ),
 }
 
 

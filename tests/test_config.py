@@ -90,7 +90,7 @@ def test_config_check_accepts_a_good_file(secret_files: dict[str, str], tmp_path
 BAD_CASES = {
     "unknown provider": (
         "sources: [{name: a, provider: zapier, auth: {token: t}, syncs: [x]}]",
-        "sources[0].provider: unknown provider 'zapier' (known: paragon, sequin, terminal)",
+        "sources[0].provider: unknown provider 'zapier' (known: generic, paragon, sequin, terminal)",
     ),
     "missing field": (
         "sources: [{name: a, provider: paragon, syncs: [x]}]",
@@ -102,7 +102,7 @@ BAD_CASES = {
     ),
     "missing provider": (
         "sources: [{name: a, auth: {token: t}, syncs: [x]}]",
-        "sources[0].provider: is required (one of: paragon, sequin, terminal)",
+        "sources[0].provider: is required (one of: generic, paragon, sequin, terminal)",
     ),
     "duplicate source name": (
         "sources: [{name: a, provider: paragon, auth: {token: t}, syncs: [x]},"

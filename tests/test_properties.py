@@ -229,7 +229,8 @@ def test_every_provider_has_payloads_and_examples() -> None:
     assert set(payloads.SPECS) == set(PROVIDERS)
     for provider in PROVIDERS:
         assert len(payloads.seeds(provider)) >= 3, provider
-        assert "status" in payloads.SPECS[provider].required
+        spec = payloads.SPECS[provider]
+        assert spec.status_key in spec.required
 
 
 def test_the_stale_threshold_stays_finite_for_the_longest_interval_a_provider_can_send() -> None:

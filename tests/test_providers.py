@@ -33,7 +33,7 @@ def seed(name: str) -> dict[str, Any]:
 
 
 def test_providers_are_discovered_by_module() -> None:
-    assert set(PROVIDERS) == {"paragon", "terminal", "sequin"}
+    assert set(PROVIDERS) == {"paragon", "terminal", "sequin", "generic"}
 
 
 def test_paragon_seed_maps_every_field() -> None:

@@ -359,7 +359,7 @@ def test_created_syncs_can_be_removed_and_catalogue_syncs_cannot(client: httpx.C
 
 def test_sim_syncs_lists_ids_per_provider(client: httpx.Client) -> None:
     ids = ok(client.get("/_sim/syncs"))
-    assert list(ids) == ["paragon", "terminal", "sequin"]
+    assert list(ids) == ["paragon", "terminal", "sequin", "generic", "fivetran", "nango", "merge", "airbyte"]
     assert ids["paragon"][0] == p.ORDERS and len(ids["paragon"]) == 7
     assert {t.JOB, t.FAILED_JOB, t.ISSUES_JOB, t.HISTORICAL_JOB} <= set(ids["terminal"])
     assert ids["sequin"][0] == s.HEALTHY
@@ -380,7 +380,11 @@ def test_request_counting(client: httpx.Client) -> None:
     client.get("/_sim/syncs")
     counts = client.get("/_sim/requests").json()
     assert counts["total"] == 6
-    assert counts["providers"] == {"paragon": 3, "terminal": 1, "sequin": 2}
+    assert {k: v for k, v in counts["providers"].items() if v} == {
+        "paragon": 3,
+        "terminal": 1,
+        "sequin": 2,
+    }
     assert counts["paths"] == {
         f"{PARAGON_SYNCS}/{p.ORDERS}": 2,
         f"{PARAGON_SYNCS}/{p.ERRORED}": 1,
@@ -388,7 +392,11 @@ def test_request_counting(client: httpx.Client) -> None:
         SEQUIN_SYNCS: 2,
     }
     per_second = counts["per_second"]
-    assert set(per_second) == {"paragon", "terminal", "sequin"}
+    assert {name for name, seconds in per_second.items() if seconds} == {
+        "paragon",
+        "terminal",
+        "sequin",
+    }
     assert sum(per_second["paragon"].values()) == 3
     assert all(abs(int(second) - time.time()) < 30 for second in per_second["paragon"])
     assert 1 <= counts["max_per_second"]["paragon"] <= 3
@@ -396,7 +404,7 @@ def test_request_counting(client: httpx.Client) -> None:
     client.delete("/_sim/requests").raise_for_status()
     cleared = client.get("/_sim/requests").json()
     assert cleared["total"] == 0 and cleared["per_second"]["paragon"] == {}
-    assert cleared["max_per_second"] == {"paragon": 0, "terminal": 0, "sequin": 0}
+    assert cleared["max_per_second"] == dict.fromkeys(PROVIDERS, 0)
 
 
 def test_max_per_second_is_the_busiest_second(client: httpx.Client) -> None:
@@ -427,11 +435,16 @@ def test_global_latency() -> None:
 
 
 def test_providers_are_found_by_module_name() -> None:
-    assert list(PROVIDERS) == ["paragon", "terminal", "sequin"]
+    assert list(PROVIDERS) == ["paragon", "terminal", "sequin", "generic", "fivetran", "nango", "merge", "airbyte"]
     assert PREFIXES == {
         "paragon": "/paragon",
         "terminal": "/terminal/tsp/v1",
         "sequin": "/sequin",
+        "generic": "/generic",
+        "fivetran": "/fivetran",
+        "nango": "/nango",
+        "merge": "/merge",
+        "airbyte": "/airbyte/v1",
     }
     assert error_body("terminal", 404, "gone")["code"] == "not_found"
 
@@ -489,7 +502,7 @@ def test_bulk_worlds_answer_over_http() -> None:
 
 def test_demo_config_has_the_shape_the_exporter_reads(sim: Simulator) -> None:
     config = sim.exporter_config()
-    paragon_source, terminal_source, sequin_source = config["sources"]
+    paragon_source, terminal_source, sequin_source = config["sources"][:3]
     info = httpx.get(f"{sim.base_url}/_sim/paragon", trust_env=False).json()
     assert paragon_source == {
         "name": "demo-paragon",
@@ -527,7 +540,7 @@ def test_demo_config_has_the_shape_the_exporter_reads(sim: Simulator) -> None:
 def test_static_config_reaches_every_sync(sim: Simulator, client: httpx.Client) -> None:
     config = ok(client.get("/_sim/config", params={"discover": "false"}))
     assert config == sim.exporter_config(discover=False)
-    paragon_source, terminal_source, sequin_source = config["sources"]
+    paragon_source, terminal_source, sequin_source = config["sources"][:3]
     assert "discover" not in paragon_source and "users" not in paragon_source
     assert terminal_source["discover"] is True
     assert "discover" not in sequin_source and len(sequin_source["syncs"]) == 6
@@ -572,7 +585,7 @@ def test_print_config_is_yaml() -> None:
     text = run_cli("--print-config", "--listen", "127.0.0.1:9999")
     assert "signing_key: |\n      -----BEGIN PRIVATE KEY-----\n" in text
     config = yaml.safe_load(text)
-    paragon_source, terminal_source, sequin_source = config["sources"]
+    paragon_source, terminal_source, sequin_source = config["sources"][:3]
     assert paragon_source["base_url"] == "http://127.0.0.1:9999/paragon"
     assert set(paragon_source["auth"]) == {"signing_key", "project_id"}
     assert paragon_source["users"] == list(USERS)

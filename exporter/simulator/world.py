@@ -16,10 +16,15 @@ from exporter.simulator.providers.base import JSON, ProviderState
 DEFAULT_PERIOD = 120.0
 
 
+def bulk_providers() -> list[str]:
+    """The providers bulk worlds spread syncs over, in provider order."""
+    return [name for name, provider in PROVIDERS.items() if provider.in_bulk]
+
+
 def bulk_counts(count: int, parts: int | None = None) -> list[int]:
-    """How `count` bulk syncs are split over the providers, in their order (as evenly as
+    """How `count` bulk syncs are split over the bulk providers, in their order (as evenly as
     possible, earlier providers taking the remainder)."""
-    parts = len(PROVIDERS) if parts is None else parts
+    parts = len(bulk_providers()) if parts is None else parts
     base, extra = divmod(count, parts)
     return [base + (i < extra) for i in range(parts)]
 
@@ -70,13 +75,13 @@ class World:
         started_at: float | None = None,
         **options: Any,
     ) -> World:
-        """`count` syncs split across the providers (ids `bulk-<provider>-NNNNNN`), for load.
+        """`count` syncs split across the bulk providers (ids `bulk-<provider>-NNNNNN`), for load.
         `options` are the providers' own (e.g. `paragon_syncs_per_user`)."""
         if count < 0:
             raise ValueError("count must not be negative")
         _check_options(options)
-        split = zip(PROVIDERS.items(), bulk_counts(count), strict=True)
-        states = {name: provider.bulk(n, options) for (name, provider), n in split}
+        split = zip(bulk_providers(), bulk_counts(count), strict=True)
+        states = {name: PROVIDERS[name].bulk(n, options) for name, n in split}
         return cls(states, period=period, started_at=started_at, name="bulk")
 
     @property

@@ -157,6 +157,8 @@ class SimProvider(ABC):
     list_path: ClassVar[str]
     rank: ClassVar[int] = 100
     options: ClassVar[frozenset[str]] = frozenset()
+    # Whether bulk worlds (benchmarks, load tests) spread syncs over this provider too.
+    in_bulk: ClassVar[bool] = True
 
     @abstractmethod
     def demo(self, options: Mapping[str, Any]) -> ProviderState:

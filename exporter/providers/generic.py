@@ -1,0 +1,684 @@
+"""Any sync API that answers JSON, mapped onto the canonical status by configuration alone.
+
+Teams run more sync services than we write adapters for, and each has a status API of its
+own shape. A `generic:` block says where the syncs are (a list, a detail request, or both),
+which JMESPath finds each field, and which provider status is which canonical state; every
+path and state is checked at load time, so a wrong mapping fails the config, never a scrape.
+Presets (`preset: fivetran`) are such blocks shipped in `exporter/presets/`, laid under the
+source's own keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import functools
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode, urlsplit
+
+import yaml
+from jmespath.exceptions import JMESPathError
+from pydantic import AfterValidator, Field, SecretStr, model_validator
+
+from exporter import values
+from exporter.model import State, SyncStatus
+from exporter.providers.base import (
+    MAX_LIST_PAGES,
+    Adapter,
+    BadResponse,
+    Http,
+    Listing,
+    UpstreamError,
+    path_id,
+)
+from exporter.schema import (
+    MAX_SECRET_BYTES,
+    FieldError,
+    Model,
+    SourceConfig,
+    SyncConfig,
+    check_header,
+    compile_path,
+    read_secret_file,
+    secret_from,
+    shown,
+)
+from exporter.targets import Found, Shard, Target
+
+PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic"})
+MAX_RULES = 50
+# A list fetched for a scrape answers the reads of that scrape's leftovers for this long.
+LIST_REUSE = 1.0
+_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*$")
+_REQUEST_PATH = re.compile(r"^/(?!/)[\x21-\x22\x24-\x7e]*$")
+_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+# --- the configuration ---------------------------------------------------------------------
+
+
+def _expression(text: str) -> str:
+    compile_path(text)
+    return text
+
+
+Expression = Annotated[str, AfterValidator(_expression)]
+
+
+def _request_path(text: str) -> str:
+    if not _REQUEST_PATH.match(text) or "://" in text:
+        raise ValueError(
+            f"must be a path on base_url starting with '/', without scheme, host, spaces or "
+            f"'#', got {shown(text)}"
+        )
+    return text
+
+
+RequestPath = Annotated[str, AfterValidator(_request_path)]
+
+
+class _Shorthand(Model):
+    """A field given as a bare JMESPath, or as an object with the path and how to read it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
+class NumberField(_Shorthand):
+    """A number; `scale` divides it (a percentage with scale 100 is a ratio)."""
+
+    path: Expression
+    scale: Annotated[float, Field(gt=0)] = 1.0
+
+
+class TimeField(_Shorthand):
+    """A point in time: an ISO-8601 string, or Unix seconds or milliseconds."""
+
+    path: Expression
+    format: Literal["iso", "epoch", "epoch_ms"] = "iso"
+
+
+class DurationField(_Shorthand):
+    """A length of time: a number in `unit`, or a duration string such as `5m`."""
+
+    path: Expression
+    unit: Literal["ms", "s", "m", "h", "d"] = "s"
+
+
+class Fields(Model):
+    """Where each part of a sync's status is, in a list item or a detail body."""
+
+    id: Expression = "id"
+    status: Expression
+    last_success: TimeField | None = None
+    progress: NumberField | None = None
+    records_synced: NumberField | None = None
+    records_expected: NumberField | None = None
+    interval: DurationField | None = None
+    backoff: DurationField | None = None
+    backoff_until: TimeField | None = None
+    error: Expression | None = None
+    name: Expression | None = None
+    integration: Expression | None = None
+
+
+class Rule(Model):
+    """A canonical state for syncs whose document makes `when` true (JMESPath truthiness)."""
+
+    when: Expression
+    state: State
+
+
+class ListSpec(Model):
+    """How to list the syncs: one GET, following pages by cursor or by next-page URL."""
+
+    path: RequestPath
+    items: Expression = "@"
+    next: Expression | None = None
+    cursor_param: str | None = None
+    params: dict[str, str | int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pages(self) -> ListSpec:
+        if self.cursor_param is not None and self.next is None:
+            raise FieldError("cursor_param", "needs next: the path to the next page's cursor")
+        if self.cursor_param is not None and not self.cursor_param.strip():
+            raise FieldError("cursor_param", "is empty")
+        for name, value in self.params.items():
+            if not name.strip():
+                raise FieldError("params", "a query parameter has an empty name")
+            if isinstance(value, str) and not value.strip():
+                raise FieldError(f"params.{name}", "is empty: set it (the preset leaves it to you)")
+        return self
+
+
+def _detail(text: str) -> str:
+    _request_path(text.replace("{id}", "x"))
+    if "{" in text.replace("{id}", "") or "}" in text.replace("{id}", ""):
+        raise ValueError(f"only {{id}} is filled in, got {shown(text)}")
+    return text
+
+
+class GenericApi(Model):
+    """The `generic:` block: where the syncs are and how their JSON maps to a status."""
+
+    listing: ListSpec | None = Field(default=None, alias="list")
+    detail: Annotated[str, AfterValidator(_detail)] | None = None
+    fields: Fields
+    states: dict[str, State] = Field(default_factory=dict)
+    state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> GenericApi:
+        if self.listing is None and self.detail is None:
+            raise ValueError(
+                "set list (the syncs and their statuses), detail (one GET per sync), or both"
+            )
+        folded: dict[str, tuple[str, State]] = {}
+        for status, state in self.states.items():
+            if not status:
+                raise FieldError("states", "a provider status is empty")
+            seen = folded.setdefault(status.lower(), (status, state))
+            if seen[1] is not state:
+                raise FieldError(
+                    f"states.{status}",
+                    f"differs from {seen[0]!r} only in case but maps to another state",
+                )
+        return self
+
+
+class GenericAuth(Model):
+    """A token sent as Bearer or in a header of its own, or a user name and password (Basic)."""
+
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    header: str | None = None
+    username: SecretStr | None = None
+    username_file: Path | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> GenericAuth:
+        token = secret_from(self.token, self.token_file, "token")
+        user = secret_from(self.username, self.username_file, "username")
+        password = _password(self.password, self.password_file)
+        if token is not None and (user is not None or password is not None):
+            raise ValueError("set either a token or a username and password, not both")
+        if token is None and user is None and password is None:
+            raise ValueError(
+                "token or token_file (sent as Bearer, or in the header named by header), or "
+                "username and password (Basic), is required"
+            )
+        if user is None and password is not None:
+            raise FieldError("username", "is required with a password (Basic auth)")
+        if user is not None and password is None:
+            raise FieldError("password", "is required with a username (Basic auth)")
+        if user is not None and ":" in user.get_secret_value():
+            raise FieldError(
+                "username", "must not contain ':' (Basic auth joins it to the password)"
+            )
+        if self.header is not None:
+            if token is None:
+                raise FieldError("header", "names the header the token goes in: set token")
+            try:
+                check_header(self.header, "")
+            except ValueError as exc:
+                raise FieldError("header", str(exc)) from None
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "username", user)
+        object.__setattr__(self, "password", password)
+        return self
+
+    def headers(self) -> dict[str, str]:
+        """The authentication header, in plain text: for requests only."""
+        if self.token is not None:
+            if self.header is None:
+                return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
+            return {self.header: self.token.get_secret_value()}
+        assert self.username is not None and self.password is not None
+        pair = f"{self.username.get_secret_value()}:{self.password.get_secret_value()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+def _password(inline: SecretStr | None, path: Path | None) -> SecretStr | None:
+    """A Basic password: any characters but line breaks (it is sent base64-encoded)."""
+    if inline is not None and path is not None:
+        raise ValueError("set either password or password_file, not both")
+    text = inline.get_secret_value() if inline is not None else None
+    where = "password"
+    if path is not None:
+        where = f"password_file {shown(str(path))}"
+        text = read_secret_file(path, "password_file")
+    if text is None:
+        return None
+    if not text or "\n" in text or "\r" in text or len(text) > MAX_SECRET_BYTES:
+        raise ValueError(f"{where} is empty, longer than {MAX_SECRET_BYTES} or has a line break")
+    return SecretStr(text)
+
+
+class GenericSyncConfig(SyncConfig):
+    """A configured sync; its own headers (inline or from files) go with its detail request."""
+
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    header_files: dict[str, Path] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _read_headers(self) -> GenericSyncConfig:
+        merged = dict(self.headers)
+        for name, path in self.header_files.items():
+            if name in merged:
+                raise FieldError(f"header_files.{name}", "is also in headers: set it once")
+            try:
+                merged[name] = SecretStr(read_secret_file(path, f"header_files.{name}"))
+            except ValueError as exc:
+                raise FieldError(f"header_files.{name}", str(exc)) from None
+        for name, value in merged.items():
+            try:
+                check_header(name, value.get_secret_value())
+            except ValueError as exc:
+                raise FieldError("headers", str(exc)) from None
+        object.__setattr__(self, "headers", merged)
+        return self
+
+
+@functools.cache
+def _preset_files() -> dict[str, str]:
+    """The shipped presets' YAML texts by name (read once)."""
+    folder = resources.files("exporter") / "presets"
+    found = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".yml"):
+            found[entry.name.removesuffix(".yml")] = entry.read_text(encoding="utf-8")
+    return dict(sorted(found.items()))
+
+
+def preset_names() -> tuple[str, ...]:
+    """The names `preset:` accepts."""
+    return tuple(_preset_files())
+
+
+@functools.cache
+def _preset(name: str) -> dict[str, Any]:
+    document = yaml.safe_load(_preset_files()[name])
+    if not isinstance(document, dict) or not set(document) <= PRESET_KEYS:
+        raise RuntimeError(f"preset {name} may only hold {', '.join(sorted(PRESET_KEYS))}")
+    return document
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A fresh copy of one preset's keys (base_url, headers, label_from, generic)."""
+    return copy.deepcopy(_preset(name))
+
+
+def merged(base: Any, over: Any) -> Any:
+    """`over` laid on `base`: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        result = dict(base)
+        for key, value in over.items():
+            result[key] = merged(base[key], value) if key in base else value
+        return result
+    return over
+
+
+class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
+    """Any JSON sync API, described by its `generic:` block (or a preset and overrides)."""
+
+    provider: Literal["generic"]
+    preset: str | None = None
+    generic: GenericApi
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        name = data["preset"]
+        if not isinstance(name, str) or not _PRESET_NAME.match(name) or name not in _preset_files():
+            known = ", ".join(preset_names())
+            raise FieldError("preset", f"unknown preset {shown(name)} (known: {known})")
+        return merged(preset(name), data)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> GenericConfig:
+        api = self.generic
+        if not self.base_url:
+            raise FieldError("base_url", "is required for the generic provider (or a preset's)")
+        if self.discover and api.listing is None:
+            raise FieldError("discover", "needs generic.list: how to list the syncs")
+        headed = [i for i, sync in enumerate(self.syncs) if sync.headers]
+        if headed and api.detail is None:
+            raise FieldError(
+                f"syncs[{headed[0]}].headers",
+                "a sync's own headers go with its detail request: set generic.detail",
+            )
+        if api.detail is not None and "{id}" not in api.detail:
+            if api.listing is not None:
+                raise FieldError(
+                    "generic.detail",
+                    "must contain {id} when syncs are listed (every sync would read the same URL)",
+                )
+            if len(self.syncs) > 1 and len(headed) < len(self.syncs):
+                raise FieldError(
+                    "generic.detail",
+                    "without {id}, every sync must carry its own headers (syncs[].headers), "
+                    "or they would all read the same URL",
+                )
+        return self
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _search(expression: Any, document: Any) -> Any:
+    """What a compiled path finds; nothing (None) when a function meets the wrong type."""
+    try:
+        return expression.search(document)
+    except (JMESPathError, TypeError, ValueError, RecursionError):
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    """JMESPath's truth: false, null and empty strings, arrays and objects are false."""
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, str | list | dict) and not value)
+
+
+def _text(value: Any) -> str | None:
+    """A string, or a number or boolean written as text; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        number = values.number(value)
+        return None if number is None else values.format_number(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number, or a string holding one; None for anything else."""
+    if isinstance(value, str) and len(value) <= 64 and _NUMBER.match(value):
+        return values.number(float(value))
+    return values.number(value)
+
+
+def _time(value: Any, format: str) -> float | None:
+    if format == "iso":
+        return values.timestamp(value)
+    number = _number(value)
+    if number is None:
+        return None
+    return number / 1000.0 if format == "epoch_ms" else number
+
+
+def _duration(value: Any, unit: str) -> float | None:
+    number = _number(value)
+    if number is not None:
+        return number * _UNIT_SECONDS[unit]
+    return values.duration(value)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMap:
+    """A `generic:` block with every path compiled once: the document-to-status function."""
+
+    status: Any
+    status_text: str
+    rules: tuple[tuple[Any, State], ...]
+    states: Mapping[str, State]
+    folded: Mapping[str, State]
+    numbers: tuple[tuple[str, Any, float], ...]
+    last_success: tuple[Any, str] | None
+    interval: tuple[Any, str] | None
+    backoff: tuple[Any, str] | None
+    backoff_until: tuple[Any, str] | None
+    texts: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, api: GenericApi) -> StatusMap:
+        """Compile `api`'s paths (they were checked at load time)."""
+        f = api.fields
+        numbers = tuple(
+            (name, compile_path(spec.path), spec.scale)
+            for name, spec in (
+                ("progress_ratio", f.progress),
+                ("records_synced", f.records_synced),
+                ("records_expected", f.records_expected),
+            )
+            if spec is not None
+        )
+
+        def timed(spec: TimeField | None) -> tuple[Any, str] | None:
+            return None if spec is None else (compile_path(spec.path), spec.format)
+
+        def lasting(spec: DurationField | None) -> tuple[Any, str] | None:
+            return None if spec is None else (compile_path(spec.path), spec.unit)
+
+        texts = tuple(
+            (name, compile_path(path))
+            for name, path in (("error", f.error), ("name", f.name), ("integration", f.integration))
+            if path is not None
+        )
+        return cls(
+            status=compile_path(f.status),
+            status_text=f.status,
+            rules=tuple((compile_path(rule.when), rule.state) for rule in api.state_rules),
+            states=dict(api.states),
+            folded={status.lower(): state for status, state in api.states.items()},
+            numbers=numbers,
+            last_success=timed(f.last_success),
+            interval=lasting(f.interval),
+            backoff=lasting(f.backoff),
+            backoff_until=timed(f.backoff_until),
+            texts=texts,
+        )
+
+    def state(self, document: Any, status: str) -> State:
+        """The first rule that holds, else the status's mapping (exact, then ignoring case)."""
+        for when, state in self.rules:
+            if _truthy(_search(when, document)):
+                return state
+        found = self.states.get(status)
+        if found is None:
+            found = self.folded.get(status.lower(), State.UNKNOWN)
+        return found
+
+    def parse(self, document: Any, now: float | None = None) -> SyncStatus:
+        """Map one sync's document (a list item, or a detail body over it) to a status."""
+        if not isinstance(document, dict | list):
+            raise BadResponse(f"expected a JSON object or array, got {type(document).__name__}")
+        status = _text(_search(self.status, document))
+        if status is None:
+            raise BadResponse(f"the status path {self.status_text!r} found no string")
+        state = self.state(document, status)
+        found = {name: _text(_search(path, document)) or "" for name, path in self.texts}
+        result = SyncStatus(
+            state=state,
+            provider_status=status,
+            info={"name": found.get("name", ""), "integration": found.get("integration", "")},
+            error_reason=found.get("error", ""),
+        )
+        for name, path, scale in self.numbers:
+            number = _number(_search(path, document))
+            setattr(result, name, None if number is None else number / scale)
+        if self.last_success is not None:
+            path, format = self.last_success
+            result.last_synced_timestamp = _time(_search(path, document), format)
+        if self.interval is not None:
+            path, unit = self.interval
+            result.interval_seconds = _duration(_search(path, document), unit)
+        result.rate_limit_backoff_seconds = self._backoff(document, state, now)
+        return result
+
+    def _backoff(self, document: Any, state: State, now: float | None) -> float | None:
+        if self.backoff is None and self.backoff_until is None:
+            return None
+        if state is not State.RATE_LIMITED:
+            return 0.0
+        if self.backoff is not None:
+            path, unit = self.backoff
+            seconds = _duration(_search(path, document), unit)
+            if seconds is not None:
+                return seconds
+        if self.backoff_until is not None:
+            path, format = self.backoff_until
+            until = _time(_search(path, document), format)
+            if until is not None:
+                return max(until - (time.time() if now is None else now), 0.0)
+        return None
+
+
+class Generic(Adapter[GenericConfig]):
+    """A source of any JSON sync API: listed, read in bulk from the list, or one GET each."""
+
+    name = "generic"
+    default_base_url = ""
+    config_model = GenericConfig
+    # With a detail request the list item describes each sync (its name, say); without one
+    # discover() lists only when asked to, as a scrape reads the list anyway.
+    lists_for_info = True
+
+    def __init__(self, config: GenericConfig, shard: Shard) -> None:
+        super().__init__(config, shard)
+        api = config.generic
+        self.mapping = StatusMap.of(api)
+        self._listing = api.listing
+        self._detail = api.detail
+        self._items = None if api.listing is None else compile_path(api.listing.items)
+        self._next = (
+            None
+            if api.listing is None or api.listing.next is None
+            else compile_path(api.listing.next)
+        )
+        self._id = compile_path(api.fields.id)
+        self._auth = config.auth.headers()
+        self._own = {
+            sync.id: {name: value.get_secret_value() for name, value in sync.headers.items()}
+            for sync in config.syncs
+            if sync.headers
+        }
+        origin = urlsplit(self.base_url)
+        self._origin = (origin.scheme, origin.netloc)
+        self._lock = asyncio.Lock()
+        self._listed: tuple[float, dict[str, Any]] | None = None
+
+    def _headers(self, sync_id: str | None) -> dict[str, str]:
+        if sync_id is None or sync_id not in self._own:
+            return self._auth
+        return {**self._own[sync_id], **self._auth}
+
+    def reads_in_bulk(self) -> bool:
+        """Without a detail request the list carries every status: one listing answers all."""
+        return self._listing is not None and self._detail is None
+
+    async def discover(self, http: Http) -> Listing:
+        """Every listed sync, its list item as context (what the detail body is laid over)."""
+        if self._listing is None or (not self.config.discover and self._detail is None):
+            return {"": []}
+        try:
+            items = await self._list(http)
+        except UpstreamError as exc:
+            return {"": exc}
+        except BadResponse as exc:
+            return {"": UpstreamError("bad_response", str(exc))}
+        return {"": [Found(sync_id, context=item) for sync_id, item in items]}
+
+    async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
+        """Every status the list carries, from one listing (every page of it)."""
+        async with self._lock:
+            items = await self._list(http)
+            self._listed = (time.monotonic(), dict(items))
+        statuses = {}
+        now = time.time()
+        for sync_id, item in items:
+            try:
+                status = self.mapping.parse(item, now)
+            except BadResponse:
+                continue  # read on its own next, which says why from the same listing
+            status.info.update(self.described(item))
+            statuses[sync_id] = status
+        return statuses
+
+    async def read(self, target: Target, http: Http) -> SyncStatus:
+        """One sync: its detail body laid over its list item, or its item of a fresh listing."""
+        item = target.context if isinstance(target.context, dict) else {}
+        if self._detail is not None:
+            url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
+            body = await http.get(url, self._headers(target.sync_id))
+            document = {**item, **body} if isinstance(body, dict) else body
+        else:
+            document = await self._listed_item(target.sync_id, http)
+        status = self.mapping.parse(document)
+        status.info.update(self.described(document))
+        return status
+
+    async def _listed_item(self, sync_id: str, http: Http) -> Any:
+        """The sync's item from a listing at most LIST_REUSE old, so leftovers of a bulk read
+        cost no second listing."""
+        async with self._lock:
+            listed = self._listed
+            if listed is None or time.monotonic() - listed[0] > LIST_REUSE:
+                listed = (time.monotonic(), dict(await self._list(http)))
+                self._listed = listed
+        if sync_id not in listed[1]:
+            raise BadResponse("the list does not carry this sync")
+        return listed[1][sync_id]
+
+    def _first_page(self) -> str:
+        assert self._listing is not None
+        url = self.base_url + self._listing.path
+        params = {name: str(value) for name, value in self._listing.params.items()}
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        return url
+
+    def _following(self, first: str, cursor: str) -> str:
+        """The next page's URL: the first one with the cursor, or the URL the provider gave,
+        which must stay on base_url's host (the request carries credentials)."""
+        assert self._listing is not None
+        if self._listing.cursor_param is not None:
+            query = urlencode({self._listing.cursor_param: cursor})
+            return first + ("&" if "?" in first else "?") + query
+        if cursor.startswith("/") and not cursor.startswith("//"):
+            return f"{self._origin[0]}://{self._origin[1]}{cursor}"
+        given = urlsplit(cursor)
+        if (given.scheme, given.netloc) != self._origin:
+            raise BadResponse("the next page's URL is not on base_url's host")
+        return cursor
+
+    async def _list(self, http: Http) -> list[tuple[str, Any]]:
+        """Every page of the list, as (sync id, item); a cursor seen twice is a failure."""
+        assert self._items is not None
+        first = self._first_page()
+        url = first
+        found: list[tuple[str, Any]] = []
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(url, self._headers(None), listing=True)
+            items = _search(self._items, body)
+            if not isinstance(items, list):
+                raise BadResponse("the list's items path found no JSON array")
+            found.extend((_text(_search(self._id, item)) or "", item) for item in items)
+            cursor = None if self._next is None else _text(_search(self._next, body))
+            if not cursor:
+                return found
+            if cursor in seen:
+                raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
+            seen.add(cursor)
+            url = self._following(first, cursor)
+        raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
+
+
+PROVIDER = Generic

@@ -1,0 +1,221 @@
+"""Merge: per linked account, the sync status of each common model, read with the
+organisation's API key and that account's own `X-Account-Token`.
+
+    {sim}/merge  GET /api/{category}/v1/sync-status[?cursor=&page_size=]
+                     Bearer <API key>, X-Account-Token: <linked account's token>
+                     {"next": ..., "previous": ..., "results": [{model_name, model_id,
+                     last_sync_start, next_sync_start, last_sync_result, last_sync_finished,
+                     status, is_initial_sync, selective_sync_configurations_usage}]}
+
+Shapes follow Merge's public API reference for `/sync-status`: `status` and
+`last_sync_result` are DISABLED, DONE, FAILED, PARTIALLY_SYNCED, PAUSED or SYNCING. Guesses,
+marked as such: an unknown account token is a 401 and an account read under another category
+a 404; the error body `{detail}`.
+
+The exporter's sync id is whatever name the config gives a linked account (the simulator's
+demo calls them acme, wonka, initech and tyrell); the token says which account is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
+from exporter.simulator.clock import DAY, HOUR, Moment, iso_millis
+from exporter.simulator.providers.base import JSON, SimProvider
+from exporter.simulator.serving import Handler, admit, answer, bearer
+
+if TYPE_CHECKING:
+    from exporter.simulator.app import Simulator
+    from exporter.simulator.world import World
+
+NAME = "merge"
+API_KEY = "sim-merge-api-key"
+MODELS = ("Employee", "Employment", "Team", "TimeOff")
+
+
+def account_token(account: str) -> str:
+    """The demo account's X-Account-Token."""
+    return f"sim-merge-account-{account}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A linked account of one category; `kind` picks its models' lifecycle: `first` (an
+    initial sync, then daily ones), `failing` (one model fails), `steady` (one model disabled,
+    the others done), `paused` (the account has been inactive)."""
+
+    id: str
+    kind: str
+    category: str = "hris"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def token(self) -> str:
+        """The account's token."""
+        return account_token(self.id)
+
+    def render(self, m: Moment) -> JSON:
+        """The first page of the account's sync status at `m`."""
+        return {"results": [self._model(name, m) for name in MODELS]}
+
+    def _model(self, name: str, m: Moment) -> JSON:
+        status = "DONE"
+        result: str | None = "DONE"
+        initial = False
+        started = m.now - 2 * HOUR
+        finished: float | None = m.now - HOUR
+        if self.kind == "first":
+            k, index, begun = stretch(m, (0.4, 0.6))
+            if index == 0:
+                status, initial = "SYNCING", k == 0
+                started = begun
+                finished = m.at(k - 0.6) if k else None
+                result = "DONE" if k else None
+            else:
+                started, finished = m.at(k), begun
+        elif self.kind == "failing" and name == "TimeOff":
+            status = result = "FAILED"
+        elif self.kind == "steady" and name == "Team":
+            status = "DISABLED"
+        elif self.kind == "paused":
+            status, started, finished = "PAUSED", m.now - 15 * DAY, m.now - 15 * DAY
+        return {
+            "model_name": name,
+            "model_id": f"{self.category}.{name}",
+            "last_sync_start": iso_millis(started),
+            "next_sync_start": iso_millis(m.now + DAY),
+            "last_sync_result": result,
+            "last_sync_finished": None if finished is None else iso_millis(finished),
+            "status": status,
+            "is_initial_sync": initial,
+            "selective_sync_configurations_usage": "IN_LAST_SYNC",
+        }
+
+
+def demo_accounts() -> list[Account]:
+    """Four HRIS accounts: syncing for the first time, failing on one model, done, paused."""
+    return [
+        Account("acme", "first", labels={"team": "people"}),
+        Account("wonka", "failing"),
+        Account("initech", "steady"),
+        Account("tyrell", "paused"),
+    ]
+
+
+class MergeWorld(Catalog):
+    """Merge's part of a world: the API key and the linked accounts."""
+
+    extras = frozenset({"token", "category"})
+
+    def __init__(self, accounts: list[Account]) -> None:
+        super().__init__(accounts)
+        self.key = API_KEY
+
+    def token(self, sync_id: str) -> str:
+        """The account's X-Account-Token (an ad-hoc account's `token`)."""
+        entry = self.entry(sync_id)
+        if isinstance(entry, Account):
+            return entry.token
+        extra = entry.extra.get("token") if isinstance(entry, AdHoc) else None
+        return extra if isinstance(extra, str) else account_token(sync_id)
+
+    def category(self, sync_id: str) -> str:
+        """The account's category."""
+        entry = self.entry(sync_id)
+        if isinstance(entry, Account):
+            return entry.category
+        extra = entry.extra.get("category") if isinstance(entry, AdHoc) else None
+        return extra if isinstance(extra, str) else "hris"
+
+
+def _state(world: World) -> MergeWorld:
+    state = world.state(NAME)
+    if not isinstance(state, MergeWorld):
+        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
+    return state
+
+
+class Merge(SimProvider):
+    """Merge's unified API behind `/merge`."""
+
+    name = NAME
+    prefix = "/merge"
+    list_path = "/api/hris/v1/sync-status"
+    rank = 70
+    in_bulk = False
+
+    def demo(self, options: Mapping[str, Any]) -> MergeWorld:
+        """Four linked HRIS accounts."""
+        return MergeWorld(demo_accounts())
+
+    def bulk(self, count: int, options: Mapping[str, Any]) -> MergeWorld:
+        """No bulk accounts: bulk worlds load the first-class providers only."""
+        return MergeWorld([])
+
+    def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
+        """A guess at Merge's error shape."""
+        return {"detail": detail}
+
+    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+        """Every category's sync status."""
+        return [web.get(f"{self.prefix}/api/{{category}}/v1/sync-status", self._status(sim))]
+
+    def _status(self, sim: Simulator) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            state = _state(sim.world)
+            m = sim.world.moment(sim.clock())
+            given = request.headers.get("X-Account-Token", "")
+            account = next((i for i in state.ids(m) if state.token(i) == given), None)
+            early, fault = await admit(sim, self, request, account)
+            if early is not None:
+                return early
+            if bearer(request) != state.key:
+                return self.error_response(401, "Invalid API key")
+            if account is None:
+                return self.error_response(401, "Invalid account token")
+            if state.category(account) != request.match_info["category"]:
+                return self.error_response(404, "This linked account has another category")
+            body = state.body(account, m) or {}
+            results = body.get("results")
+            size = limit_of(request, "page_size", 100, 100)
+            every = results if isinstance(results, list) else []
+            page, following = cursor_page(every, request.query.get("cursor"), size)
+            return answer(
+                {**body, "next": following, "previous": None, "results": list(page)}, fault
+            )
+
+        return handle
+
+    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+        """The preset, one sync per linked account with its token as a header (Merge cannot
+        list accounts with their tokens, so there is nothing to discover)."""
+        state = _state(world)
+        m = world.moment(world.started_at)
+        ids = [i for i in world.ids(NAME) if state.category(i) == "hris"]
+        if not ids:
+            return None
+        syncs: list[Any] = []
+        for sync_id in ids:
+            sync: dict[str, Any] = {"id": sync_id}
+            labels = dict(state.labels(sync_id))
+            if labels:
+                sync["labels"] = labels
+            sync["headers"] = {"X-Account-Token": state.token(sync_id)}
+            if state.has(sync_id, m):
+                syncs.append(sync)
+        return {
+            "name": f"{world.name}-{NAME}",
+            "provider": "generic",
+            "preset": NAME,
+            "base_url": base_url,
+            "auth": {"token": state.key},
+            "syncs": syncs,
+        }
+
+
+PROVIDER = Merge()

@@ -1,0 +1,220 @@
+"""Nango: the syncs of one integration across its connections, each with a status, a type, the
+end of its latest run and a record count per model, behind the environment's secret key.
+
+    {sim}/nango  GET /sync/status?provider_config_key=&syncs=[&connection_id=]
+                     Bearer <secret key>; `syncs` is `*` or a comma-separated list of names
+                     {"syncs": [{id, connection_id, name, status, type, finishedAt,
+                     nextScheduledSyncAt, frequency, latestResult, recordCount}]}
+
+Shapes follow Nango's public API reference for the sync status endpoint: status RUNNING,
+PAUSED, STOPPED, SUCCESS or ERROR, type INITIAL or INCREMENTAL, `recordCount` per model.
+Guesses, marked as such: each (connection, sync) has an `id` of its own; `finishedAt` is the
+end of the latest run whatever its outcome; the 400 for a request without the required
+parameters and the error body `{error: {code, message}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exporter.simulator.catalog import Catalog, stretch
+from exporter.simulator.clock import HOUR, MINUTE, Moment, iso_millis
+from exporter.simulator.providers.base import JSON, SimProvider, derived_uuid, phrase, snake
+from exporter.simulator.serving import Handler, admit, answer, bearer
+
+if TYPE_CHECKING:
+    from exporter.simulator.app import Simulator
+    from exporter.simulator.world import World
+
+NAME = "nango"
+SECRET = "sim-nango-secret-key"
+INTEGRATION = "github-app"
+
+
+@dataclass(frozen=True, slots=True)
+class NangoSync:
+    """One sync of one connection: `kind` picks its lifecycle (`first` an initial run and then
+    incremental ones, `steady` incremental runs, `error`, `paused`, `stopped`)."""
+
+    name: str
+    connection: str
+    kind: str
+    models: Mapping[str, int]
+    integration: str = INTEGRATION
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """A stable id per connection and sync."""
+        return derived_uuid(NAME, self.integration, self.connection, self.name)
+
+    def render(self, m: Moment) -> JSON:
+        """The sync's status entry at `m`."""
+        status, kind, finished = "SUCCESS", "INCREMENTAL", m.now - 10 * MINUTE
+        grown = 1.0
+        if self.kind in ("first", "steady"):
+            phase = 0.0 if self.kind == "first" else 0.5
+            k, index, begun = stretch(m, (0.4, 0.6), phase=phase)
+            first = self.kind == "first" and k == 0
+            if index == 0:
+                status, kind = "RUNNING", "INITIAL" if first else "INCREMENTAL"
+                finished = m.at(k - 0.6, phase=phase) if not first else 0.0
+                grown = 0.0 if first else 1.0
+            else:
+                finished = begun
+            grown += max(k, 0) * 0.1
+        elif self.kind == "error":
+            status, finished = "ERROR", m.now - HOUR
+        elif self.kind == "paused":
+            status, finished = "PAUSED", m.now - 2 * HOUR
+        elif self.kind == "stopped":
+            status, finished = "STOPPED", m.now - 26 * HOUR
+        counts = {model: int(count * grown) for model, count in self.models.items()}
+        return {
+            "id": self.id,
+            "connection_id": self.connection,
+            "name": self.name,
+            "variant": "base",
+            "status": status,
+            "type": kind,
+            "finishedAt": iso_millis(finished) if finished else None,
+            "nextScheduledSyncAt": iso_millis(m.now + 20 * MINUTE),
+            "frequency": "every 30 minutes",
+            "latestResult": {
+                model: {"added": count // 10, "updated": count // 20, "deleted": 0}
+                for model, count in counts.items()
+            },
+            "recordCount": counts,
+        }
+
+
+def demo_syncs() -> list[NangoSync]:
+    """Two connections of the GitHub integration, and one of another integration that a request
+    for GitHub must not return."""
+    return [
+        NangoSync("issues", "acme-gh", "first", {"GithubIssue": 1200}, labels={"team": "eng"}),
+        NangoSync(
+            "pull-requests", "acme-gh", "steady", {"GithubPullRequest": 800, "GithubReview": 950}
+        ),
+        NangoSync("issues", "wonka-gh", "error", {"GithubIssue": 40}),
+        NangoSync("pull-requests", "wonka-gh", "paused", {"GithubPullRequest": 15}),
+        NangoSync("commits", "wonka-gh", "stopped", {"GithubCommit": 5000}),
+        NangoSync("contacts", "acme-hs", "steady", {"HubspotContact": 300}, integration="hubspot"),
+    ]
+
+
+class NangoWorld(Catalog):
+    """Nango's part of a world: the secret key and the syncs of every integration."""
+
+    extras = frozenset({"integration"})
+
+    def __init__(self, syncs: list[NangoSync]) -> None:
+        super().__init__(syncs)
+        self.secret = SECRET
+
+    def integration(self, sync_id: str) -> str:
+        """The integration (provider config key) the sync belongs to."""
+        entry = self.entry(sync_id)
+        if isinstance(entry, NangoSync):
+            return entry.integration
+        extra = getattr(entry, "extra", {}).get("integration")
+        return extra if isinstance(extra, str) else INTEGRATION
+
+
+def _state(world: World) -> NangoWorld:
+    state = world.state(NAME)
+    if not isinstance(state, NangoWorld):
+        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
+    return state
+
+
+class Nango(SimProvider):
+    """Nango's API behind `/nango`."""
+
+    name = NAME
+    prefix = "/nango"
+    list_path = "/sync/status"
+    rank = 60
+    in_bulk = False
+
+    def demo(self, options: Mapping[str, Any]) -> NangoWorld:
+        """Five GitHub syncs of two connections, one HubSpot sync."""
+        return NangoWorld(demo_syncs())
+
+    def bulk(self, count: int, options: Mapping[str, Any]) -> NangoWorld:
+        """No bulk syncs: bulk worlds load the first-class providers only."""
+        return NangoWorld([])
+
+    def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
+        """A guess at Nango's error shape."""
+        return {"error": {"code": snake(phrase(status)), "message": detail}}
+
+    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+        """The sync status endpoint."""
+        return [web.get(f"{self.prefix}{self.list_path}", self._status(sim))]
+
+    def _status(self, sim: Simulator) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            early, fault = await admit(sim, self, request)
+            if early is not None:
+                return early
+            state = _state(sim.world)
+            if bearer(request) != state.secret:
+                return self.error_response(401, "Authentication failed: invalid secret key")
+            integration = request.query.get("provider_config_key", "")
+            wanted = request.query.get("syncs", "")
+            if not integration or not wanted:
+                return self.error_response(400, "provider_config_key and syncs are required")
+            names = None if wanted == "*" else set(wanted.split(","))
+            connection = request.query.get("connection_id")
+            m = sim.world.moment(sim.clock())
+            found = []
+            for sync_id in state.ids(m):
+                body = state.body(sync_id, m)
+                if body is None or state.integration(sync_id) != integration:
+                    continue
+                if names is not None and body.get("name") not in names:
+                    continue
+                if connection is not None and body.get("connection_id") != connection:
+                    continue
+                found.append({"id": sync_id, **body})
+            return answer({"syncs": found}, fault)
+
+        return handle
+
+    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+        """The preset for the GitHub integration, with the simulator's secret key."""
+        state = _state(world)
+        ids = world.ids(NAME)
+        if not ids:
+            return None
+        source: dict[str, Any] = {
+            "name": f"{world.name}-{NAME}",
+            "provider": "generic",
+            "preset": NAME,
+            "base_url": base_url,
+            "auth": {"token": state.secret},
+            "generic": {"list": {"params": {"provider_config_key": INTEGRATION}}},
+        }
+        if discover:
+            source["discover"] = True
+        m = world.moment(world.started_at)
+        syncs: list[Any] = []
+        for sync_id in ids:
+            if state.integration(sync_id) != INTEGRATION:
+                continue
+            labels = dict(state.labels(sync_id))
+            if labels:
+                syncs.append({"id": sync_id, "labels": labels})
+            elif not discover and state.has(sync_id, m):
+                syncs.append(sync_id)
+        if syncs:
+            source["syncs"] = syncs
+        return source
+
+
+PROVIDER = Nango()
