@@ -23,7 +23,7 @@ from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
-from exporter.render import Renderer, StalePolicy
+from exporter.render import Renderer, StalePolicy, format_value
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
@@ -132,6 +132,7 @@ class Collector:
         self._started = False
         self._finish_per_sync = 0.0
         self._catching_up: dict[str, asyncio.Task[None]] = {}
+        self._probes: dict[tuple[str, str | None], list[_Running]] = {}
         self.last_collection: float | None = None
 
     def _build(self, config: object) -> Source:
@@ -200,7 +201,8 @@ class Collector:
     async def shutdown(self) -> None:
         """Cancel the collections in flight and close the client: a hung provider must not
         hold up the exit."""
-        tasks = [r.task for r in self._running] + list(self._background)
+        probes = [r.task for running in self._probes.values() for r in running]
+        tasks = [r.task for r in self._running] + probes + list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -230,7 +232,7 @@ class Collector:
         wall = time.time()
         # Each source's target list as of now: discovery replaces a source's list (never
         # mutates it), so this collection's indexes stay valid.
-        plan = [(source, source.targets) for source in self.sources]
+        plan = [(source, source.targets) for source in self.sources if not source.config.probe_only]
         targets = [(source, target) for source, listed in plan for target in listed]
         done = [False] * len(targets)
         begun = [False] * len(targets)
@@ -280,6 +282,75 @@ class Collector:
         self._finish_per_sync = max(spent, self._finish_per_sync * FINISH_DECAY)
         self.last_collection = wall
         return snapshot
+
+    def source_named(self, name: str) -> Source | None:
+        """The configured source called `name`, if any."""
+        return next((source for source in self.sources if source.name == name), None)
+
+    async def probe(self, name: str, sync_id: str | None, timeout: float) -> Snapshot:
+        """Collect one source (or one sync of it) for /probe, as blackbox_exporter probes a target.
+
+        Probes of the same source and sync share a running one as scrapes share collections
+        (and at most MAX_COLLECTIONS run per source and sync); they never share a full
+        collection, whose deadline belongs to another scrape job.
+        """
+        key = (name, sync_id)
+        deadline = time.monotonic() + timeout
+        running = [r for r in self._probes.get(key, []) if not r.task.done()]
+        self._probes = {
+            k: v for k, v in self._probes.items() if k != key and any(not r.task.done() for r in v)
+        }
+        for probe in running:
+            if probe.deadline <= deadline and probe.budget >= SHARE_MIN_BUDGET * timeout:
+                self._probes[key] = running
+                return await asyncio.shield(probe.task)
+        if len(running) >= MAX_COLLECTIONS:
+            self._probes[key] = running
+            return await asyncio.shield(running[-1].task)
+        task = asyncio.get_running_loop().create_task(self._probe(name, sync_id, timeout))
+        self._probes[key] = [*running, _Running(task, deadline, timeout)]
+        return await asyncio.shield(task)
+
+    async def _probe(self, name: str, sync_id: str | None, timeout: float) -> Snapshot:
+        started = time.perf_counter()
+        wall = time.time()
+        source = self.source_named(name)
+        listed = (
+            [] if source is None else [t for t in source.targets if sync_id in (None, t.sync_id)]
+        )
+        policy = self.config.collector
+        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
+        renderer = _ProbeRenderer(stale, [] if source is None else [source.adapter])
+        reserve = min(self._finish_per_sync * len(listed), timeout / 2)
+        reads_for = max(timeout - reserve, 0.001)
+        done = [False] * len(listed)
+        begun = [False] * len(listed)
+        deadline = time.monotonic() + reads_for
+        work = _Work(renderer, _Report(), stale, wall, deadline, done, begun)
+        if source is not None and listed:
+            try:
+                async with asyncio.timeout(reads_for):
+                    await self._read_source(source, listed, 0, work)
+            except TimeoutError:
+                pass
+            for i, target in enumerate(listed):
+                if done[i]:
+                    continue
+                if begun[i]:
+                    self.metrics.errors.labels(source.name, "timeout").inc()
+                else:
+                    self.metrics.not_started.labels(source.name).inc()
+                self._failed(work, source, target, "timeout", "probe deadline")
+            later = work.deferred.get(source.name)
+            if later and source.upstream.budget is not None:
+                self._catch_up_later(source, later)
+        work.report.log()
+        chunks = renderer.chunks()
+        read = [renderer.outcomes.get(target.sync_id, False) for target in listed]
+        success = bool(read) and all(read)
+        duration = time.perf_counter() - started
+        chunks.append(_probe_families(success, duration))
+        return Snapshot(chunks=chunks, finished=time.time(), duration=duration)
 
     async def _read_source(
         self, source: Source, listed: list[Target], offset: int, work: _Work
@@ -491,6 +562,35 @@ class Collector:
         if len(self._failing) > sum(len(source.targets) for source in self.sources):
             current = {(s.name, t.sync_id) for s in self.sources for t in s.targets}
             self._failing = {k: v for k, v in self._failing.items() if k in current}
+
+
+class _ProbeRenderer(Renderer):
+    """A renderer that also remembers, per sync, whether this probe served it a status."""
+
+    __slots__ = ("outcomes",)
+
+    def __init__(self, stale: StalePolicy, adapters: Any) -> None:
+        super().__init__(stale, adapters)
+        self.outcomes: dict[str, bool] = {}
+
+    def add(
+        self, target: Target, status: SyncStatus | None, now: float, read_at: float | None = None
+    ) -> None:
+        """Queue the sync's series and note whether it was read."""
+        self.outcomes[target.sync_id] = status is not None
+        super().add(target, status, now, read_at)
+
+
+def _probe_families(success: bool, duration: float) -> bytes:
+    """blackbox_exporter's two probe families, after the probed syncs' own."""
+    return (
+        "# HELP probe_success 1 if every requested sync of the source was read, else 0.\n"
+        "# TYPE probe_success gauge\n"
+        f"probe_success {format_value(1.0 if success else 0.0)}\n"
+        "# HELP probe_duration_seconds Seconds the probe took to read the syncs and write them.\n"
+        "# TYPE probe_duration_seconds gauge\n"
+        f"probe_duration_seconds {format_value(duration)}\n"
+    ).encode()
 
 
 def _least_recently_read(item: tuple[int, Target]) -> float:

@@ -1,4 +1,4 @@
-"""The HTTP side: /metrics, the status page, health, readiness and reload."""
+"""The HTTP side: /metrics, /probe, the status page, health, readiness and reload."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 LIFECYCLE_DISABLED = "Lifecycle API is not enabled.\n"
+MAX_QUOTED = 100
+MAX_LISTED = 20
 
 
 class ReloadUnavailable(ConfigError):
@@ -152,6 +154,39 @@ def accepts_gzip(header: str) -> bool:
     return False
 
 
+def _quoted(text: str) -> str:
+    """Request input as a message may quote it: cut short, escapes visible."""
+    return repr(text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "...")
+
+
+def probe_problem(request: web.Request, collector: Collector) -> str | None:
+    """Why a /probe request cannot be served (a 400), or None.
+
+    Only configured sources and the syncs they read can be probed: nothing in the request
+    is ever turned into a URL.
+    """
+    unknown = sorted(set(request.query) - {"source", "sync"})
+    if unknown:
+        return f"unknown parameter {_quoted(unknown[0])}: /probe takes source and sync\n"
+    if any(len(request.query.getall(key)) > 1 for key in request.query):
+        return "source and sync may each be given once\n"
+    name = request.query.get("source", "")
+    if not name:
+        return "the source parameter is required: /probe?source=NAME[&sync=ID]\n"
+    source = collector.source_named(name)
+    if source is None:
+        known = [s.name for s in collector.sources]
+        listed = ", ".join(known[:MAX_LISTED]) + (", ..." if len(known) > MAX_LISTED else "")
+        return f"unknown source {_quoted(name)} (configured: {listed})\n"
+    sync = request.query.get("sync")
+    if sync is not None and all(target.sync_id != sync for target in source.targets):
+        return (
+            f"source {_quoted(name)} has no sync {_quoted(sync)} (neither configured nor "
+            "listed by the provider, or read by another shard)\n"
+        )
+    return None
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An unexpected error is logged in one line and answered 500, never with a traceback."""
@@ -196,6 +231,26 @@ def make_app(
             return web.Response(body=snapshot.gzipped(), headers=headers)
         return web.Response(body=snapshot.body, headers=headers)
 
+    async def probe(request: web.Request) -> web.Response:
+        problem = probe_problem(request, collector)
+        if problem is not None:
+            return web.Response(status=400, text=problem)
+        timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
+        try:
+            snapshot = await collector.probe(
+                request.query["source"], request.query.get("sync"), timeout
+            )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            return web.Response(status=503, text="shutting down\n")
+        headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return web.Response(body=snapshot.gzipped(), headers=headers)
+        return web.Response(body=snapshot.body, headers=headers)
+
     async def index(request: web.Request) -> web.Response:
         return web.Response(text=page(collector, demo=exporter.demo), content_type="text/html")
 
@@ -228,6 +283,7 @@ def make_app(
     app = web.Application(middlewares=middlewares)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/probe", probe)
     app.router.add_get("/status.json", status)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
