@@ -90,7 +90,8 @@ def test_config_check_accepts_a_good_file(secret_files: dict[str, str], tmp_path
 BAD_CASES = {
     "unknown provider": (
         "sources: [{name: a, provider: zapier, auth: {token: t}, syncs: [x]}]",
-        "sources[0].provider: unknown provider 'zapier' (known: generic, paragon, sequin, terminal)",
+        "sources[0].provider: unknown provider 'zapier' "
+        "(known: generic, paragon, sequin, terminal)",
     ),
     "missing field": (
         "sources: [{name: a, provider: paragon, syncs: [x]}]",

@@ -366,6 +366,50 @@ def test_errored_sync_pages_and_recovers(stack: Stack) -> None:
     assert not resolved["endsAt"].startswith("0001-"), "a resolved alert carries its end time"
 
 
+def test_a_generic_sync_pages_like_any_other(stack: Stack) -> None:
+    """A sync read through a mapping (the demo's pipelines API) goes through the same rules."""
+    pipeline = "pl_sparse"
+    read = wait_for_data(
+        stack.prometheus,
+        f'sync_state{{job="{JOB}", sync_id="{pipeline}", state="idle"}} == 1',
+        STARTUP_TIMEOUT,
+    )
+    assert read, "Prometheus never saw the pipeline idle"
+
+    def paged(status: str) -> Callable[[dict[str, Any]], bool]:
+        def match(alert: dict[str, Any]) -> bool:
+            labels = alert["labels"]
+            return bool(
+                alert["status"] == status
+                and labels.get("alertname") == "SyncErrored"
+                and labels.get("sync_id") == pipeline
+            )
+
+        return match
+
+    flip = httpx.put(
+        f"{stack.simulator}/_sim/syncs/generic/{pipeline}",
+        json={"state": {"phase": "FAILED", "error": {"message": REASON}}},
+        timeout=10,
+    )
+    assert flip.status_code == 200, flip.text
+    alert = stack.webhook.wait_for_alert(paged("firing"), ALERT_TIMEOUT)
+    assert alert["labels"] == {
+        "alertname": "SyncErrored",
+        "severity": "critical",
+        "job": JOB,
+        "instance": stack.exporter.removeprefix("http://"),
+        "source": "demo-generic",
+        "provider": "generic",
+        "sync_id": pipeline,
+        "state": "errored",
+    }
+    assert alert["annotations"]["description"].endswith(f"Reason: {REASON}")
+    recover = httpx.delete(f"{stack.simulator}/_sim/syncs/generic/{pipeline}", timeout=10)
+    assert recover.status_code == 200, recover.text
+    stack.webhook.wait_for_alert(paged("resolved"), ALERT_TIMEOUT)
+
+
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     """With real values for the job and `.*` for the rest, as Grafana's "All" would send."""
     empty: list[str] = []

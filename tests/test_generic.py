@@ -24,6 +24,8 @@ from exporter.simulator.providers.generic import KEY, MAPPING
 from tests.conftest import Sim
 from tests.exposition import Exposition
 from tests.procs import run_exporter
+from tests.snippets import yaml_blocks
+from tests.tools import ROOT
 
 PIPELINES = "/generic/v2/pipelines"
 
@@ -483,3 +485,36 @@ def test_generic_syncs_have_every_series_the_rules_and_dashboards_read(
     assert used & per_sync, "the rules and dashboards read per-sync families"
     assert (used & per_sync) <= exported, sorted((used & per_sync) - exported)
     assert per_sync <= exported, sorted(per_sync - exported)
+
+
+# --- the README's examples ---------------------------------------------------------------------
+
+
+def readme_sources() -> list[dict[str, Any]]:
+    """Every generic source the README shows."""
+    return [
+        source
+        for block in yaml_blocks(ROOT / "README.md")
+        if isinstance(block, list)
+        for source in block
+        if isinstance(source, dict) and source.get("provider") == "generic"
+    ]
+
+
+def test_the_readme_examples_load_and_show_the_simulators_mapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = readme_sources()
+    assert {source.get("preset") for source in shown} == {None, "fivetran"}
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret")
+    for source in shown:
+        auth = source["auth"]
+        for key in [key for key in auth if key.endswith("_file")]:
+            auth[key] = str(secret)
+    for name in ("ACME_TOKEN", "FIVETRAN_API_KEY"):
+        monkeypatch.setenv(name, "from-env")
+    config = parse_config(yaml.safe_dump({"sources": shown}), "README.md")
+    assert [source.name for source in config.sources] == [s["name"] for s in shown]
+    (example,) = [source for source in shown if "preset" not in source]
+    assert example["generic"] == MAPPING, "the README shows the demo's pipelines mapping"

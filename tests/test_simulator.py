@@ -359,7 +359,16 @@ def test_created_syncs_can_be_removed_and_catalogue_syncs_cannot(client: httpx.C
 
 def test_sim_syncs_lists_ids_per_provider(client: httpx.Client) -> None:
     ids = ok(client.get("/_sim/syncs"))
-    assert list(ids) == ["paragon", "terminal", "sequin", "generic", "fivetran", "nango", "merge", "airbyte"]
+    assert list(ids) == [
+        "paragon",
+        "terminal",
+        "sequin",
+        "generic",
+        "fivetran",
+        "nango",
+        "merge",
+        "airbyte",
+    ]
     assert ids["paragon"][0] == p.ORDERS and len(ids["paragon"]) == 7
     assert {t.JOB, t.FAILED_JOB, t.ISSUES_JOB, t.HISTORICAL_JOB} <= set(ids["terminal"])
     assert ids["sequin"][0] == s.HEALTHY
@@ -435,7 +444,16 @@ def test_global_latency() -> None:
 
 
 def test_providers_are_found_by_module_name() -> None:
-    assert list(PROVIDERS) == ["paragon", "terminal", "sequin", "generic", "fivetran", "nango", "merge", "airbyte"]
+    assert list(PROVIDERS) == [
+        "paragon",
+        "terminal",
+        "sequin",
+        "generic",
+        "fivetran",
+        "nango",
+        "merge",
+        "airbyte",
+    ]
     assert PREFIXES == {
         "paragon": "/paragon",
         "terminal": "/terminal/tsp/v1",

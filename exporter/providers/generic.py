@@ -14,6 +14,7 @@ import asyncio
 import base64
 import copy
 import functools
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -401,17 +402,21 @@ def _text(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, int | float):
-        number = values.number(value)
-        return None if number is None else values.format_number(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return values.format_number(value)
     return None
 
 
 def _number(value: Any) -> float | None:
     """A JSON number, or a string holding one; None for anything else."""
-    if isinstance(value, str) and len(value) <= 64 and _NUMBER.match(value):
-        return values.number(float(value))
-    return values.number(value)
+    try:
+        if isinstance(value, str) and len(value) <= 64 and _NUMBER.match(value):
+            return values.number(float(value))
+        return values.number(value)
+    except OverflowError:
+        return None
 
 
 def _time(value: Any, format: str) -> float | None:
