@@ -431,7 +431,11 @@ def test_the_image_serves_the_simulators_syncs(image: Stage, started: Started) -
     m = Exposition(httpx.get(f"{started.url}/metrics", timeout=30).text)
     up = m.find("sync_up")
     assert len(up) > 10 and all(value == 1 for _, value in up), up
-    assert {labels["provider"] for labels, _ in up} == {"paragon", "terminal", "sequin"}
+    assert {labels["provider"] for labels, _ in up} == {"paragon", "terminal", "sequin", "generic"}
+    # Sources that name a preset read it from the installed package: the wheel ships them.
+    assert {"demo-fivetran", "demo-nango", "demo-merge", "demo-airbyte"} <= {
+        labels["source"] for labels, _ in up
+    }
     ((labels, _),) = m.find("sync_exporter_build_info")
     assert labels["version"] == __version__
     where = subprocess.run(

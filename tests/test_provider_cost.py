@@ -7,6 +7,7 @@ one scrape's requests per provider, `min_interval` serving earlier readings, and
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from exporter.simulator.providers import generic as pipelines
+from exporter.simulator.providers import nango
 from tests.conftest import Sim
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, running
@@ -81,15 +84,29 @@ def test_one_scrape_costs_what_the_readme_says_per_provider(sim: Sim, workdir: P
         " auth: {token: sim-terminal-secret}, discover: true, connections: {tag: cost3}}\n"
         f"  - {{name: s, provider: sequin, base_url: '{sim.base}/sequin',"
         " auth: {token: sim-sequin-key}, discover: true}\n"
+        f"  - {{name: n, provider: generic, preset: nango, base_url: '{sim.base}/nango',"
+        f" auth: {{token: {nango.SECRET}}}, discover: true,"
+        f" generic: {{list: {{params: {{provider_config_key: {nango.INTEGRATION}}}}}}}}}\n"
+        f"  - {{name: g, provider: generic, base_url: '{sim.base}/generic',"
+        f" auth: {{header: X-Api-Key, token: {pipelines.KEY}}}, discover: true,"
+        f" generic: {json.dumps(pipelines.MAPPING)}}}\n"
     )
     with exporter(workdir / "cost.yml", text) as url:
         sim.reset_requests()
         m = scrape(url)
         sequin_syncs = len(m.find("sync_up", source="s"))
         assert sequin_syncs >= 6
+        assert len(m.find("sync_up", source="n")) >= 5
         # Paragon: one request per sync (the list lacks records and the last success);
-        # Terminal: one per connection (its latest job, completed here); Sequin: one list.
-        assert provider_requests(sim) == {"paragon": len(acme), "terminal": 3, "sequin": 1}
+        # Terminal: one per connection (its latest job, completed here); Sequin: one list;
+        # generic: one listing when it carries the statuses (Nango), else one per sync.
+        assert {name: count for name, count in provider_requests(sim).items() if count} == {
+            "paragon": len(acme),
+            "terminal": 3,
+            "sequin": 1,
+            "nango": 1,
+            "generic": len(m.find("sync_up", source="g")),
+        }
 
 
 def test_min_interval_serves_earlier_readings_until_it_passes(sim: Sim, workdir: Path) -> None:

@@ -1,4 +1,6 @@
-"""A faithful local fake of the Paragon, Terminal and Sequin sync-status APIs.
+"""A faithful local fake of the Paragon, Terminal and Sequin sync-status APIs, and of the
+services the generic provider's presets read (Fivetran, Nango, Merge, Airbyte) beside a
+made-up pipelines API of its own.
 
 It lets the demo show live metrics without an account, gives tests a real HTTP server whose
 answers and faults they control, and serves the benchmark's bulk syncs. Each provider is one
@@ -13,11 +15,24 @@ Provider APIs (the exporter's `base_url` per provider is the prefix):
                             GET /syncs?limit&cursor&status&expand, /syncs/{id}?expand=issues
                             Bearer <secret key> and Connection-Token
     {sim}/sequin            GET /v1/syncs, /v1/syncs/{id}         Bearer <sequin key>
+    {sim}/generic           GET /v2/pipelines[?cursor&page_size], /v2/pipelines/{id}
+                            X-Api-Key <key>   (made up: see providers/generic.py)
+    {sim}/fivetran          GET /v1/connections[?cursor&limit], /v1/connections/{id}
+                            Basic <key:secret>, Accept: application/json;version=2
+    {sim}/nango             GET /sync/status?provider_config_key&syncs[&connection_id]
+                            Bearer <secret key>
+    {sim}/merge             GET /api/{category}/v1/sync-status   Bearer <API key>,
+                            X-Account-Token <linked account's token>
+    {sim}/airbyte/v1        GET /connections[?limit&offset], /jobs?connectionId&orderBy&limit
+                            Bearer <token> or Basic <user:password>
 
 Control API (JSON, no auth, not counted):
     GET  /_sim/syncs                          ids per provider (Terminal: job ids)
     POST /_sim/syncs/{provider}               {"id", "body"} (+ Paragon "user", Terminal
-                                              "connection"): a sync answering exactly `body`
+                                              "connection", generic "summary", Nango
+                                              "integration", Merge "token" and "category",
+                                              Airbyte "name" and "status"): a sync
+                                              answering exactly `body`
     GET|PUT|DELETE /_sim/syncs/{provider}/{id}  show / override fields / back to lifecycle
     DELETE /_sim/syncs/{provider}/{id}?remove=true  remove a sync made by POST (Terminal: a job)
     GET|DELETE /_sim/faults                   list / clear all faults

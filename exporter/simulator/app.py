@@ -41,7 +41,7 @@ def url_host(host: str) -> str:
 
 
 class Simulator:
-    """Fake Paragon, Terminal and Sequin APIs over HTTP, with faults, overrides and request counts.
+    """Fake provider APIs over HTTP, with faults, overrides and request counts.
 
     `latency` (seconds) is added to every provider response; `clock` is read for every body.
     """

@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The simulator's flags."""
     parser = argparse.ArgumentParser(
         prog="python -m exporter.simulator",
-        description="Fake Paragon, Terminal and Sequin sync-status APIs for demos, tests and load.",
+        description="Fake sync-status APIs (Paragon, Terminal, Sequin, and what the generic "
+        "provider reads) for demos, tests and load.",
     )
     parser.add_argument(
         "--listen",

@@ -85,7 +85,7 @@ class ControlApi:
     async def index(self, request: web.Request) -> web.StreamResponse:
         """What this server is and where the provider APIs live."""
         base = self._sim.base_url
-        lines = ["sync-status-exporter simulator: fake Paragon, Terminal and Sequin APIs", ""]
+        lines = ["sync-status-exporter simulator: fake sync-status APIs", ""]
         for name in self._sim.world.providers:
             provider = PROVIDERS[name]
             lines.append(f"{name:<9} {base}{provider.prefix}{provider.list_path}")
