@@ -145,7 +145,7 @@ def test_the_exporter_service_runs_the_demo(tmp_path: Path) -> None:
     ):
         m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
     up = m.find("sync_up")
-    assert {labels["provider"] for labels, _ in up} == {"paragon", "terminal", "sequin"}
+    assert {labels["provider"] for labels, _ in up} == {"paragon", "terminal", "sequin", "generic"}
     assert all(value == 1 for _, value in up)
 
 

@@ -67,6 +67,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _expression(text: str) -> str:
+    """A path that compiles, so a typo fails the load and not every scrape."""
     compile_path(text)
     return text
 
@@ -75,6 +76,7 @@ Expression = Annotated[str, AfterValidator(_expression)]
 
 
 def _request_path(text: str) -> str:
+    """A path on base_url: credentials only ever go to the configured host."""
     if not _REQUEST_PATH.match(text) or "://" in text:
         raise ValueError(
             f"must be a path on base_url starting with '/', without scheme, host, spaces or "
@@ -164,6 +166,7 @@ class ListSpec(Model):
 
 
 def _detail(text: str) -> str:
+    """A request path whose only placeholder is the sync id."""
     _request_path(text.replace("{id}", "x"))
     if "{" in text.replace("{id}", "") or "}" in text.replace("{id}", ""):
         raise ValueError(f"only {{id}} is filled in, got {shown(text)}")
@@ -403,7 +406,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
-        return str(value)
+        return str(value) if abs(value) < 2**64 else None
     if isinstance(value, float) and math.isfinite(value):
         return values.format_number(value)
     return None
@@ -420,6 +423,7 @@ def _number(value: Any) -> float | None:
 
 
 def _time(value: Any, format: str) -> float | None:
+    """Unix seconds from an ISO-8601 string or an epoch number; None when it is neither."""
     if format == "iso":
         return values.timestamp(value)
     number = _number(value)
@@ -429,6 +433,7 @@ def _time(value: Any, format: str) -> float | None:
 
 
 def _duration(value: Any, unit: str) -> float | None:
+    """Seconds from a number of `unit`s or a duration string such as `1h30m`."""
     number = _number(value)
     if number is not None:
         return number * _UNIT_SECONDS[unit]
