@@ -17,10 +17,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
+from exporter.http1 import Client
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy
@@ -123,7 +122,7 @@ class Collector:
         self.config = config
         self.metrics = SelfMetrics(lambda: self.sources)
         self._tls = tls_context()
-        self._client: aiohttp.ClientSession | None = None
+        self._client: Client | None = None
         self.sources: list[Source] = [self._build(source) for source in config.sources]
         self.metrics.track_sources([s.name for s in self.sources])
         self._running: list[_Running] = []
@@ -184,10 +183,10 @@ class Collector:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _http(self) -> aiohttp.ClientSession:
+    def _http(self) -> Client:
         """One client for the exporter's life; the sources' own limits bound its connections."""
         if self._client is None:
-            self._client = make_client(0, self._tls)
+            self._client = make_client(self._tls)
         return self._client
 
     async def close(self) -> None:
