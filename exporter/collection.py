@@ -93,6 +93,8 @@ class _Running:
 SHARE_MIN_BUDGET = 0.9
 # The share of min_interval a reading must have aged to be read again, allowing for jitter.
 MIN_INTERVAL_SLACK = 0.1
+# Syncs rendered to measure the cost of finishing a collection before the first one.
+CALIBRATION_SAMPLE = 256
 # How long a background catch-up read may wait for the request budget.
 CATCH_UP_WAIT = 60.0
 # Collections in flight at once; a scrape beyond them shares the latest.
@@ -238,7 +240,10 @@ class Collector:
         renderer = Renderer(stale, [source.adapter for source in self.sources])
         report = _Report()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
-        # compressing), measured per sync on earlier collections, so the answer is on time.
+        # compressing), measured per sync on earlier collections (and on a sample before the
+        # first), so the answer is on time.
+        if not self._finish_per_sync and targets:
+            self._finish_per_sync = self._calibrate([target for _, target in targets])
         reserve = min(self._finish_per_sync * len(targets), timeout / 2)
         reads_for = max(timeout - reserve, 0.001)
         deadline = time.monotonic() + reads_for
@@ -279,6 +284,20 @@ class Collector:
         self._finish_per_sync = max(spent, self._finish_per_sync * FINISH_DECAY)
         self.last_collection = wall
         return snapshot
+
+    def _calibrate(self, targets: list[Target]) -> float:
+        """Seconds per sync of finishing a collection whose syncs all went unread, measured on a
+        sample before the first collection, doubled for the notes and logs besides."""
+        sample = targets[:CALIBRATION_SAMPLE]
+        started = time.perf_counter()
+        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), [s.adapter for s in self.sources])
+        for target in sample:
+            renderer.add(target, None, 0.0)
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        for chunk in renderer.chunks():
+            compressor.compress(chunk)
+        compressor.flush()
+        return 2 * (time.perf_counter() - started) / len(sample)
 
     async def _read_source(
         self, source: Source, listed: list[Target], offset: int, work: _Work
