@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from exporter import __version__, logs, values
 from exporter.client import tls_context
@@ -21,6 +20,7 @@ from exporter.config import (
     DEFAULT_PORT,
     Config,
     ConfigError,
+    Overrides,
     load_config,
     parse_listen_address,
 )
@@ -211,35 +211,27 @@ def _demo_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
-    """Flags win over the file: rebuild the touched sections with the flag values."""
-    sections: dict[str, dict[str, Any]] = {
-        "collector": {
-            "request_timeout": getattr(args, "request_timeout", None),
-            "max_concurrency": getattr(args, "max_concurrency", None),
-            "timeout_offset": getattr(args, "timeout_offset", None),
-            "shard": getattr(args, "shard", None),
-            "total_shards": getattr(args, "total_shards", None),
-        },
-        "web": {"listen_address": args.listen_address},
-        "log": {"level": args.log_level, "format": args.log_format},
-    }
+# (section, key) of the config that each flag sets, by the flag's dest and name.
+_FLAG_FIELDS = (
+    ("request_timeout", "--collector.request-timeout", "collector", "request_timeout"),
+    ("max_concurrency", "--collector.max-concurrency", "collector", "max_concurrency"),
+    ("timeout_offset", "--collector.timeout-offset", "collector", "timeout_offset"),
+    ("shard", "--collector.shard", "collector", "shard"),
+    ("total_shards", "--collector.total-shards", "collector", "total_shards"),
+    ("listen_address", "--web.listen-address", "web", "listen_address"),
+    ("log_level", "--log.level", "log", "level"),
+    ("log_format", "--log.format", "log", "format"),
+)
 
-    def apply(config: Config) -> Config:
-        update: dict[str, Any] = {}
-        for name, fields in sections.items():
-            given = {key: value for key, value in fields.items() if value is not None}
-            if given:
-                section = getattr(config, name)
-                try:
-                    update[name] = section.model_validate({**section.model_dump(), **given})
-                except ValidationError as exc:
-                    error = exc.errors(include_input=False, include_url=False)[0]
-                    message = error["msg"].removeprefix("Value error, ")
-                    raise ConfigError(f"flag for {name}.{error['loc'][0]}: {message}") from None
-        return config.model_copy(update=update) if update else config
 
-    return apply
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """Flags win over the file: their values are checked with the file's, in one pass."""
+    given: dict[tuple[str, str], tuple[str, Any]] = {}
+    for dest, flag, section, key in _FLAG_FIELDS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            given[section, key] = (flag, value)
+    return given
 
 
 Serving = tuple[WebSecurityConfig | None, ssl.SSLContext | None]
@@ -318,10 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["demo"]:
         return _demo(_demo_parser().parse_args(arguments[1:]))
     args = _parser().parse_args(arguments)
-    adjust = _overrides(args)
+    overrides = _overrides(args)
 
     def load() -> Config:
-        return adjust(load_config(args.config_file))
+        return load_config(args.config_file, overrides)
 
     try:
         config = load()
