@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import ssl
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +38,12 @@ from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
 log = logging.getLogger("exporter")
 
 DEFAULT_CONFIG = "sync-status-exporter.yml"
+# promtool's convention: 1 when the input is invalid, 3 when it is valid but a check failed.
+EXIT_DOWN = 3
+MAX_NAMED_DOWN = 10
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def _duration(text: str) -> float:
@@ -93,7 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="collect once, print the exposition to stdout and exit",
+        help="collect once, print the exposition to stdout and exit 0",
+    )
+    parser.add_argument(
+        "--once.fail-on-down",
+        dest="fail_on_down",
+        action="store_true",
+        help=f"with --once: exit {EXIT_DOWN} if any sync could not be read (sync_up 0) or a "
+        "listing failed, naming them on stderr; a smoke check for scripts",
     )
     _common(parser)
     parser.add_argument(
@@ -309,7 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
         return _demo(_demo_parser().parse_args(arguments[1:]))
-    args = _parser().parse_args(arguments)
+    parser = _parser()
+    args = parser.parse_args(arguments)
+    if args.fail_on_down and not args.once:
+        parser.error("--once.fail-on-down needs --once")
     overrides = _overrides(args)
 
     def load() -> Config:
@@ -328,7 +345,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logs.setup(config.log.level, config.log.format)
     if args.once:
-        sys.stdout.write(asyncio.run(_once(config)))
+        exposition = asyncio.run(_once(config))
+        sys.stdout.write(exposition)
+        sys.stdout.flush()
+        if args.fail_on_down:
+            problems = down_report(exposition)
+            if problems:
+                for line in problems:
+                    print(f"sync-status-exporter: {line}", file=sys.stderr)
+                return EXIT_DOWN
         return 0
     try:
         asyncio.run(_run(config, load, serving, args))
@@ -347,6 +372,41 @@ async def _once(config: Config) -> str:
     finally:
         await collector.close()
     return snapshot.body.decode("utf-8")
+
+
+def _samples(exposition: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """The labels and value of each sample of one family in a text exposition."""
+    for line in exposition.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            labels = {
+                key: _ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+                for key, value in _LABEL.findall(match.group(2))
+            }
+            yield labels, float(match.group(3))
+
+
+def down_report(exposition: str) -> list[str]:
+    """What --once.fail-on-down fails on: syncs not read, and sources whose listing failed.
+
+    Read from the exposition itself, so the verdict is exactly what a scrape would have
+    shown: `sync_up 0`, and failed requests of a source none of whose syncs is down.
+    """
+    up = list(_samples(exposition, "sync_up"))
+    down = [f"{labels['source']}/{labels['sync_id']}" for labels, value in up if value == 0]
+    lines = []
+    if down:
+        named = ", ".join(down[:MAX_NAMED_DOWN])
+        more = f" and {len(down) - MAX_NAMED_DOWN} more" if len(down) > MAX_NAMED_DOWN else ""
+        lines.append(f"{len(down)} of {len(up)} syncs down: {named}{more}")
+    sources_down = {name.split("/", 1)[0] for name in down}
+    failed: dict[str, list[str]] = {}
+    for labels, value in _samples(exposition, "sync_exporter_errors_total"):
+        if value > 0 and labels["source"] not in sources_down:
+            failed.setdefault(labels["source"], []).append(labels["reason"])
+    for source, reasons in sorted(failed.items()):
+        lines.append(f"source {source}: listing failed ({', '.join(sorted(reasons))})")
+    return lines
 
 
 async def _run(
