@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import re
 import signal
 import ssl
@@ -52,10 +53,21 @@ def _duration(text: str) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            seconds = -1.0
-    if not seconds > 0:
+            seconds = math.nan
+    if not math.isfinite(seconds):
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)")
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return seconds
+
+
+def _period(text: str) -> float:
+    from exporter.simulator.cli import parse_period
+
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -217,10 +229,10 @@ def _demo_parser() -> argparse.ArgumentParser:
     _common(parser)
     parser.add_argument(
         "--period",
-        type=_duration,
+        type=_period,
         default=120.0,
         metavar="DURATION",
-        help="length of one simulated sync lifecycle (default 2m)",
+        help="length of one simulated sync lifecycle, at least 1s (default 2m)",
     )
     return parser
 
