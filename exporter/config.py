@@ -190,8 +190,6 @@ def _path(location: Location) -> str:
             path += f"[{part}]"
         elif _skipped(part):
             continue
-        elif part.startswith("["):
-            path += part
         else:
             path += f".{part}" if path else part
     return path or "(top level)"
@@ -471,9 +469,9 @@ def parse_document(
             return result
         lines = []
         for location, message in sorted(problems, key=_order(model)):
-            flag = flags.get((str(location[0]), str(location[-1])), "") if location else ""
-            if len(location) == 2 and flag:
-                lines.append(f"flag {flag}: {message}")
+            given = flags.get((str(location[0]), str(location[1]))) if len(location) == 2 else None
+            if given:
+                lines.append(f"flag {given}: {message}")
             else:
                 lines.append(f"{origin}: {_path(location)}: {message}")
         raise _report(origin, lines)

@@ -140,8 +140,10 @@ class Checked(Model):
         """Problems across fields, each at its field's path below this model.
 
         `values` holds the fields that validated (defaults for those not given; a field whose
-        own validation failed is absent, and a check needing it must skip); `raw` is the input
-        mapping as given, for checks that must run even on fields that did not validate.
+        own validation failed is absent, and a check needing it must skip). When another field
+        failed, a value is as its type made it, before the field's own after-validators, which
+        the checks here do not depend on. `raw` is the input mapping as given, for checks that
+        must run even on fields that did not validate.
         """
         return iter(())
 
