@@ -229,12 +229,12 @@ def _suggestion(root: type[BaseModel], location: Location) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _order(root: type[BaseModel]) -> Callable[[tuple[Location, str]], tuple[int, int]]:
+def _order(root: type[BaseModel]) -> Callable[[tuple[Any, ...]], tuple[int, int]]:
     """Problems in the order of the file's sections and of the items of a list."""
     fields = list(root.model_fields)
 
-    def key(problem: tuple[Location, str]) -> tuple[int, int]:
-        location = problem[0]
+    def key(problem: tuple[Any, ...]) -> tuple[int, int]:
+        location: Location = problem[0]
         first = location[0] if location else None
         section = fields.index(first) if first in fields else -1
         item = location[1] if len(location) > 1 and isinstance(location[1], int) else -1
@@ -424,10 +424,10 @@ def parse_document(
     """Validate YAML text against `model`; `origin` names the file in every message.
 
     `top` says what the top level should hold, for the message when it is not a mapping.
-    `overrides` replace values of the file's sections before validation, so flag values are
-    checked with the file's in one pass; a problem with one names the flag. Every failure is
-    a ConfigError listing every problem found, and no message quotes a value expanded from
-    `${VAR}`.
+    The file must be valid on its own; `overrides` (flag values) then replace values of its
+    sections and are checked in the same pass, a problem with one naming the flag. Every
+    failure is a ConfigError listing every problem found, and no message quotes a value
+    expanded from `${VAR}`.
     """
     with gc_paused():
         raw = _load_yaml(text, origin)
@@ -442,39 +442,72 @@ def parse_document(
             raise ConfigError(f"{origin}: {exc}") from None
         except RecursionError:
             raise ConfigError(f"{origin}: nested too deeply") from None
-        flags: dict[tuple[str, str], str] = {}
-        for (section, key), (flag, value) in (overrides or {}).items():
-            part = expanded.setdefault(section, {})
-            if isinstance(part, dict):
-                part[key] = value
-                flags[section, key] = flag
         problems = list(expansion.problems)
         token = SUBSTITUTED.set(tuple(expansion.substituted))
         result: M | None = None
         try:
-            result = model.model_validate(expanded)
-        except ValidationError as exc:
-            # A value left empty by an unset variable (or a key dropped) fails for that reason
-            # only, which is already said, at its own place or its model's.
-            said = [_keys(location) for location, _ in expansion.problems]
-            for location, message in _problems(model, exc):
-                keys = _keys(location)
-                if not any(_related(keys, other) for other in said):
-                    problems.append((location, message))
+            try:
+                result = model.model_validate(expanded)
+            except ValidationError as exc:
+                # A value left empty by an unset variable (or a key dropped) fails for that
+                # reason only, which is already said, at its own place or its model's.
+                said = [_keys(location) for location, _ in expansion.problems]
+                for location, message in _problems(model, exc):
+                    if not any(_related(_keys(location), other) for other in said):
+                        problems.append((location, message))
+            sections, flag_problems = _with_flags(model, expanded, overrides or {}, problems)
         except Exception as exc:
             raise ConfigError(f"{origin}: cannot be validated ({type(exc).__name__})") from None
         finally:
             SUBSTITUTED.reset(token)
-        if result is not None and not problems:
-            return result
+        if result is not None and not problems and not flag_problems:
+            return result.model_copy(update=sections) if sections else result
+        flags = {place: flag for place, (flag, _) in (overrides or {}).items()}
+        found = [(location, message, False) for location, message in problems]
+        found += [(location, message, True) for location, message in flag_problems]
         lines = []
-        for location, message in sorted(problems, key=_order(model)):
+        for location, message, from_flags in sorted(found, key=_order(model)):
             given = flags.get((str(location[0]), str(location[1]))) if len(location) == 2 else None
-            if given:
+            if from_flags and given:
                 lines.append(f"flag {given}: {message}")
+            elif from_flags:
+                lines.append(f"{origin}: {_path(location)}: {message} (with the flags given)")
             else:
                 lines.append(f"{origin}: {_path(location)}: {message}")
         raise _report(origin, lines)
+
+
+def _with_flags(
+    model: type[BaseModel],
+    expanded: dict[str, Any],
+    overrides: Overrides,
+    problems: list[tuple[Location, str]],
+) -> tuple[dict[str, BaseModel], list[tuple[Location, str]]]:
+    """The sections flags change, validated with the flags' values over the file's.
+
+    Also returns the problems the file alone does not have (in `problems`): a flag's value,
+    or one that clashes with the file's, such as a shard beyond the file's total_shards.
+    """
+    sections: dict[str, BaseModel] = {}
+    found: list[tuple[Location, str]] = []
+    for section in sorted({section for section, _ in overrides}):
+        field = model.model_fields.get(section)
+        models = _models_in(field.annotation) if field is not None else []
+        given = expanded.get(section)
+        if len(models) != 1 or not isinstance(given, dict | None):
+            continue
+        merged = dict(given or {})
+        for (name, key), (_, value) in overrides.items():
+            if name == section:
+                merged[key] = value
+        try:
+            sections[section] = models[0].model_validate(merged)
+        except ValidationError as exc:
+            for location, message in _problems(models[0], exc):
+                problem = ((section, *location), message)
+                if problem not in problems:
+                    found.append(problem)
+    return sections, found
 
 
 def _keys(location: Location) -> Location:

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import ConfigError, load_config, parse_config
 from tests.keys import signing_key_pem
 from tests.procs import run_exporter
 
@@ -277,7 +277,7 @@ def test_unset_variables_come_with_the_other_problems_but_not_their_consequences
 def test_flags_are_checked_with_the_file_in_one_pass(key_file: str, tmp_path: Path) -> None:
     config = base_config(key_file)
     config["sources"][0]["stale_after"] = "soon"
-    config["log"]["level"] = "loud"  # the flag below replaces it: not a problem
+    config["log"]["level"] = "loud"  # wrong in the file, even though the flag replaces it
     path = tmp_path / "flags.yml"
     path.write_text(yaml.safe_dump(config))
     result = run_exporter(
@@ -288,4 +288,22 @@ def test_flags_are_checked_with_the_file_in_one_pass(key_file: str, tmp_path: Pa
     assert result.stderr.splitlines()[1:] == [
         f"{path}: sources[0].stale_after: not a duration: 'soon' (use e.g. 500ms, 10s, 5m, 1h)",
         "flag --collector.shard: must be below total_shards (5 >= 2)",
+        f"{path}: log.level: Input should be 'debug', 'info', 'warn' or 'error'",
     ]
+
+
+def test_a_flag_that_clashes_with_the_file_is_reported_and_good_flags_apply(
+    key_file: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "flags.yml"
+    path.write_text(yaml.safe_dump(base_config(key_file)))  # shard 1 of 2
+    result = run_exporter(
+        "--config.file", str(path), "--config.check", "--collector.total-shards", "1"
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[1:] == [
+        f"{path}: collector.shard: must be below total_shards (1 >= 1) (with the flags given)"
+    ]
+    config = load_config(path, {("collector", "total_shards"): ("--collector.total-shards", 4)})
+    assert (config.collector.shard, config.collector.total_shards) == (1, 4)
+    assert config.sources[0].name == "s-a"
