@@ -146,7 +146,7 @@ def sync_urls(sim_base: str, config: dict[str, Any]) -> list[Read]:
     """What one scrape's status reads request (source, URL, headers), for the bare baseline.
 
     Paragon syncs are read with their user's token (one per user, from the simulator), a
-    Terminal connection through its latest job with its own token, a Sequin sync by id.
+    Terminal connection through its latest job with its own token, Sequin's in one list.
     """
     urls: list[Read] = []
     tokens: dict[str, str] = {}
@@ -169,9 +169,10 @@ def sync_urls(sim_base: str, config: dict[str, Any]) -> list[Read]:
                     tokens[user] = _sim_json(sim_base, f"/_sim/paragon/token?user={user}")["token"]
                 headers = {"Authorization": f"Bearer {tokens[user]}"}
                 urls.append((name, f"{base}/api/syncs/{quote(sync_id, safe='')}", headers))
-            else:
-                headers = {"Authorization": f"Bearer {auth['token']}"}
-                urls.append((name, f"{base}/v1/syncs/{quote(sync_id, safe='')}", headers))
+        if provider == "sequin":
+            # One list answers every Sequin sync: the exporter reads that, once per scrape.
+            headers = {"Authorization": f"Bearer {auth['token']}"}
+            urls.append((name, f"{base}/v1/syncs", headers))
     return urls
 
 

@@ -461,7 +461,8 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
 
         try:
-            await _serve(Exporter(Collector(config), None), config, started, serving, args)
+            exporter = Exporter(Collector(config), None, demo=True)
+            await _serve(exporter, config, started, serving, args)
         finally:
             await simulator.stop()
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import certifi
 import orjson
+from aiohttp.http_exceptions import ContentEncodingError
 
 from exporter import __version__
 from exporter.providers.base import UpstreamError
@@ -111,12 +112,18 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 def _transport_failure(exc: BaseException) -> tuple[str, str]:
-    """Classify by the root cause, so a wrapped socket timeout still counts as a timeout."""
+    """Classify by the root cause, so a wrapped socket timeout still counts as a timeout.
+
+    A body that arrived but cannot be decompressed is the provider's bad answer, not a
+    failed connection.
+    """
     root: BaseException = exc
     while root.__cause__ is not None:
         root = root.__cause__
     if isinstance(root, TimeoutError):
         return "timeout", type(root).__name__
+    if isinstance(root, ContentEncodingError):
+        return "bad_response", "body cannot be decoded as its Content-Encoding says"
     return "connect", type(root).__name__
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import zlib
 from collections.abc import Coroutine
@@ -20,12 +21,13 @@ import aiohttp
 
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
-from exporter.model import normalise
+from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Source, build_source, carry_over
-from exporter.targets import Target
+from exporter.targets import Failure, Reading, Target
+from exporter.upstream import SourceHttp
 
 log = logging.getLogger("exporter.collection")
 
@@ -61,9 +63,10 @@ class Snapshot:
 
 
 def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
-    """The collection deadline: Prometheus's scrape timeout minus an offset, capped.
+    """The collection deadline: Prometheus's scrape timeout minus an offset, within bounds.
 
-    Without the header (curl, --once) the configured default applies.
+    Without the header (curl, --once) the configured default applies; a client asking for
+    less than `min_timeout` gets `min_timeout`, so it cannot make every read a timeout.
     """
     try:
         offered = float(header) if header else None
@@ -73,7 +76,7 @@ def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
         return min(settings.default_timeout, settings.max_timeout)
     if offered > settings.timeout_offset:
         offered -= settings.timeout_offset
-    return min(offered, settings.max_timeout)
+    return min(max(offered, settings.min_timeout), settings.max_timeout)
 
 
 @dataclass(slots=True)
@@ -89,6 +92,28 @@ class _Running:
 # share of the scrape's own budget: a client asking for a 1 s timeout must not cut short
 # the answer to Prometheus's 10 s scrape.
 SHARE_MIN_BUDGET = 0.9
+# The share of min_interval a reading must have aged to be read again, allowing for jitter.
+MIN_INTERVAL_SLACK = 0.1
+# How long a background catch-up read may wait for the request budget.
+CATCH_UP_WAIT = 60.0
+# Collections in flight at once; a scrape beyond them shares the latest.
+MAX_COLLECTIONS = 4
+# How fast the measured cost of finishing a collection forgets a slow one, per collection.
+FINISH_DECAY = 0.9
+
+
+@dataclass(slots=True)
+class _Work:
+    """One collection's shared state, as its sources' reads fill it in."""
+
+    renderer: Renderer
+    report: _Report
+    stale: StalePolicy
+    wall: float
+    deadline: float
+    done: list[bool]
+    begun: list[bool]
+    deferred: dict[str, list[Target]] = field(default_factory=dict)
 
 
 class Collector:
@@ -105,6 +130,9 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
         self._started = False
+        self._finish_per_sync = 0.0
+        self._catching_up: dict[str, asyncio.Task[None]] = {}
+        self.last_collection: float | None = None
 
     def _build(self, config: object) -> Source:
         return build_source(config, self.config.collector, self._http, self.metrics)  # type: ignore[arg-type]
@@ -182,19 +210,24 @@ class Collector:
         """Share a running collection that suits this scrape's deadline, or start one.
 
         A collection suits if it ends within this scrape's deadline and was given nearly
-        as much time: Prometheus replicas with the same timeout share one collection.
+        as much time: Prometheus replicas with the same timeout share one collection. At
+        most MAX_COLLECTIONS run at once: beyond that a scrape shares the latest one, so a
+        client sending ever new timeouts cannot multiply the load on the providers.
         """
         deadline = time.monotonic() + timeout
         self._running = [r for r in self._running if not r.task.done()]
         for running in self._running:
             if running.deadline <= deadline and running.budget >= SHARE_MIN_BUDGET * timeout:
                 return await asyncio.shield(running.task)
+        if len(self._running) >= MAX_COLLECTIONS:
+            return await asyncio.shield(self._running[-1].task)
         task = asyncio.get_running_loop().create_task(self._collect(timeout))
         self._running.append(_Running(task, deadline, timeout))
         return await asyncio.shield(task)
 
     async def _collect(self, timeout: float) -> Snapshot:
         started = time.perf_counter()
+        wall = time.time()
         # Each source's target list as of now: discovery replaces a source's list (never
         # mutates it), so this collection's indexes stay valid.
         plan = [(source, source.targets) for source in self.sources]
@@ -205,81 +238,244 @@ class Collector:
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
         renderer = Renderer(stale, [source.adapter for source in self.sources])
         report = _Report()
-        deadline = time.monotonic() + timeout
+        # Keep back what the end of the collection costs (marking unread syncs, rendering,
+        # compressing), measured per sync on earlier collections, so the answer is on time.
+        reserve = min(self._finish_per_sync * len(targets), timeout / 2)
+        reads_for = max(timeout - reserve, 0.001)
+        deadline = time.monotonic() + reads_for
+        work = _Work(renderer, report, stale, wall, deadline, done, begun)
         reads = []
         offset = 0
         for source, listed in plan:
-            reads.append(
-                self._read_source(source, listed, offset, renderer, done, begun, deadline, report)
-            )
+            reads.append(self._read_source(source, listed, offset, work))
             offset += len(listed)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(reads_for):
                 await asyncio.gather(*reads)
         except TimeoutError:
-            for i, (source, target) in enumerate(targets):
-                if done[i]:
-                    continue
-                if begun[i]:
-                    self.metrics.errors.labels(source.name, "timeout").inc()
-                else:
-                    self.metrics.not_started.labels(source.name).inc()
-                self._note(report, source, target, "timeout", "collection deadline")
-                renderer.add(target, None, 0.0)
+            pass
+        finishing = time.perf_counter()
+        for i, (source, target) in enumerate(targets):
+            if done[i]:
+                continue
+            if begun[i]:
+                self.metrics.errors.labels(source.name, "timeout").inc()
+            else:
+                self.metrics.not_started.labels(source.name).inc()
+            self._failed(work, source, target, "timeout", "collection deadline")
         report.log()
         duration = time.perf_counter() - started
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
         chunks.append(self.metrics.render())
+        snapshot = Snapshot(chunks=chunks, finished=time.time(), duration=duration)
+        snapshot.gzipped()
+        for source, _ in plan:
+            later = work.deferred.get(source.name)
+            if later and source.upstream.budget is not None:
+                self._catch_up_later(source, later)
         self._forget_gone()
-        return Snapshot(chunks=chunks, finished=time.time(), duration=duration)
+        spent = (time.perf_counter() - finishing) / max(len(targets), 1)
+        self._finish_per_sync = max(spent, self._finish_per_sync * FINISH_DECAY)
+        self.last_collection = wall
+        return snapshot
 
     async def _read_source(
-        self,
-        source: Source,
-        listed: list[Target],
-        offset: int,
-        renderer: Renderer,
-        done: list[bool],
-        begun: list[bool],
-        deadline: float,
-        report: _Report,
+        self, source: Source, listed: list[Target], offset: int, work: _Work
     ) -> None:
-        pending = iter(enumerate(listed, start=offset))
-        http = source.upstream.within(deadline)
+        """Serve fresh readings again, read what the budget allows (oldest first), defer rest."""
+        self._stop_catching_up(source.name)
         adapter = source.adapter
-        errors = self.metrics.errors
+        # Scrape times jitter: a reading made one scrape interval ago must not count as
+        # fresh because this scrape came a few milliseconds early.
+        fresh_for = float(source.config.min_interval) * (1 - MIN_INTERVAL_SLACK)
+        due: list[tuple[int, Target]] = []
+        for i, target in enumerate(listed, start=offset):
+            reading = self._fresh(work, target, fresh_for) if fresh_for else None
+            if reading is not None:
+                self.metrics.reused.labels(source.name).inc()
+                self._serve(work, i, target, reading)
+            else:
+                due.append((i, target))
+        if not due:
+            return
+        http = source.upstream.within(work.deadline)
+        budget = source.upstream.budget
+        bulk = adapter.reads_in_bulk()
+        if budget is not None:
+            due.sort(key=_least_recently_read)
+            affordable = budget.affordable(time.monotonic(), work.deadline)
+            if bulk:
+                affordable = len(due) if affordable >= 1 else 0
+            for i, target in due[affordable:]:
+                self.metrics.deferred.labels(source.name).inc()
+                self._defer(work, source, i, target)
+            due = due[:affordable]
+        if bulk and due:
+            due = await self._read_in_bulk(source, due, http, work)
+        pending = iter(due)
 
         async def worker() -> None:
             for i, target in pending:
-                begun[i] = True
-                status = None
+                work.begun[i] = True
+                try:
+                    status = normalise(await adapter.read(target, http))
+                except Exception as exc:  # an answer no adapter foresaw costs one sync
+                    self._failure(work, source, i, target, exc)
+                else:
+                    self._succeeded(work, source, i, target, status)
+
+        width = min(source.upstream.concurrency, len(due))
+        await asyncio.gather(*(worker() for _ in range(width)))
+
+    async def _read_in_bulk(
+        self, source: Source, due: list[tuple[int, Target]], http: SourceHttp, work: _Work
+    ) -> list[tuple[int, Target]]:
+        """One listing answers every sync it carries; the others are left to read one by one."""
+        for i, _ in due:
+            work.begun[i] = True
+        try:
+            statuses = await source.adapter.read_many([target for _, target in due], http)
+        except Exception as exc:
+            for i, target in due:
+                self._failure(work, source, i, target, exc)
+            return []
+        rest = []
+        for i, target in due:
+            status = statuses.get(target.sync_id)
+            if status is None:
+                work.begun[i] = False
+                rest.append((i, target))
+                continue
+            try:
+                self._succeeded(work, source, i, target, normalise(status))
+            except Exception as exc:
+                self._failure(work, source, i, target, exc)
+        return rest
+
+    def _succeeded(
+        self, work: _Work, source: Source, i: int, target: Target, status: SyncStatus
+    ) -> None:
+        if self._failing.pop((source.name, target.sync_id), None) is not None:
+            work.report.recovered(source.name, target.sync_id)
+        target.reading = Reading(status, work.wall)
+        target.failure = None
+        self._serve(work, i, target, target.reading)
+
+    def _failure(self, work: _Work, source: Source, i: int, target: Target, exc: Exception) -> None:
+        """Count and note one failed read; every failure is data, never a crash."""
+        errors = self.metrics.errors
+        if isinstance(exc, UpstreamError):
+            reason, detail = exc.reason, exc.detail
+            if exc.sent:
+                errors.labels(source.name, reason).inc()
+            elif reason == "rate_limited":
+                self.metrics.skipped.labels(source.name).inc()
+            elif reason == "budget":
+                self.metrics.deferred.labels(source.name).inc()
+                self._defer(work, source, i, target)
+                return
+            else:
+                self.metrics.not_started.labels(source.name).inc()
+        elif isinstance(exc, BadResponse):
+            reason, detail = "bad_response", str(exc)
+            errors.labels(source.name, reason).inc()
+        else:
+            reason, detail = "bad_response", f"unreadable status ({type(exc).__name__})"
+            errors.labels(source.name, reason).inc()
+        self._failed(work, source, target, reason, detail, i)
+
+    def _failed(
+        self,
+        work: _Work,
+        source: Source,
+        target: Target,
+        reason: str,
+        detail: str,
+        i: int | None = None,
+    ) -> None:
+        """A sync not read in this collection: sync_up 0, its reason remembered and reported."""
+        self._note(work.report, source, target, reason, detail)
+        target.failure = Failure(reason, detail, work.wall)
+        work.renderer.add(target, None, work.wall)
+        if i is not None:
+            work.done[i] = True
+
+    @staticmethod
+    def _fresh(work: _Work, target: Target, within: float) -> Reading | None:
+        """The reading that may be served again: read less than `within` seconds ago, no
+        failure since, and never older than the sync's staleness budget (an old answer is not
+        `sync_up 1`)."""
+        reading, failure = target.reading, target.failure
+        if reading is None or (failure is not None and failure.at >= reading.at):
+            return None
+        age = work.wall - reading.at
+        limit = work.stale.threshold(target, reading.status) or work.stale.default
+        return reading if age < within and age <= limit else None
+
+    def _defer(self, work: _Work, source: Source, i: int, target: Target) -> None:
+        """A read the budget put off: its last reading, unless that is older than its budget."""
+        work.deferred.setdefault(source.name, []).append(target)
+        reading = self._fresh(work, target, float("inf"))
+        if reading is not None:
+            self._serve(work, i, target, reading)
+            return
+        self._failed(
+            work,
+            source,
+            target,
+            "deferred",
+            "max_requests_per_second reached; no recent reading",
+            i,
+        )
+
+    def _catch_up_later(self, source: Source, targets: list[Target]) -> None:
+        """Read what the budget put off in the background, as the budget allows, until done
+        or until the source's next collection takes over: a budget then reads continuously
+        between scrapes, not only within their deadlines."""
+        self._stop_catching_up(source.name)
+        task = asyncio.get_running_loop().create_task(self._catch_up(source, targets))
+        self._catching_up[source.name] = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _stop_catching_up(self, name: str) -> None:
+        task = self._catching_up.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    async def _catch_up(self, source: Source, targets: list[Target]) -> None:
+        pending = iter(targets)
+        adapter = source.adapter
+        upstream = source.upstream
+
+        async def worker() -> None:
+            for target in pending:
+                http = upstream.within(time.monotonic() + CATCH_UP_WAIT)
                 try:
                     status = normalise(await adapter.read(target, http))
                 except UpstreamError as exc:
                     if exc.sent:
-                        errors.labels(source.name, exc.reason).inc()
+                        self.metrics.errors.labels(source.name, exc.reason).inc()
+                        target.failure = Failure(exc.reason, exc.detail, time.time())
                     elif exc.reason == "rate_limited":
-                        self.metrics.skipped.labels(source.name).inc()
-                    else:
-                        self.metrics.not_started.labels(source.name).inc()
-                    self._note(report, source, target, exc.reason, exc.detail)
-                except BadResponse as exc:
-                    errors.labels(source.name, "bad_response").inc()
-                    self._note(report, source, target, "bad_response", str(exc))
-                except Exception as exc:  # an answer no adapter foresaw costs one sync
-                    errors.labels(source.name, "bad_response").inc()
-                    detail = f"unreadable status ({type(exc).__name__})"
-                    self._note(report, source, target, "bad_response", detail)
+                        return
+                except Exception as exc:
+                    self.metrics.errors.labels(source.name, "bad_response").inc()
+                    target.failure = Failure("bad_response", type(exc).__name__, time.time())
                 else:
-                    if self._failing.pop((source.name, target.sync_id), None) is not None:
-                        report.recovered(source.name, target.sync_id)
-                renderer.add(target, status, time.time())
-                done[i] = True
+                    target.reading = Reading(status, time.time())
+                    target.failure = None
 
-        width = min(source.upstream.concurrency, len(listed))
+        budget = upstream.budget
+        width = min(upstream.concurrency, 1 if budget is None else budget.capacity)
         await asyncio.gather(*(worker() for _ in range(width)))
+
+    @staticmethod
+    def _serve(work: _Work, i: int, target: Target, reading: Reading) -> None:
+        work.renderer.add(target, reading.status, work.wall, reading.at)
+        work.done[i] = True
 
     def _note(
         self, report: _Report, source: Source, target: Target, reason: str, detail: str
@@ -295,6 +491,11 @@ class Collector:
         if len(self._failing) > sum(len(source.targets) for source in self.sources):
             current = {(s.name, t.sync_id) for s in self.sources for t in s.targets}
             self._failing = {k: v for k, v in self._failing.items() if k in current}
+
+
+def _least_recently_read(item: tuple[int, Target]) -> float:
+    reading = item[1].reading
+    return -math.inf if reading is None else reading.at
 
 
 class _Report:

@@ -102,6 +102,7 @@ class CollectorConfig(Model):
     max_concurrency: Annotated[int, Field(ge=1)] = 20
     timeout_offset: Seconds = 0.5
     default_timeout: PositiveSeconds = 10.0
+    min_timeout: PositiveSeconds = 1.0
     max_timeout: PositiveSeconds = 120.0
     default_retry_after: Seconds = 30.0
     max_retry_after: PositiveSeconds = 3600.0

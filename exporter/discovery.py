@@ -70,8 +70,7 @@ class Discovery:
         """Start from another discovery's lists (a reload that kept the source's credentials)."""
         self._listed = dict(previous._listed)
         self._failing = dict(previous._failing)
-        memory = {target.sync_id: target.memory for target in previous.targets}
-        self._rebuild(memory)
+        self._rebuild({target.sync_id: target for target in previous.targets})
         if previous.ready.is_set():
             self.ready.set()
 
@@ -118,7 +117,7 @@ class Discovery:
                 self._recovered(scope)
                 listed[scope] = result
         self._listed = listed
-        self._rebuild({target.sync_id: target.memory for target in self.targets})
+        self._rebuild({target.sync_id: target for target in self.targets})
         return complete
 
     def _failed(self, scope: str, error: UpstreamError) -> None:
@@ -136,9 +135,9 @@ class Discovery:
             fields = {"source": self.source, **({"scope": scope} if scope else {})}
             log.info("listing syncs works again", extra={"fields": fields})
 
-    def _rebuild(self, memory: dict[str, dict[str, Any]] | None = None) -> None:
+    def _rebuild(self, previous: dict[str, Target] | None = None) -> None:
         """Configured syncs first (described by the listing), then listed ones, checked."""
-        memory = memory or {}
+        previous = previous or {}
         listed: dict[str, Found] = {}
         dropped = dict.fromkeys(DROP_REASONS, 0)
         for found_list in self._listed.values():
@@ -174,7 +173,7 @@ class Discovery:
                 },
             )
         self.dropped = dropped
-        targets = [self._make(found, memory.get(found.sync_id)) for found in chosen]
+        targets = [self._make(found, previous.get(found.sync_id)) for found in chosen]
         if len(targets) != len(self.targets) and self.lists:
             log.info(
                 "syncs discovered", extra={"fields": {"source": self.source, "syncs": len(targets)}}

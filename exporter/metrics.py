@@ -56,6 +56,11 @@ SYNC_ERROR_INFO = Family(
     "(at most 200 characters).",
     labels=("reason",),
 )
+SYNC_READ_TIMESTAMP = Family(
+    "sync_status_read_timestamp_seconds",
+    "Unix time the exporter read this status from the provider: earlier than the scrape when "
+    "the source's min_interval or max_requests_per_second served an earlier reading.",
+)
 SYNC_LAST_SYNCED_AGE = Family(
     "sync_last_synced_age_seconds",
     "Seconds between the last successful sync and this collection.",
@@ -110,6 +115,7 @@ SYNC_FAMILIES: tuple[Family, ...] = (
     SYNC_INFO,
     SYNC_ERROR_INFO,
     *VALUE_FAMILIES,
+    SYNC_READ_TIMESTAMP,
     SYNC_LAST_SYNCED_AGE,
     SYNC_STALE_THRESHOLD,
 )
@@ -170,6 +176,19 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
         "sync_exporter_reads_not_started_total",
         "Reads of a sync's status never sent because the scrape's deadline came first (too "
         "many syncs or too slow a provider for the deadline); not counted as upstream errors.",
+        type="counter",
+        labels=("source",),
+    ),
+    Family(
+        "sync_exporter_budget_deferred_total",
+        "Reads put off because the source's max_requests_per_second could not cover them "
+        "before the scrape's deadline; the sync's last reading was served instead.",
+        type="counter",
+        labels=("source",),
+    ),
+    Family(
+        "sync_exporter_readings_reused_total",
+        "Syncs served from a reading younger than the source's min_interval, without a request.",
         type="counter",
         labels=("source",),
     ),

@@ -24,6 +24,9 @@ from exporter.providers import PROVIDER_FAMILIES
 from exporter.providers.base import Adapter
 from exporter.targets import Target, escape_label_value
 
+# About 31 years: longer than any sync's schedule, short of overflowing to +Inf.
+MAX_BUDGET = 1e9
+
 
 @dataclass(frozen=True, slots=True)
 class StalePolicy:
@@ -43,7 +46,8 @@ class StalePolicy:
         if status.on_demand:
             return None
         if status.interval_seconds is not None:
-            return status.interval_seconds * self.intervals + self.slack
+            # A provider may claim any interval; a budget must stay a finite number.
+            return min(status.interval_seconds * self.intervals + self.slack, MAX_BUDGET)
         return self.default
 
 
@@ -68,6 +72,7 @@ _PROVIDER_STATUS = _POSITION[metrics.SYNC_PROVIDER_STATUS.name]
 _INFO = _POSITION[metrics.SYNC_INFO.name]
 _ERROR_INFO = _POSITION[metrics.SYNC_ERROR_INFO.name]
 _VALUES = tuple((_POSITION[f.name], f.name, f.field) for f in metrics.VALUE_FAMILIES)
+_READ = _POSITION[metrics.SYNC_READ_TIMESTAMP.name]
 _AGE = _POSITION[metrics.SYNC_LAST_SYNCED_AGE.name]
 _STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
 
@@ -104,15 +109,18 @@ class Renderer:
         every = (*metrics.SYNC_FAMILIES, *self._families)
         self._headers = [_header(family) for family in every]
         self._buffers = [bytearray() for _ in every]
-        self._pending: list[tuple[Target, SyncStatus | None, float]] = []
+        self._pending: list[tuple[Target, SyncStatus | None, float, float]] = []
         self.seconds = 0.0
 
-    def add(self, target: Target, status: SyncStatus | None, now: float) -> None:
+    def add(
+        self, target: Target, status: SyncStatus | None, now: float, read_at: float | None = None
+    ) -> None:
         """Queue one sync's series; `status` None means it could not be read (sync_up 0).
 
-        `now` is when the status was read, for sync_last_synced_age_seconds.
+        `now` is the collection's time, for sync_last_synced_age_seconds; `read_at` when the
+        status was read (now, unless an earlier reading is served).
         """
-        self._pending.append((target, status, now))
+        self._pending.append((target, status, now, now if read_at is None else read_at))
         if len(self._pending) >= self.BATCH:
             self._flush()
 
@@ -129,9 +137,9 @@ class Renderer:
         started = time.perf_counter()
         batch, self._pending = self._pending, []
         buffers = self._buffers
-        read = [(target, status, now) for target, status, now in batch if status is not None]
+        read = [(target, status, now) for target, status, now, _ in batch if status is not None]
 
-        out = [f"sync_up{{{t.labels}}} {'0.0' if s is None else '1.0'}\n" for t, s, _ in batch]
+        out = [f"sync_up{{{t.labels}}} {'0.0' if s is None else '1.0'}\n" for t, s, _, _ in batch]
         buffers[_UP] += "".join(out).encode()
 
         out = []
@@ -175,6 +183,12 @@ class Renderer:
                 if value is not None:
                     append(f"{name}{{{target.labels}}} {format_value(value)}\n")
             buffers[position] += "".join(out).encode()
+
+        name = metrics.SYNC_READ_TIMESTAMP.name
+        out = [
+            f"{name}{{{t.labels}}} {format_value(at)}\n" for t, s, _, at in batch if s is not None
+        ]
+        buffers[_READ] += "".join(out).encode()
 
         out = []
         append = out.append

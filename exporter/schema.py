@@ -367,6 +367,8 @@ class SourceConfig(Checked, Generic[A, S]):
     discover_interval: PositiveSeconds = 300.0
     max_syncs: Annotated[int, Field(ge=1)] = 10_000
     label_from: dict[str, str] = {}
+    min_interval: Seconds = 0.0
+    max_requests_per_second: Annotated[float, Field(gt=0)] | None = None
 
     _labels = field_validator("labels")(check_label_names)
 

@@ -108,6 +108,10 @@ class SelfMetrics:
         self.skipped = Counter(_base(name), _help(name), ["source"], registry=registry)
         name = "sync_exporter_reads_not_started_total"
         self.not_started = Counter(_base(name), _help(name), ["source"], registry=registry)
+        name = "sync_exporter_budget_deferred_total"
+        self.deferred = Counter(_base(name), _help(name), ["source"], registry=registry)
+        name = "sync_exporter_readings_reused_total"
+        self.reused = Counter(_base(name), _help(name), ["source"], registry=registry)
         self.reload_successful = Gauge(
             "sync_exporter_config_last_reload_successful",
             _help("sync_exporter_config_last_reload_successful"),
@@ -128,15 +132,15 @@ class SelfMetrics:
         for gone in self._known_sources - set(names):
             for reason in ERROR_REASONS:
                 self.errors.remove(gone, reason)
-            self.skipped.remove(gone)
-            self.not_started.remove(gone)
+            for counter in (self.skipped, self.not_started, self.deferred, self.reused):
+                counter.remove(gone)
             self.request_duration.remove(gone)
             self.requests.remove_by_labels({"source": gone})
         for name in names:
             for reason in ERROR_REASONS:
                 self.errors.labels(name, reason)
-            self.skipped.labels(name)
-            self.not_started.labels(name)
+            for counter in (self.skipped, self.not_started, self.deferred, self.reused):
+                counter.labels(name)
             self.request_duration.labels(name)
         self._known_sources = set(names)
 

@@ -15,7 +15,7 @@ from exporter.providers.base import Adapter
 from exporter.schema import SourceConfig
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Shard, Target, TargetMaker
-from exporter.upstream import RetryPolicy, Upstream
+from exporter.upstream import Budget, RetryPolicy, Upstream
 
 
 @dataclass(slots=True)
@@ -65,6 +65,7 @@ def build_source(
     """Resolve one source's adapter, transport and targets (this shard's)."""
     settings = _settings(config, collector)
     concurrency, timeout, default_retry, max_retry, shard_index, total = settings
+    rate = config.max_requests_per_second
     shard = Shard(shard_index, total)
     adapter = PROVIDERS[config.provider](config, shard)
     upstream = Upstream(
@@ -76,6 +77,7 @@ def build_source(
         client,
         metrics,
         RetryPolicy(default_retry, max_retry),
+        None if rate is None else Budget(rate),
     )
     make = TargetMaker(
         source=config.name,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.metrics import SYNC_FAMILIES, SYNC_INFO, Family
-from exporter.model import CORE_INFO_LABELS
+from exporter.model import CORE_INFO_LABELS, SyncStatus
 
 
 def escape_label_value(value: str) -> str:
@@ -38,6 +38,27 @@ class Found:
     shard_key: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A sync's last successful read: its status and the Unix time of the collection that read it.
+
+    A reading younger than a source's `min_interval` is served again instead of read, and
+    the least recently read syncs go first when a request budget cannot cover them all.
+    """
+
+    status: SyncStatus
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a sync was not read the last time it should have been, and when."""
+
+    reason: str
+    detail: str
+    at: float
+
+
 @dataclass(slots=True)
 class Target:
     """One sync to read: its label set, pre-encoded, and the adapter's data about it.
@@ -54,6 +75,8 @@ class Target:
     stale_after: float | None
     context: Any = None
     memory: dict[str, Any] = field(default_factory=dict)
+    reading: Reading | None = None
+    failure: Failure | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +121,8 @@ class TargetMaker:
     info_labels: tuple[str, ...]
     families: tuple[Family, ...]
 
-    def __call__(self, found: Found, memory: dict[str, Any] | None = None) -> Target:
-        """The target for `found`, keeping `memory` from the target it replaces."""
+    def __call__(self, found: Found, previous: Target | None = None) -> Target:
+        """The target for `found`, keeping the memory and last reading of the one it replaces."""
         labels = {
             **self.labels,
             **found.labels,
@@ -121,5 +144,7 @@ class TargetMaker:
             info_labels=info,
             stale_after=found.stale_after or self.stale_after,
             context=found.context,
-            memory={} if memory is None else memory,
+            memory={} if previous is None else previous.memory,
+            reading=None if previous is None else previous.reading,
+            failure=None if previous is None else previous.failure,
         )

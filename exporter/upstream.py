@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,51 @@ import aiohttp
 from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
 from exporter.providers.base import UpstreamError
 from exporter.selfmetrics import SelfMetrics
+
+
+class Budget:
+    """At most `rate` requests in any one-second window, for everything a source sends.
+
+    A token bucket whose spent tokens come back exactly one `window` later: the bucket holds
+    `rate` tokens per second (at least one), so a full bucket cannot double the rate over a
+    window the way a refilling bucket of the same size would.
+    """
+
+    # Added to the window, so that requests sent just over a window apart and delayed
+    # unevenly on the way never arrive at the provider within one.
+    MARGIN = 0.05
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1, int(rate))
+        self.window = self.capacity / rate + self.MARGIN
+        self._spent: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self._spent and self._spent[0] <= now - self.window:
+            self._spent.popleft()
+
+    def affordable(self, now: float, until: float) -> int:
+        """How many requests the budget allows from `now` until `until`."""
+        self._expire(now)
+        if until <= now:
+            return 0
+        later = sum(1 for spent in self._spent if spent + self.window < until)
+        whole_windows = int((until - now) / self.window)
+        return self.capacity - len(self._spent) + later + self.capacity * max(whole_windows - 1, 0)
+
+    async def take(self, deadline: float) -> bool:
+        """Spend a token, waiting for one to come back; False if none would before `deadline`."""
+        while True:
+            now = time.monotonic()
+            self._expire(now)
+            if len(self._spent) < self.capacity:
+                self._spent.append(now)
+                return True
+            back = self._spent[0] + self.window
+            if back >= deadline:
+                return False
+            await asyncio.sleep(back - now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +90,7 @@ class Upstream:
         client: Callable[[], aiohttp.ClientSession],
         metrics: SelfMetrics,
         retry: RetryPolicy,
+        budget: Budget | None = None,
     ) -> None:
         self.source = source
         self.headers = dict(headers)
@@ -51,8 +98,10 @@ class Upstream:
         self.request_timeout = request_timeout
         self.blocked_until = 0.0
         self.retry = retry
+        self.budget = budget
         self._client = client
         self._metrics = metrics
+        self._durations = metrics.request_duration.labels(source)
         self._limit = asyncio.Semaphore(concurrency)
         self._proxy = env_proxy(base_url)
 
@@ -82,6 +131,11 @@ class Upstream:
                 raise UpstreamError(
                     "rate_limited", "source is backing off after HTTP 429", sent=False
                 )
+            if self.budget is not None and not await self.budget.take(deadline):
+                raise UpstreamError(
+                    "budget", "max_requests_per_second spent until the deadline", sent=False
+                )
+            now = time.monotonic()
             timeout = min(self.request_timeout, deadline - now)
             if timeout <= 0:
                 raise UpstreamError("timeout", "no time left before the deadline", sent=False)
@@ -104,9 +158,7 @@ class Upstream:
                 raise
             finally:
                 self._metrics.requests.labels(self.source, code).inc()
-                self._metrics.request_duration.labels(self.source).observe(
-                    time.perf_counter() - started
-                )
+                self._durations.observe(time.perf_counter() - started)
         return body
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, datetime
@@ -55,6 +56,16 @@ def duration(value: Any) -> float | None:
     """Seconds from a duration such as `5m`, `1h30m` or `500ms`; None when it is not one."""
     if not isinstance(value, str):
         return None
+    return _duration(value) if len(value) <= 64 else _parse_duration(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _duration(value: str) -> float | None:
+    """Providers repeat a few frequencies on every sync: parse each once."""
+    return _parse_duration(value)
+
+
+def _parse_duration(value: str) -> float | None:
     spec = value.strip().lower()
     if not spec:
         return None
@@ -70,6 +81,8 @@ def duration(value: Any) -> float | None:
 
 def label_text(value: Any) -> str:
     """Free text fit for a label value: control characters replaced, cut to 200 characters."""
+    if isinstance(value, str) and len(value) <= MAX_LABEL_LENGTH and value.isprintable():
+        return value  # the common case, without a regular expression
     return _CONTROL.sub(" ", text(value))[:MAX_LABEL_LENGTH]
 
 

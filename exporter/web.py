@@ -1,24 +1,23 @@
-"""The HTTP side: /metrics, the landing page, health, readiness and reload."""
+"""The HTTP side: /metrics, the status page, health, readiness and reload."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from exporter import __version__
 from exporter.collection import Collector, scrape_timeout
 from exporter.config import Config, ConfigError, gc_paused
 from exporter.serving import track_requests
+from exporter.statuspage import page, status_rows
 from exporter.webconfig import WebSecurityConfig, basic_auth
 
 log = logging.getLogger("exporter.web")
@@ -78,8 +77,11 @@ class Exporter:
         collector: Collector,
         load: Callable[[], Config] | None,
         applied: Callable[[Config], None] | None = None,
+        *,
+        demo: bool = False,
     ) -> None:
         self.collector = collector
+        self.demo = demo
         self._load = load
         self._applied = applied
         self._reloading = asyncio.Lock()
@@ -130,53 +132,6 @@ class Exporter:
         task = asyncio.get_running_loop().create_task(reload())
         self._signalled.add(task)
         task.add_done_callback(self._signalled.discard)
-
-
-def public_url(url: str) -> str:
-    """A URL without any user:password part, for display."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Sync Status Exporter</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: .3em .8em; text-align: left; }}
-</style></head>
-<body>
-<h1>Sync Status Exporter</h1>
-<p>Version <span id="version">{version}</span>: Prometheus metrics for managed data syncs.</p>
-<ul>
-<li><a href="metrics">Metrics</a></li>
-<li><a href="-/healthy">Health</a></li>
-<li><a href="-/ready">Readiness</a></li>
-</ul>
-<h2>Configured sources</h2>
-<table id="sources">
-<thead><tr><th>source</th><th>provider</th><th>base URL</th><th>syncs</th></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-</body>
-</html>
-"""
-
-
-def landing_page(collector: Collector) -> str:
-    """Links, version and the configured sources (never their secrets)."""
-    rows = "\n".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.provider)}</td>"
-        f"<td>{html.escape(public_url(s.adapter.base_url))}</td><td>{len(s.targets)}</td></tr>"
-        for s in collector.sources
-    )
-    return _PAGE.format(version=html.escape(__version__), rows=rows)
 
 
 def accepts_gzip(header: str) -> bool:
@@ -242,7 +197,12 @@ def make_app(
         return web.Response(body=snapshot.body, headers=headers)
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=landing_page(collector), content_type="text/html")
+        return web.Response(text=page(collector, demo=exporter.demo), content_type="text/html")
+
+    async def status(request: web.Request) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(status_rows(collector)), content_type="application/json"
+        )
 
     async def healthy(request: web.Request) -> web.Response:
         return web.Response(text="Healthy\n")
@@ -268,6 +228,7 @@ def make_app(
     app = web.Application(middlewares=middlewares)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status.json", status)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)

@@ -45,3 +45,4 @@ def test_demo_shows_all_seven_states_and_progress() -> None:
     assert any(len(values) > 2 for values in progress.values()), progress
     assert reload.status_code == 403 and reload.text == "Lifecycle API is not enabled.\n"
     assert "demo-paragon" in page and "demo-terminal" in page and "demo-sequin" in page
+    assert "Demo mode: these syncs come from the built-in simulator" in page

@@ -43,6 +43,18 @@ def test_every_file_the_docs_name_exists() -> None:
         assert not missing, f"{doc.name} names files that do not exist: {missing}"
 
 
+def test_every_test_the_docs_name_exists() -> None:
+    """docs/reliability.md proves each row with named tests: a renamed test must not go unseen."""
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", doc.read_text())
+        missing = [
+            f"{path}::{name}"
+            for path, name in named
+            if not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(), re.MULTILINE)
+        ]
+        assert not missing, f"{doc.name} names tests that do not exist: {missing}"
+
+
 def test_every_scrape_config_the_docs_show_is_the_readmes() -> None:
     """One scrape config everywhere: the rules, dashboards and manifests all assume it."""
     readme = readme_scrape_config()

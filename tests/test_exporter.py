@@ -383,7 +383,10 @@ def test_concurrent_scrapes_share_one_collection(exporter: str, sim: Sim) -> Non
         thread.join()
     paths = sim.requests()
     assert paths["/paragon/api/syncs/p-full"] == 1
-    assert paths["/sequin/v1/syncs/s-4h"] == 1
+    # Sequin's list carries every sync's status: one request answers a whole source (here
+    # acme-sequin and wrong-key), whatever its number of syncs.
+    assert paths["/sequin/v1/syncs"] == 2
+    assert not any(path.startswith("/sequin/v1/syncs/") for path in paths)
     assert len(results) == 3 and results[0].text == results[1].text == results[2].text
 
 
@@ -391,9 +394,8 @@ def test_landing_page_and_health(exporter: str, sim: Sim) -> None:
     page = httpx.get(f"{exporter}/")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert '<a href="metrics">' in page.text and "0.1.0" in page.text
-    assert f"<td>acme-terminal</td><td>terminal</td><td>{sim.base}/terminal/tsp/v1</td>" in (
-        page.text
-    )
+    assert "<td>acme-terminal</td><td>terminal</td><td>sync_done</td>" in page.text
+    assert "Demo mode" not in page.text
     assert httpx.get(f"{exporter}/-/healthy").status_code == 200
     assert httpx.get(f"{exporter}/-/ready").status_code == 200
     assert httpx.get(f"{exporter}/nope").status_code == 404
@@ -423,12 +425,12 @@ def test_once_prints_the_exposition(sim: Sim, workdir: Path) -> None:
 
 def test_rate_limited_source_is_not_called_until_retry_after(sim: Sim, workdir: Path) -> None:
     for sync_id in ("r-1", "r-2", "r-3"):
-        sim.create("sequin", sync_id, SEQUIN_BASE)
-    sim.fault("sequin", "r-1", {"status": 429, "retry_after": "2.5", "times": 1})
+        sim.create("paragon", sync_id, PARAGON_FULL)
+    sim.fault("paragon", "r-1", {"status": 429, "retry_after": "2.5", "times": 1})
     config = workdir / "limited.yml"
     config.write_text(
-        f"sources: [{{name: limited, provider: sequin, base_url: '{sim.base}/sequin',"
-        " auth: {token: sim-sequin-key}, max_concurrency: 1, syncs: [r-1, r-2, r-3]},"
+        f"sources: [{{name: limited, provider: paragon, base_url: '{sim.base}/paragon',"
+        f" auth: {{token: {sim.paragon_token()}}}, max_concurrency: 1, syncs: [r-1, r-2, r-3]}},"
         f" {{name: other, provider: sequin, base_url: '{sim.base}/sequin',"
         " auth: {token: sim-sequin-key}, syncs: [s-active]}]"
     )
@@ -437,8 +439,8 @@ def test_rate_limited_source_is_not_called_until_retry_after(sim: Sim, workdir: 
     with running(exporter_command(config, port), f"{url}/-/ready"):
         sim.reset_requests()
         first = scrape(url)
-        assert sim.requests().get("/sequin/v1/syncs/r-1") == 1
-        assert "/sequin/v1/syncs/r-2" not in sim.requests()
+        assert sim.requests().get("/paragon/api/syncs/r-1") == 1
+        assert "/paragon/api/syncs/r-2" not in sim.requests()
         for sync_id in ("r-1", "r-2", "r-3"):
             assert first.value("sync_up", sync_id=sync_id) == 0
         assert first.value("sync_up", source="other") == 1
@@ -448,7 +450,7 @@ def test_rate_limited_source_is_not_called_until_retry_after(sim: Sim, workdir: 
         assert first.value("sync_exporter_upstream_requests_skipped_total", source="limited") == 2
         assert 0 < first.value("sync_exporter_source_backoff_seconds", source="limited") <= 2.5
         second = scrape(url)
-        assert sim.requests().get("/sequin/v1/syncs/r-1") == 1
+        assert sim.requests().get("/paragon/api/syncs/r-1") == 1
         assert second.value("sync_exporter_upstream_requests_skipped_total", source="limited") == 5
         assert (
             second.value("sync_exporter_upstream_requests_total", source="limited", code="429") == 1
@@ -460,14 +462,10 @@ def test_rate_limited_source_is_not_called_until_retry_after(sim: Sim, workdir: 
 
 
 def test_scrape_timeout_header_bounds_the_collection(sim: Sim, workdir: Path) -> None:
-    sim.create("sequin", "slow-1", SEQUIN_BASE)
-    sim.fault("sequin", "slow-1", {"delay": 30.0})
+    source = paragon_source(sim, "slow", ["slow-1", "fast"], ", request_timeout: 60s")
+    sim.fault("paragon", "slow-1", {"delay": 30.0})
     config = workdir / "slow.yml"
-    config.write_text(
-        f"sources: [{{name: slow, provider: sequin, base_url: '{sim.base}/sequin',"
-        " auth: {token: sim-sequin-key}, request_timeout: 60s, syncs: [slow-1, s-active]}]\n"
-        "collector: {default_timeout: 60s}"
-    )
+    config.write_text(f"sources: [{source}]\ncollector: {{default_timeout: 60s}}")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(exporter_command(config, port), f"{url}/-/ready"):
@@ -476,9 +474,9 @@ def test_scrape_timeout_header_bounds_the_collection(sim: Sim, workdir: Path) ->
         # Far below the 30 s the slow sync would take: the deadline came from the header.
         assert time.monotonic() - started < 20
         assert m.value("sync_up", sync_id="slow-1") == 0
-        assert m.value("sync_up", sync_id="s-active") == 1
+        assert m.value("sync_up", sync_id="fast") == 1
         assert m.value("sync_exporter_errors_total", source="slow", reason="timeout") == 1
-    sim.clear_fault("sequin", "slow-1")
+    sim.clear_fault("paragon", "slow-1")
 
 
 def test_reload_applies_a_good_config_and_refuses_a_bad_one(sim: Sim, workdir: Path) -> None:
@@ -519,14 +517,20 @@ def test_reload_applies_a_good_config_and_refuses_a_bad_one(sim: Sim, workdir: P
     assert "config reload failed" in log.read_text()
 
 
-def slow_source_config(sim: Sim, path: Path, extra: str = "") -> Path:
-    sim.create("sequin", "slowish", SEQUIN_BASE)
-    sim.fault("sequin", "slowish", {"delay": 2.0})
-    path.write_text(
-        f"sources: [{{name: slow, provider: sequin, base_url: '{sim.base}/sequin',"
-        " auth: {token: sim-sequin-key}, request_timeout: 30s, syncs: [slowish, s-active]}]\n"
-        f"collector: {{default_timeout: 30s{extra}}}"
+def paragon_source(sim: Sim, name: str, syncs: list[str], extra: str = "") -> str:
+    """A Paragon source (flow YAML) reading `syncs` one by one with the simulator's token."""
+    for sync_id in syncs:
+        sim.create("paragon", sync_id, PARAGON_FULL)
+    return (
+        f"{{name: {name}, provider: paragon, base_url: '{sim.base}/paragon',"
+        f" auth: {{token: {sim.paragon_token()}}}, syncs: [{', '.join(syncs)}]{extra}}}"
     )
+
+
+def slow_source_config(sim: Sim, path: Path, extra: str = "") -> Path:
+    source = paragon_source(sim, "slow", ["slowish", "fast"], ", request_timeout: 30s")
+    sim.fault("paragon", "slowish", {"delay": 2.0})
+    path.write_text(f"sources: [{source}]\ncollector: {{default_timeout: 30s{extra}}}")
     return path
 
 
@@ -544,7 +548,7 @@ def test_reload_during_a_scrape_does_not_break_it(sim: Sim, workdir: Path) -> No
         (m,) = results
         assert m.value("sync_up", sync_id="slowish") == 1
         assert m.value("sync_exporter_errors_total", source="slow", reason="connect") == 0
-    sim.clear_fault("sequin", "slowish")
+    sim.clear_fault("paragon", "slowish")
 
 
 def test_a_scrape_with_a_shorter_timeout_does_not_wait_for_a_longer_one(
@@ -565,7 +569,7 @@ def test_a_scrape_with_a_shorter_timeout_does_not_wait_for_a_longer_one(
         hurried = scrape(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "1"})
         thread.join()
         assert hurried.value("sync_up", sync_id="slowish") == 0
-        assert hurried.value("sync_up", sync_id="s-active") == 1
+        assert hurried.value("sync_up", sync_id="fast") == 1
         assert patient[0].value("sync_up", sync_id="slowish") == 1
         # The other way round: a patient scrape never shares a hurried collection, so a
         # client asking for 1 s timeouts cannot cut short Prometheus's answer.
@@ -581,18 +585,14 @@ def test_a_scrape_with_a_shorter_timeout_does_not_wait_for_a_longer_one(
         thread.join()
         assert hurried_results[0].value("sync_up", sync_id="slowish") == 0
         assert patient_now.value("sync_up", sync_id="slowish") == 1
-    sim.clear_fault("sequin", "slowish")
+    sim.clear_fault("paragon", "slowish")
 
 
 def test_an_endless_retry_after_is_capped(sim: Sim, workdir: Path) -> None:
-    sim.create("sequin", "inf-429", SEQUIN_BASE)
-    sim.fault("sequin", "inf-429", {"status": 429, "retry_after": "inf", "times": 1})
+    source = paragon_source(sim, "capped", ["inf-429"])
+    sim.fault("paragon", "inf-429", {"status": 429, "retry_after": "inf", "times": 1})
     config = workdir / "c.yml"
-    config.write_text(
-        f"sources: [{{name: capped, provider: sequin, base_url: '{sim.base}/sequin',"
-        " auth: {token: sim-sequin-key}, syncs: [inf-429]}]\n"
-        "collector: {max_retry_after: 2s}"
-    )
+    config.write_text(f"sources: [{source}]\ncollector: {{max_retry_after: 2s}}")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(exporter_command(config, port), f"{url}/-/ready"):

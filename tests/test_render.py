@@ -158,6 +158,10 @@ class ReferenceCollector(Collector):
                 if value is not None:
                     metric.add_sample(metric.name, labels_of(target), value)
             yield metric
+        read_at = family(metrics.SYNC_READ_TIMESTAMP)
+        for target, _ in read:
+            read_at.add_sample(read_at.name, labels_of(target), NOW)
+        yield read_at
         age = family(metrics.SYNC_LAST_SYNCED_AGE)
         stale = family(metrics.SYNC_STALE_THRESHOLD)
         for target, s in read:

@@ -49,7 +49,7 @@ sources:
         "/api/syncs/8f2c-91ab",
         "/api/syncs/needs%25escaping%3F",
         job,
-        "/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d",
+        "/v1/syncs",  # Sequin's list carries every sync: one request reads them all
     }
     for headers in seen.values():
         assert headers["user-agent"] == f"sync-status-exporter/{__version__}"
@@ -59,7 +59,7 @@ sources:
     assert terminal["authorization"] == "Bearer tsecret"
     assert terminal["connection-token"] == "con_tkn_abc"
     assert terminal["x-extra"] == "yes"
-    sequin = seen["/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d"]
+    sequin = seen["/v1/syncs"]
     assert sequin["authorization"] == "Bearer skey"
     assert "connection-token" not in sequin
 

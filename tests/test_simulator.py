@@ -338,6 +338,25 @@ def test_created_static_sync_answers_exactly(client: httpx.Client) -> None:
     assert paragon_body(client, p.DEFAULT_USER, "exact-1").status_code == 404
 
 
+def test_created_syncs_can_be_removed_and_catalogue_syncs_cannot(client: httpx.Client) -> None:
+    body = {"status": "IDLE", "summary": {}}
+    for sync_id in ("gone-1", p.ORDERS):
+        client.post("/_sim/syncs/paragon", json={"id": sync_id, "body": body}).raise_for_status()
+    client.post("/_sim/syncs/sequin", json={"id": "gone-2", "body": {"status": "active"}})
+    client.put("/_sim/syncs/paragon/gone-1", json={"status": "ERRORED"}).raise_for_status()
+    removed = client.delete("/_sim/syncs/paragon/gone-1", params={"remove": "true"})
+    assert ok(removed) == {"removed": "gone-1"}
+    assert paragon_body(client, p.DEFAULT_USER, "gone-1").status_code == 404
+    assert "gone-1" not in ok(client.get("/_sim/syncs"))["paragon"]
+    assert client.delete("/_sim/syncs/paragon/gone-1", params={"remove": "true"}).status_code == 404
+    ok(client.delete(f"/_sim/syncs/paragon/{p.ORDERS}", params={"remove": "true"}))
+    assert ok(paragon_body(client, "acme", p.ORDERS))["status"] == "INITIALIZING"
+    refused = client.delete(f"/_sim/syncs/paragon/{p.ORDERS}", params={"remove": "true"})
+    assert refused.status_code == 409, "a catalogue sync is overridden, never removed"
+    ok(client.delete("/_sim/syncs/sequin/gone-2", params={"remove": "1"}))
+    assert sequin_body(client, "gone-2").status_code == 404
+
+
 def test_sim_syncs_lists_ids_per_provider(client: httpx.Client) -> None:
     ids = ok(client.get("/_sim/syncs"))
     assert list(ids) == ["paragon", "terminal", "sequin"]

@@ -389,6 +389,27 @@ def test_jobs_without_a_connection_go_to_the_default_one(client: httpx.Client) -
     assert clash.status_code == 409
 
 
+def test_connections_and_appended_jobs_can_be_deleted(client: httpx.Client) -> None:
+    response = client.post("/_sim/terminal/connections", json={"id": "conn_gone", "tags": ["x"]})
+    assert response.status_code == 201, response.text
+    made = response.json()
+    job = {"id": "sync_gone", "status": "completed", "requestedAt": "2030-01-01T00:00:00.000Z"}
+    payload = {"id": "sync_gone", "body": job, "connection": "conn_gone"}
+    client.post("/_sim/syncs/terminal", json=payload).raise_for_status()
+    removed = client.delete("/_sim/syncs/terminal/sync_gone", params={"remove": "true"})
+    assert ok(removed) == {"removed": "sync_gone"}
+    assert client.get(JOBS, headers=terminal(made["token"])).json() == {"results": []}
+    refused = client.delete(f"/_sim/syncs/terminal/{t.JOB}", params={"remove": "true"})
+    assert refused.status_code == 409
+    assert ok(client.delete("/_sim/terminal/connections/conn_gone")) == {"removed": "conn_gone"}
+    assert connections(client, tag="x")["results"] == []
+    assert client.get(JOBS, headers=terminal(made["token"])).status_code == 401
+    assert client.delete("/_sim/terminal/connections/conn_gone").status_code == 404
+    again = {"id": "conn_gone", "token": made["token"]}
+    response = client.post("/_sim/terminal/connections", json=again)
+    assert response.status_code == 201, "a deleted connection's id and token are free again"
+
+
 def test_changing_a_connections_status_stops_and_resumes_its_jobs(client: httpx.Client) -> None:
     path = f"/_sim/terminal/connections/{t.HEALTHY}"
     at(client, 0.5)

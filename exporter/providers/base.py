@@ -10,7 +10,7 @@ It never opens a connection itself: it is handed an `Http`, the transport writte
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -112,6 +112,18 @@ class Adapter(ABC, Generic[C]):
         last good list and replaces the others.
         """
         raise NotImplementedError(f"{self.name} cannot list syncs")
+
+    def reads_in_bulk(self) -> bool:
+        """Whether one listing answers every sync's status, so a scrape reads that instead."""
+        return False
+
+    async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
+        """Statuses of many syncs from one listing, by sync id (when reads_in_bulk()).
+
+        A sync the listing does not carry is then read with `read`; a listing that fails
+        raises, and every sync it was to answer fails with that reason.
+        """
+        raise NotImplementedError(f"{self.name} cannot read syncs in bulk")
 
     @abstractmethod
     async def read(self, target: Target, http: Http) -> SyncStatus:

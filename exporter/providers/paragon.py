@@ -281,7 +281,8 @@ class Paragon(Adapter[ParagonConfig]):
         self._key = (
             None if auth.signing_key is None else _private_key(auth.signing_key.get_secret_value())
         )
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._static_headers = {"Authorization": f"Bearer {self._static}"}
+        self._tokens: dict[str, tuple[dict[str, str], float]] = {}
 
     @property
     def mints(self) -> bool:
@@ -317,11 +318,12 @@ class Paragon(Adapter[ParagonConfig]):
     def headers(self, user: str | None) -> dict[str, str]:
         """The Authorization header for one user's requests (the static token's user if None)."""
         if self._key is None:
-            return {"Authorization": f"Bearer {self._static}"}
-        return {"Authorization": f"Bearer {self._token(self._key, user or '')}"}
+            return self._static_headers
+        return self._token(self._key, user or "")
 
-    def _token(self, key: RSAPrivateKey, user: str) -> str:
-        """A cached token for `user`, minted again when less than a tenth of its life is left."""
+    def _token(self, key: RSAPrivateKey, user: str) -> dict[str, str]:
+        """Headers with a cached token for `user`, minted again when less than a tenth of its
+        life is left."""
         now = time.time()
         ttl = self.config.auth.token_ttl
         cached = self._tokens.get(user)
@@ -341,8 +343,9 @@ class Paragon(Adapter[ParagonConfig]):
                 "unauthorized", f"cannot sign a user token ({type(exc).__name__})", sent=False
             ) from None
         self.minted += 1
-        self._tokens[user] = (token, now + ttl)
-        return token
+        headers = {"Authorization": f"Bearer {token}"}
+        self._tokens[user] = (headers, now + ttl)
+        return headers
 
     async def discover(self, http: Http) -> Listing:
         """Each user's `GET /api/syncs`: a user whose token is refused keeps their last list.

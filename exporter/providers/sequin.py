@@ -7,6 +7,7 @@ last-success time, so its syncs export no staleness budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from exporter import values
@@ -152,6 +153,24 @@ class Sequin(Adapter[SequinConfig]):
         except BadResponse as exc:
             return {"": UpstreamError("bad_response", str(exc))}
         return {"": [Found(listed_id(item), context=item) for item in items]}
+
+    def reads_in_bulk(self) -> bool:
+        """`GET /v1/syncs` returns every sync object in full: one request answers them all."""
+        return True
+
+    async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
+        """Every listed sync's status from one `GET /v1/syncs`."""
+        body = await http.get(f"{self.base_url}/v1/syncs", self._headers(), listing=True)
+        items = objects_in(require_object(body, status=False).get("data"), "syncs")
+        statuses = {}
+        for item in items:
+            try:
+                status = parse(item)
+            except BadResponse:
+                continue  # that sync is then read on its own, and fails there if it must
+            status.info.update(self.described(item))
+            statuses[listed_id(item)] = status
+        return statuses
 
     async def read(self, target: Target, http: Http) -> SyncStatus:
         """`GET /v1/syncs/{id}`."""

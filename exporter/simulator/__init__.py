@@ -19,6 +19,7 @@ Control API (JSON, no auth, not counted):
     POST /_sim/syncs/{provider}               {"id", "body"} (+ Paragon "user", Terminal
                                               "connection"): a sync answering exactly `body`
     GET|PUT|DELETE /_sim/syncs/{provider}/{id}  show / override fields / back to lifecycle
+    DELETE /_sim/syncs/{provider}/{id}?remove=true  remove a sync made by POST (Terminal: a job)
     GET|DELETE /_sim/faults                   list / clear all faults
     PUT|DELETE /_sim/faults/{provider}[/{id}] {status, retry_after, retry_after_header,
                                               malformed, delay, wrong_shape, times}; no id =
@@ -31,7 +32,8 @@ Control API (JSON, no auth, not counted):
     GET  /_sim/paragon                        project id, audience, signing key, users
     GET  /_sim/paragon/token?user&ttl&aud     a minted Paragon User Token
     GET|POST /_sim/terminal/connections       connections (tokens, job ids) / make one
-    GET|PATCH /_sim/terminal/connections/{id} one connection / change status or syncMode
+    GET|PATCH|DELETE /_sim/terminal/connections/{id}  one connection / change status or
+                                              syncMode / delete it
 """
 
 from exporter.simulator.app import Simulator, create_app, run_simulator_in_thread

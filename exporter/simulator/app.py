@@ -47,10 +47,18 @@ class Simulator:
     """
 
     def __init__(
-        self, world: World, latency: float = 0.0, *, clock: Callable[[], float] = time.time
+        self,
+        world: World,
+        latency: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        rate_limit: int | None = None,
     ) -> None:
         self.world = world
         self.latency = latency
+        # Like a provider's own rate limit: a request beyond this many per provider within
+        # one second is answered 429 (counted in the request log's `rate_limited`).
+        self.rate_limit = rate_limit
         self.clock = clock
         self.faults = FaultBook(world.providers)
         self.requests = RequestLog(world.providers)

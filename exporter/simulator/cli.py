@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="milliseconds added to every provider response (default 0)",
     )
     parser.add_argument(
+        "--rate-limit",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="answer 429 (Retry-After: 1) to a provider's requests beyond N within one second, "
+        "as a provider's own rate limit would (default 0: no limit)",
+    )
+    parser.add_argument(
         "--period",
         type=_period,
         default=DEFAULT_PERIOD,
@@ -175,5 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(config_yaml(config))
         return 0
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(Simulator(world, args.latency_ms / 1000), host, port))
+        simulator = Simulator(world, args.latency_ms / 1000, rate_limit=args.rate_limit or None)
+        asyncio.run(_serve(simulator, host, port))
     return 0

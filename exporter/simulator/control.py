@@ -140,12 +140,17 @@ class ControlApi:
         return json_response(state.body(sync_id, m))
 
     async def clear_override(self, request: web.Request) -> web.StreamResponse:
-        """Back to the lifecycle."""
+        """Back to the lifecycle; with `?remove=true`, remove a sync created by POST instead."""
         try:
-            _, state, sync_id = self._existing(request)
+            name, state, sync_id = self._existing(request)
         except ControlError as exc:
             return _problem(exc)
         m = self._moment()
+        if request.query.get("remove", "").lower() in ("true", "1", "yes"):
+            if not state.remove_static(sync_id, m):
+                message = f"{name} sync {sync_id!r} was not created by POST /_sim/syncs/{name}"
+                return json_response({"error": message}, 409)
+            return json_response({"removed": sync_id})
         state.clear_override(sync_id, m)
         return json_response(state.body(sync_id, m))
 

@@ -38,6 +38,11 @@ class RequestLog:
         self._seconds: dict[str, dict[int, int]] = {p: {} for p in self._providers}
         self._recent: dict[str, deque[float]] = {p: deque() for p in self._providers}
         self._max: dict[str, int] = dict.fromkeys(self._providers, 0)
+        self.limited: dict[str, int] = dict.fromkeys(self._providers, 0)
+
+    def last_second(self, provider: str) -> int:
+        """Requests `provider` received within the last second, this one included."""
+        return len(self._recent.get(provider, ()))
 
     def record(self, provider: str, path: str) -> None:
         """Count one request, now."""
@@ -74,4 +79,5 @@ class RequestLog:
             "paths": self.by_path,
             "per_second": per_second,
             "max_per_second": self._max,
+            "rate_limited": self.limited,
         }

@@ -46,6 +46,9 @@ async def admit(
     sim.requests.record(provider.name, request.path)
     if sim.latency > 0:
         await asyncio.sleep(sim.latency)
+    if sim.rate_limit and sim.requests.last_second(provider.name) > sim.rate_limit:
+        sim.requests.limited[provider.name] = sim.requests.limited.get(provider.name, 0) + 1
+        return provider.error_response(429, "Rate limit exceeded", "1"), None
     fault = sim.faults.take(provider.name, *targets)
     if fault is None:
         return None, None

@@ -93,6 +93,11 @@ class ProviderState(ABC):
         the provider's other fields of the control request; ControlError if they are wrong."""
 
     @abstractmethod
+    def remove_static(self, sync_id: str, m: Moment) -> bool:
+        """Remove a sync created with `add_static` (a catalogue sync it replaced answers again);
+        False if `sync_id` is not such a sync."""
+
+    @abstractmethod
     def _forget(self) -> None:
         """Drop what tests added, back to the catalogue."""
 

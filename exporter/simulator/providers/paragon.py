@@ -480,6 +480,17 @@ class ParagonWorld(ProviderState):
         self.drop_override(sync_id)
         return created
 
+    def remove_static(self, sync_id: str, m: Moment) -> bool:
+        """Forget an ad-hoc sync; the catalogue sync of the same id, if any, answers again."""
+        if not isinstance(self._syncs.get(sync_id), AdHocSync):
+            return False
+        if sync_id in self._catalog:
+            self._syncs[sync_id] = self._catalog[sync_id]
+        else:
+            del self._syncs[sync_id]
+        self.drop_override(sync_id)
+        return True
+
     def _forget(self) -> None:
         self._syncs = dict(self._catalog)
 

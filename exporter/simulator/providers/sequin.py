@@ -211,6 +211,17 @@ class SequinWorld(ProviderState):
         self.drop_override(sync_id)
         return created
 
+    def remove_static(self, sync_id: str, m: Moment) -> bool:
+        """Forget an ad-hoc sync; the catalogue sync of the same id, if any, answers again."""
+        if not isinstance(self._syncs.get(sync_id), AdHocSync):
+            return False
+        if sync_id in self._catalog:
+            self._syncs[sync_id] = self._catalog[sync_id]
+        else:
+            del self._syncs[sync_id]
+        self.drop_override(sync_id)
+        return True
+
     def _forget(self) -> None:
         self._syncs = dict(self._catalog)
 
@@ -379,7 +390,8 @@ class Sequin(SimProvider):
             if problem is not None:
                 return problem
             m = sim.world.moment(sim.clock())
-            items = [state.body(sync_id, m) for sync_id in state.ids(m)]
+            # Every listed sync object has its id, also an ad-hoc one whose body left it out.
+            items = [{"id": sync_id, **(state.body(sync_id, m) or {})} for sync_id in state.ids(m)]
             return answer({"data": items}, fault)
 
         return handle

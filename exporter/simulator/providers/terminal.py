@@ -6,7 +6,8 @@ automatic mode, starts a new job (with a new id) on a regular cadence.
                            GET /syncs?limit&cursor&status&expand   the connection's job log,
                                newest first; Bearer <secret key> and Connection-Token
                            GET /syncs/{id}?expand=issues           one job of that connection
-    control  GET|POST /_sim/terminal/connections, GET|PATCH /_sim/terminal/connections/{id}
+    control  GET|POST /_sim/terminal/connections,
+             GET|PATCH|DELETE /_sim/terminal/connections/{id}
              POST /_sim/syncs/terminal {"id", "body", "connection"?}: a job appended to a log
 """
 
@@ -591,6 +592,25 @@ class TerminalWorld(ProviderState):
         self.drop_override(sync_id)
         return created
 
+    def remove_static(self, sync_id: str, m: Moment) -> bool:
+        """Take an appended job out of its connection's log."""
+        for connection in self.connections.values():
+            kept = [job for job in connection.added if job.id != sync_id]
+            if len(kept) != len(connection.added):
+                connection.added = kept
+                self.drop_override(sync_id)
+                return True
+        return False
+
+    def remove_connection(self, connection_id: str) -> bool:
+        """Delete a connection and its jobs, as deleting it in Terminal's dashboard would;
+        False if there is no such connection."""
+        connection = self.connections.pop(connection_id, None)
+        if connection is None:
+            return False
+        self._by_token.pop(connection.token, None)
+        return True
+
 
 def _state(world: World) -> TerminalWorld:
     state = world.state(NAME)
@@ -1083,7 +1103,7 @@ class Terminal(SimProvider):
         return handle
 
     def control_routes(self, sim: Simulator) -> list[web.RouteDef]:
-        """Connections for tests: list (tokens and job ids), create, show, change."""
+        """Connections for tests: list (tokens and job ids), create, show, change, delete."""
 
         def described(connection: Connection, m: Moment) -> JSON:
             return {**connection.render(m), "jobs": [ref.id for ref in connection.log(m)]}
@@ -1143,12 +1163,19 @@ class Terminal(SimProvider):
             connection.change(m, now, status, mode)
             return json_response(described(connection, m))
 
+        async def delete(request: web.Request) -> web.StreamResponse:
+            connection_id = request.match_info["id"]
+            if not _state(sim.world).remove_connection(connection_id):
+                return problem(ControlError(404, f"no terminal connection {connection_id!r}"))
+            return json_response({"removed": connection_id})
+
         path = "/_sim/terminal/connections"
         return [
             web.get(path, list_all),
             web.post(path, create),
             web.get(path + "/{id}", show),
             web.patch(path + "/{id}", change),
+            web.delete(path + "/{id}", delete),
         ]
 
     def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:

@@ -1,0 +1,209 @@
+"""A provider's list of syncs cannot make the exporter request unsafe ids, grow without bound,
+or page forever, and a listing that fails keeps the syncs already known.
+
+The exporter runs as users run it (a real process) against a listing served on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from tests.exposition import Exposition
+from tests.hostile import Reply, Route, hostile_server, json_reply
+from tests.procs import exporter_command, free_port, run_exporter, running
+
+MiB = 1024 * 1024
+Routes = dict[str, Route | Reply]
+SEQUIN_SYNC = json_reply(b'{"status": "active"}')
+
+
+def listing(ids: list[Any]) -> Reply:
+    """Sequin's `GET /v1/syncs`: every sync object (here only its id)."""
+    return json_reply(json.dumps({"data": [{"id": sync_id} for sync_id in ids]}).encode())
+
+
+def sequin_config(path: Path, base: str, extra: str = "") -> Path:
+    path.write_text(
+        f"sources: [{{name: listed, provider: sequin, base_url: '{base}', auth: {{token: t}},"
+        f" discover: true{extra}}}]\n"
+    )
+    return path
+
+
+def once(config: Path) -> tuple[Exposition, str]:
+    result = run_exporter("--config.file", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    return Exposition(result.stdout), result.stderr
+
+
+def read_ids(m: Exposition, source: str = "listed") -> set[str]:
+    return {labels["sync_id"] for labels, _ in m.find("sync_up", source=source)}
+
+
+def test_listed_ids_that_cannot_be_requested_safely_are_dropped(tmp_path: Path) -> None:
+    valid = ["ok-1", "é", "x" * 256, "with:colon", 'quo"te', "back\\slash", "{0}", "}{"]
+    valid += ["%2F", "?q=1", "#frag", "\u202eevil"]
+    invalid: list[Any] = [".", "..", "a/b", "/", "", " ", "tab\tid", "nul\x00id", "x" * 257]
+    invalid += ["y" * MiB, 42, None, {"nested": "id"}, True]
+    routes: Routes = {"/v1/syncs": listing([*valid, *invalid, "ok-1"]), "/v1/syncs/*": SEQUIN_SYNC}
+    with hostile_server(routes) as provider:
+        m, _ = once(sequin_config(tmp_path / "c.yml", provider.url))
+        requested = [unquote(path) for path in provider.paths()]
+    assert read_ids(m) == set(valid)
+    assert all(m.value("sync_up", sync_id=sync_id) == 1 for sync_id in valid)
+    assert m.value("sync_exporter_syncs_dropped", source="listed", reason="invalid_id") == len(
+        invalid
+    )
+    assert m.value("sync_exporter_syncs_configured", source="listed") == len(valid)
+    # The listing, the scrape's one list read (whose objects carry no status here, so each
+    # valid sync is then read on its own), and never a request for a dropped id.
+    expected = ["/v1/syncs", "/v1/syncs", *(f"/v1/syncs/{i}" for i in valid)]
+    assert sorted(requested) == sorted(expected), "no request was made for a dropped id"
+
+
+def test_max_syncs_reads_the_first_in_id_order_of_200000_listed(tmp_path: Path) -> None:
+    ids = [f"s-{n:06d}" for n in range(200_000)]
+    random.Random(9).shuffle(ids)
+    routes: Routes = {"/v1/syncs": listing(ids), "/v1/syncs/*": SEQUIN_SYNC}
+    with hostile_server(routes) as provider:
+        config = sequin_config(
+            tmp_path / "c.yml", provider.url, ", max_syncs: 50, discover_interval: 1s"
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path / "exporter.log"
+        with running(exporter_command(config, port), f"{url}/-/ready", log=log):
+            deadline = time.monotonic() + 60
+            while provider.count("/v1/syncs") < 2:
+                assert time.monotonic() < deadline, "the source did not list twice"
+                time.sleep(0.2)
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+        reads = [path for path in provider.paths() if path.startswith("/v1/syncs/")]
+    assert read_ids(m) == {f"s-{n:06d}" for n in range(50)}
+    assert m.value("sync_exporter_syncs_dropped", source="listed", reason="max_syncs") == 199_950
+    assert m.value("sync_exporter_syncs_configured", source="listed") == 50
+    assert set(reads) == {f"/v1/syncs/s-{n:06d}" for n in range(50)}
+    warnings = log.read_text().count("the provider lists more syncs than max_syncs")
+    assert warnings == 1, "warned once, not at every listing"
+
+
+def terminal_config(path: Path, base: str, extra: str = "") -> Path:
+    path.write_text(
+        f"sources: [{{name: fleet, provider: terminal, base_url: '{base}', auth: {{token: t}},"
+        f" discover: true{extra}}}]\n"
+    )
+    return path
+
+
+def connection(connection_id: str) -> dict[str, Any]:
+    return {"id": connection_id, "status": "connected", "token": f"con_tkn_{connection_id}"}
+
+
+def pages(ids: list[str], follow: Callable[[str | None], str | None]) -> Callable[..., Reply]:
+    """`GET /connections` with one connection per page; `follow` gives each page's next cursor."""
+
+    def answer(query: dict[str, list[str]]) -> Reply:
+        cursor = query.get("cursor", [None])[0]
+        index = 0 if cursor is None else int(cursor.strip("c")) % len(ids)
+        page: dict[str, Any] = {"results": [connection(ids[index])]}
+        following = follow(cursor)
+        if following is not None:
+            page["next"] = following
+        return json_reply(json.dumps(page).encode())
+
+    return answer
+
+
+LATEST_JOB = json_reply(
+    b'{"results": [{"id": "sync_1", "status": "completed", "completedAt": "2024-05-01T00:00:00Z"}]}'
+)
+
+
+def test_a_listing_whose_cursor_comes_back_fails_and_reads_nothing(tmp_path: Path) -> None:
+    cycle = {None: "c1", "c1": "c2", "c2": "c1"}
+    routes: Routes = {"/connections": pages(["a", "b", "c"], cycle.get), "/syncs": LATEST_JOB}
+    with hostile_server(routes) as provider:
+        m, log = once(terminal_config(tmp_path / "c.yml", provider.url))
+        assert provider.count("/connections") == 3
+        assert provider.count("/syncs") == 0
+    assert not m.has("sync_up", source="fleet")
+    assert m.value("sync_exporter_errors_total", source="fleet", reason="bad_response") == 1
+    assert "the list's next cursor repeats an earlier one" in log
+
+
+def test_an_endless_listing_fails_after_1000_pages(tmp_path: Path) -> None:
+    def endless(cursor: str | None) -> str:
+        return f"c{1 if cursor is None else int(cursor[1:]) + 1}"
+
+    routes: Routes = {
+        "/connections": pages([f"conn{n}" for n in range(5)], endless),
+        "/syncs": LATEST_JOB,
+    }
+    with hostile_server(routes) as provider:
+        m, log = once(terminal_config(tmp_path / "c.yml", provider.url))
+        assert provider.count("/connections") == 1000
+        assert provider.count("/syncs") == 0, "a truncated list is not taken for the whole"
+    assert not m.has("sync_up", source="fleet")
+    assert m.value("sync_exporter_errors_total", source="fleet", reason="bad_response") == 1
+    assert "the list did not end within 1000 pages" in log
+
+
+def test_a_failing_listing_keeps_the_last_good_list(tmp_path: Path) -> None:
+    ids = ["conn_a", "conn_b"]
+    modes: dict[str, Callable[..., Reply]] = {
+        "good": pages(ids, lambda cursor: "c1" if cursor is None else None),
+        "cursor-cycle": pages(ids, lambda cursor: "c1"),
+        "server-error": lambda query: json_reply(b'{"error": "down"}', 500),
+        "not-a-list": lambda query: json_reply(b'{"results": "nope"}'),
+        "truncated": lambda query: json_reply(b'{"results": [{"id": "conn_c"'),
+        "smaller": pages(["conn_c"], lambda cursor: None),
+    }
+    mode = ["good"]
+    routes: Routes = {"/connections": lambda query: modes[mode[0]](query), "/syncs": LATEST_JOB}
+    with hostile_server(routes) as provider:
+        config = terminal_config(tmp_path / "c.yml", provider.url, ", discover_interval: 1s")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path / "exporter.log"
+
+        def scrape() -> Exposition:
+            return Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+
+        def errors(m: Exposition, reason: str) -> float:
+            found = m.find("sync_exporter_errors_total", source="fleet", reason=reason)
+            return found[0][1] if found else 0.0
+
+        with running(exporter_command(config, port), f"{url}/-/ready", log=log):
+            assert read_ids(scrape(), "fleet") == set(ids)
+            for failing, reason in (
+                ("cursor-cycle", "bad_response"),
+                ("server-error", "server_error"),
+                ("not-a-list", "bad_response"),
+                ("truncated", "bad_response"),
+            ):
+                before = errors(scrape(), reason)
+                mode[0] = failing
+                deadline = time.monotonic() + 20
+                while errors(m := scrape(), reason) <= before:
+                    assert time.monotonic() < deadline, f"no failed listing in mode {failing}"
+                    time.sleep(0.2)
+                assert read_ids(m, "fleet") == set(ids), failing
+                assert all(m.value("sync_up", sync_id=sync_id) == 1 for sync_id in ids)
+            mode[0] = "smaller"
+            deadline = time.monotonic() + 20
+            while read_ids(m := scrape(), "fleet") != {"conn_c"}:
+                assert time.monotonic() < deadline, "a good listing did not replace the list"
+                time.sleep(0.2)
+    logged = log.read_text()
+    assert logged.count("cannot list syncs, keeping the ones known") == 3, (
+        "one warning per change of reason, not one per retry"
+    )
+    assert logged.count("listing syncs works again") == 1

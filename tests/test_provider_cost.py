@@ -1,0 +1,155 @@
+"""What the exporter costs each provider, counted on the provider's side (the simulator).
+
+Every figure comes from the simulator's own request log, never from the exporter's counters:
+one scrape's requests per provider, `min_interval` serving earlier readings, and
+`max_requests_per_second` holding across scrapes and listings.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Sim
+from tests.exposition import Exposition
+from tests.procs import exporter_command, free_port, running
+
+PARAGON_BODY: dict[str, object] = {
+    "status": "IDLE",
+    "summary": {"totalRecords": 5, "syncedRecordsCount": 5},
+}
+
+
+@contextmanager
+def exporter(config: Path, text: str) -> Iterator[str]:
+    config.write_text(text)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready", log=config.with_suffix(".log")):
+        yield url
+
+
+def scrape(url: str, timeout: str = "10") -> Exposition:
+    headers = {"X-Prometheus-Scrape-Timeout-Seconds": timeout}
+    response = httpx.get(f"{url}/metrics", headers=headers, timeout=30)
+    assert response.status_code == 200
+    return Exposition(response.text)
+
+
+def provider_requests(sim: Sim) -> dict[str, int]:
+    counts: dict[str, int] = sim.http.get("/_sim/requests").json()["providers"]
+    return counts
+
+
+def paragon_syncs(sim: Sim, prefix: str, count: int) -> list[str]:
+    ids = [f"{prefix}-{n:03d}" for n in range(count)]
+    for sync_id in ids:
+        sim.create("paragon", sync_id, PARAGON_BODY)
+    return ids
+
+
+def paragon_source(sim: Sim, ids: list[str], extra: str = "") -> str:
+    return (
+        f"sources: [{{name: p, provider: paragon, base_url: '{sim.base}/paragon',"
+        f" auth: {{token: {sim.paragon_token()}}}, syncs: [{', '.join(ids)}]{extra}}}]\n"
+    )
+
+
+def test_one_scrape_costs_what_the_readme_says_per_provider(sim: Sim, workdir: Path) -> None:
+    acme = sim.paragon()["users"]["acme"]
+    for n in range(3):
+        sim.connection(f"conn_cost_{n}", tags=["cost3"])
+        sim.job(
+            f"conn_cost_{n}",
+            f"sync_cost_{n}",
+            {
+                "status": "completed",
+                "requestedAt": "2026-11-20T00:00:00.000Z",
+                "completedAt": "2026-11-20T01:00:00Z",
+            },
+        )
+    text = (
+        "sources:\n"
+        f"  - {{name: p, provider: paragon, base_url: '{sim.base}/paragon',"
+        f" auth: {sim.paragon_auth()}, users: [acme], discover: true}}\n"
+        f"  - {{name: t, provider: terminal, base_url: '{sim.base}/terminal/tsp/v1',"
+        " auth: {token: sim-terminal-secret}, discover: true, connections: {tag: cost3}}\n"
+        f"  - {{name: s, provider: sequin, base_url: '{sim.base}/sequin',"
+        " auth: {token: sim-sequin-key}, discover: true}\n"
+    )
+    with exporter(workdir / "cost.yml", text) as url:
+        sim.reset_requests()
+        m = scrape(url)
+        sequin_syncs = len(m.find("sync_up", source="s"))
+        assert sequin_syncs >= 6
+        # Paragon: one request per sync (the list lacks records and the last success);
+        # Terminal: one per connection (its latest job, completed here); Sequin: one list.
+        assert provider_requests(sim) == {"paragon": len(acme), "terminal": 3, "sequin": 1}
+
+
+def test_min_interval_serves_earlier_readings_until_it_passes(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "mi", 3)
+    with exporter(workdir / "mi.yml", paragon_source(sim, ids, ", min_interval: 3s")) as url:
+        sim.reset_requests()
+        first = scrape(url)
+        second = scrape(url)
+        assert provider_requests(sim)["paragon"] == 3
+        read_at = first.value("sync_status_read_timestamp_seconds", sync_id="mi-000")
+        assert second.value("sync_status_read_timestamp_seconds", sync_id="mi-000") == read_at
+        assert second.value("sync_up", sync_id="mi-000") == 1
+        assert second.value("sync_exporter_readings_reused_total", source="p") == 3
+        time.sleep(3.1)
+        third = scrape(url)
+        assert provider_requests(sim)["paragon"] == 6
+        assert third.value("sync_status_read_timestamp_seconds", sync_id="mi-000") > read_at
+
+
+def test_a_reading_older_than_its_staleness_budget_is_read_again(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "old", 2)
+    text = paragon_source(sim, ids, ", min_interval: 1h, stale_after: 1s")
+    with exporter(workdir / "old.yml", text) as url:
+        sim.reset_requests()
+        scrape(url)
+        time.sleep(1.5)
+        later = scrape(url)
+        assert provider_requests(sim)["paragon"] == 4
+        assert later.value("sync_exporter_readings_reused_total", source="p") == 0
+        assert all(value == 1 for _, value in later.find("sync_up", source="p"))
+
+
+def test_the_budget_holds_across_scrapes_and_listings_oldest_first(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "bud", 30)
+    text = paragon_source(sim, ids, ", max_requests_per_second: 10")
+    with exporter(workdir / "budget.yml", text) as url:
+        sim.reset_requests()
+        seen: dict[str, float] = {}
+        scrapes: list[Exposition] = []
+        for _ in range(4):
+            # Two scrapes at once with short deadlines: the budget is shared between them.
+            both = [
+                threading.Thread(target=lambda: scrapes.append(scrape(url, "1.5")))
+                for _ in range(2)
+            ]
+            for thread in both:
+                thread.start()
+            for thread in both:
+                thread.join()
+            for labels, value in scrapes[-1].find("sync_status_read_timestamp_seconds"):
+                seen[labels["sync_id"]] = value
+            time.sleep(1.1)
+        log = sim.http.get("/_sim/requests").json()
+        assert log["max_per_second"]["paragon"] <= 10
+        # Every sync was read within the four scrapes: the least recently read go first.
+        assert set(seen) == set(ids)
+        last = scrapes[-1]
+        assert last.value("sync_exporter_budget_deferred_total", source="p") > 0
+        # A deferred sync with no reading yet is down, never a made-up answer.
+        first_round = scrapes[0]
+        down = [labels for labels, value in first_round.find("sync_up") if value == 0]
+        assert down and all(labels["sync_id"] not in ("",) for labels in down)
+        assert first_round.value("sync_exporter_errors_total", source="p", reason="timeout") == 0
