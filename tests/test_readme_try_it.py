@@ -116,7 +116,7 @@ def test_try_it_with_your_own_config_works_as_written(tmp_path: Path) -> None:
             put, metrics, smoke, delete = fault.strip().splitlines()
             reader.run(put)
             (down,) = Exposition(reader.run(metrics)).find("sync_up")
-            assert down[0]["sync_id"].startswith("507613d9") and down[1] == 0
+            assert down[0]["sync_id"].startswith("0a3b24a3") and down[1] == 0
             assert reader.run(smoke) == "exit status 3\n"
             reader.run(delete)
             after = httpx.get(reader.url(EXPORTER, "/metrics"), timeout=30).text
