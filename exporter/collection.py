@@ -23,6 +23,7 @@ from exporter.http1 import Client
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy
+from exporter.schema import SourceConfig
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
@@ -135,8 +136,8 @@ class Collector:
         self._catching_up: dict[str, asyncio.Task[None]] = {}
         self.last_collection: float | None = None
 
-    def _build(self, config: object) -> Source:
-        return build_source(config, self.config.collector, self._http, self.metrics)  # type: ignore[arg-type]
+    def _build(self, config: SourceConfig[Any, Any]) -> Source:
+        return build_source(config, self.config.collector, self._http, self.metrics)
 
     def start(self) -> None:
         """Begin listing in the background (sources with discovery, or that list for names)."""

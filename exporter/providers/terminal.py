@@ -269,9 +269,7 @@ class Terminal(Adapter[TerminalConfig]):
         token = self.config.auth.connection_token
         assert token is not None
         url = f"{self.base_url}/syncs/{path_id(target.sync_id)}?expand=issues"
-        status = parse(await http.get(url, self._headers(token.get_secret_value())))
-        status.info.update(sync_mode="", integration="", name="")
-        return status
+        return parse(await http.get(url, self._headers(token.get_secret_value())))
 
     async def _read_connection(
         self, target: Target, connection: Connection, http: Http
