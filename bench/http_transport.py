@@ -1,8 +1,9 @@
 """Which HTTP client transport should the exporter use? CPU per request, measured.
 
 Starts the simulator in its own process, then fetches and JSON-decodes the same sync URLs
-with httpx's default transport, httpx on the httpx-aiohttp transport, and bare aiohttp,
-at the same concurrency, and prints the client CPU per request (median of several rounds).
+with httpx's default transport, httpx on the httpx-aiohttp transport, bare aiohttp and the
+exporter's own client (`exporter/http1.py`), at the same concurrency, and prints the client
+CPU per request (median of several rounds).
 
     python -m bench.http_transport [--requests 2000] [--concurrency 100] [--rounds 5]
 """
@@ -22,6 +23,7 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from bench.simulator_process import simulator_process
+from exporter.client import make_client, tls_context
 from exporter.simulator import bulk_id
 
 Fetch = Callable[[str], Awaitable[object]]
@@ -51,6 +53,19 @@ async def _measure(
 ) -> tuple[float, float]:
     """Client CPU seconds and wall seconds for one pass over `urls`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if kind == "exporter":
+        ours = make_client(tls_context())
+
+        async def fetch_ours(url: str) -> object:
+            return orjson.loads((await ours.get(url, headers, limit=1 << 22, timeout=30)).body)
+
+        try:
+            await _drive(fetch_ours, urls[:concurrency], concurrency)
+            cpu, wall = time.process_time(), time.perf_counter()
+            await _drive(fetch_ours, urls, concurrency)
+            return time.process_time() - cpu, time.perf_counter() - wall
+        finally:
+            await ours.close()
     if kind == "aiohttp":
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
@@ -82,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    kinds = ("httpx", "httpx+aiohttp", "aiohttp")
+    kinds = ("httpx", "httpx+aiohttp", "aiohttp", "exporter")
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     wall: dict[str, list[float]] = {kind: [] for kind in kinds}
     one_user = ["--paragon-syncs-per-user", str(max(args.requests, 1))]

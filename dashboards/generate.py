@@ -936,6 +936,34 @@ def exporter() -> builders.Dashboard:
                 ),
             )
         )
+        .with_panel(
+            with_queries(
+                graph(
+                    "Reads spared the provider",
+                    "Syncs per second served from an earlier reading instead of a request: "
+                    "younger than the source's min_interval (reused), or put off by its "
+                    "max_requests_per_second (deferred); and reads the scrape deadline left "
+                    "unstarted.",
+                    "ops",
+                    width=24,
+                ),
+                query(
+                    "sum by (source) (rate("
+                    f"sync_exporter_readings_reused_total{{{SOURCE}}}{rate}))",
+                    "{{source}} reused",
+                ),
+                query(
+                    "sum by (source) (rate("
+                    f"sync_exporter_budget_deferred_total{{{SOURCE}}}{rate}))",
+                    "{{source}} deferred",
+                ),
+                query(
+                    "sum by (source) (rate("
+                    f"sync_exporter_reads_not_started_total{{{SOURCE}}}{rate}))",
+                    "{{source}} not started",
+                ),
+            )
+        )
     )
     dashboard = dashboard.with_row(builders.Row("Process"))
     return (

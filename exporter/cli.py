@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import re
 import signal
 import ssl
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from exporter import __version__, logs, values
 from exporter.client import tls_context
@@ -21,6 +22,7 @@ from exporter.config import (
     DEFAULT_PORT,
     Config,
     ConfigError,
+    Overrides,
     load_config,
     parse_listen_address,
 )
@@ -37,6 +39,12 @@ from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
 log = logging.getLogger("exporter")
 
 DEFAULT_CONFIG = "sync-status-exporter.yml"
+# promtool's convention: 1 when the input is invalid, 3 when it is valid but a check failed.
+EXIT_DOWN = 3
+MAX_NAMED_DOWN = 10
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def _duration(text: str) -> float:
@@ -45,10 +53,21 @@ def _duration(text: str) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            seconds = -1.0
-    if not seconds > 0:
+            seconds = math.nan
+    if not math.isfinite(seconds):
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)")
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return seconds
+
+
+def _period(text: str) -> float:
+    from exporter.simulator.cli import parse_period
+
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -93,7 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="collect once, print the exposition to stdout and exit",
+        help="collect once, print the exposition to stdout and exit 0",
+    )
+    parser.add_argument(
+        "--once.fail-on-down",
+        dest="fail_on_down",
+        action="store_true",
+        help=f"with --once: exit {EXIT_DOWN} if any sync could not be read (sync_up 0) or a "
+        "listing failed, naming them on stderr; a smoke check for scripts",
     )
     _common(parser)
     parser.add_argument(
@@ -203,43 +229,35 @@ def _demo_parser() -> argparse.ArgumentParser:
     _common(parser)
     parser.add_argument(
         "--period",
-        type=_duration,
+        type=_period,
         default=120.0,
         metavar="DURATION",
-        help="length of one simulated sync lifecycle (default 2m)",
+        help="length of one simulated sync lifecycle, at least 1s (default 2m)",
     )
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
-    """Flags win over the file: rebuild the touched sections with the flag values."""
-    sections: dict[str, dict[str, Any]] = {
-        "collector": {
-            "request_timeout": getattr(args, "request_timeout", None),
-            "max_concurrency": getattr(args, "max_concurrency", None),
-            "timeout_offset": getattr(args, "timeout_offset", None),
-            "shard": getattr(args, "shard", None),
-            "total_shards": getattr(args, "total_shards", None),
-        },
-        "web": {"listen_address": args.listen_address},
-        "log": {"level": args.log_level, "format": args.log_format},
-    }
+# (section, key) of the config that each flag sets, by the flag's dest and name.
+_FLAG_FIELDS = (
+    ("request_timeout", "--collector.request-timeout", "collector", "request_timeout"),
+    ("max_concurrency", "--collector.max-concurrency", "collector", "max_concurrency"),
+    ("timeout_offset", "--collector.timeout-offset", "collector", "timeout_offset"),
+    ("shard", "--collector.shard", "collector", "shard"),
+    ("total_shards", "--collector.total-shards", "collector", "total_shards"),
+    ("listen_address", "--web.listen-address", "web", "listen_address"),
+    ("log_level", "--log.level", "log", "level"),
+    ("log_format", "--log.format", "log", "format"),
+)
 
-    def apply(config: Config) -> Config:
-        update: dict[str, Any] = {}
-        for name, fields in sections.items():
-            given = {key: value for key, value in fields.items() if value is not None}
-            if given:
-                section = getattr(config, name)
-                try:
-                    update[name] = section.model_validate({**section.model_dump(), **given})
-                except ValidationError as exc:
-                    error = exc.errors(include_input=False, include_url=False)[0]
-                    message = error["msg"].removeprefix("Value error, ")
-                    raise ConfigError(f"flag for {name}.{error['loc'][0]}: {message}") from None
-        return config.model_copy(update=update) if update else config
 
-    return apply
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """Flags win over the file: their values are checked with the file's, in one pass."""
+    given: dict[tuple[str, str], tuple[str, Any]] = {}
+    for dest, flag, section, key in _FLAG_FIELDS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            given[section, key] = (flag, value)
+    return given
 
 
 Serving = tuple[WebSecurityConfig | None, ssl.SSLContext | None]
@@ -317,11 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
         return _demo(_demo_parser().parse_args(arguments[1:]))
-    args = _parser().parse_args(arguments)
-    adjust = _overrides(args)
+    parser = _parser()
+    args = parser.parse_args(arguments)
+    if args.fail_on_down and not args.once:
+        parser.error("--once.fail-on-down needs --once")
+    overrides = _overrides(args)
 
     def load() -> Config:
-        return adjust(load_config(args.config_file))
+        return load_config(args.config_file, overrides)
 
     try:
         config = load()
@@ -336,7 +357,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logs.setup(config.log.level, config.log.format)
     if args.once:
-        sys.stdout.write(asyncio.run(_once(config)))
+        exposition = asyncio.run(_once(config))
+        sys.stdout.write(exposition)
+        sys.stdout.flush()
+        if args.fail_on_down:
+            problems = down_report(exposition)
+            if problems:
+                for line in problems:
+                    print(f"sync-status-exporter: {line}", file=sys.stderr)
+                return EXIT_DOWN
         return 0
     try:
         asyncio.run(_run(config, load, serving, args))
@@ -355,6 +384,41 @@ async def _once(config: Config) -> str:
     finally:
         await collector.close()
     return snapshot.body.decode("utf-8")
+
+
+def _samples(exposition: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """The labels and value of each sample of one family in a text exposition."""
+    for line in exposition.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            labels = {
+                key: _ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+                for key, value in _LABEL.findall(match.group(2))
+            }
+            yield labels, float(match.group(3))
+
+
+def down_report(exposition: str) -> list[str]:
+    """What --once.fail-on-down fails on: syncs not read, and sources whose listing failed.
+
+    Read from the exposition itself, so the verdict is exactly what a scrape would have
+    shown: `sync_up 0`, and failed requests of a source none of whose syncs is down.
+    """
+    up = list(_samples(exposition, "sync_up"))
+    down = [f"{labels['source']}/{labels['sync_id']}" for labels, value in up if value == 0]
+    lines = []
+    if down:
+        named = ", ".join(down[:MAX_NAMED_DOWN])
+        more = f" and {len(down) - MAX_NAMED_DOWN} more" if len(down) > MAX_NAMED_DOWN else ""
+        lines.append(f"{len(down)} of {len(up)} syncs down: {named}{more}")
+    sources_down = {name.split("/", 1)[0] for name in down}
+    failed: dict[str, list[str]] = {}
+    for labels, value in _samples(exposition, "sync_exporter_errors_total"):
+        if value > 0 and labels["source"] not in sources_down:
+            failed.setdefault(labels["source"], []).append(labels["reason"])
+    for source, reasons in sorted(failed.items()):
+        lines.append(f"source {source}: listing failed ({', '.join(sorted(reasons))})")
+    return lines
 
 
 async def _run(

@@ -2,53 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import os
 import ssl
 import time
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import certifi
 import orjson
-from aiohttp.http_exceptions import ContentEncodingError
 
 from exporter import __version__
+from exporter.http1 import BodyTooLarge, Client, ProtocolError
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
 
 USER_AGENT = f"sync-status-exporter/{__version__}"
-
-# No timers of aiohttp's own: get_json bounds each whole request with one asyncio.timeout.
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
-
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A list page holds many syncs (Sequin's and Terminal's whole objects), so more is allowed.
 MAX_LIST_BYTES = 64 * 1024 * 1024
 
 
-class BodyTooLarge(Exception):
-    """A provider answered more than we read (after decompression): not a sync status."""
+def make_client(tls: ssl.SSLContext) -> Client:
+    """The exporter's HTTP client: keep-alive connections shared by every source.
 
-
-def make_client(max_connections: int, tls: ssl.SSLContext) -> aiohttp.ClientSession:
-    """An aiohttp session: httpx's client layer alone cost ~3x a bare aiohttp request's CPU.
-
-    See the README's Performance section for the measurements. aiohttp's trust_env would look up the
-    proxy in a thread on every request, so env_proxy resolves it once per source instead.
+    Proxies are resolved once per source (env_proxy), not looked up on every request.
     """
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=tls)
-    return aiohttp.ClientSession(
-        connector=connector,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        timeout=_NO_TIMEOUT,
-        trust_env=False,
-    )
+    return Client(tls, USER_AGENT)
 
 
 def tls_context() -> ssl.SSLContext:
@@ -66,19 +50,6 @@ def tls_context() -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"cannot load the CA certificates for provider TLS: {reason}") from None
-
-
-async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, refusing more than `limit` bytes (also after gzip decompression)."""
-    length = response.content_length
-    if length is not None and length > limit:
-        raise BodyTooLarge(f"body larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in response.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"body larger than {limit} bytes")
-    return bytes(body)
 
 
 def env_proxy(base_url: str) -> str | None:
@@ -122,8 +93,6 @@ def _transport_failure(exc: BaseException) -> tuple[str, str]:
         root = root.__cause__
     if isinstance(root, TimeoutError):
         return "timeout", type(root).__name__
-    if isinstance(root, ContentEncodingError):
-        return "bad_response", "body cannot be decoded as its Content-Encoding says"
     return "connect", type(root).__name__
 
 
@@ -140,7 +109,7 @@ def _http_error(status_code: int) -> str:
 
 
 async def get_json(
-    client: aiohttp.ClientSession,
+    client: Client,
     url: str,
     headers: Mapping[str, str],
     *,
@@ -156,14 +125,10 @@ async def get_json(
     """
     code = ""
     try:
-        async with asyncio.timeout(timeout):
-            async with client.get(
-                url, headers=headers, allow_redirects=False, proxy=proxy
-            ) as response:
-                code = str(response.status)
-                # Read error bodies too, so the connection goes back to the pool.
-                content = await _read_body(response, limit)
-                status, retry_header = response.status, response.headers.get("Retry-After")
+        response = await client.get(url, headers, limit=limit, timeout=timeout, proxy=proxy)
+        status, content = response.status, response.body
+        code = str(status)
+        retry_header = response.headers.get("retry-after")
         if status != 200:
             error = UpstreamError(_http_error(status), f"HTTP {status}", code=code)
             if status == 429:
@@ -196,7 +161,11 @@ def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
     """The reason and detail of a request that raised: every failure is data, never a crash."""
     if isinstance(exc, TimeoutError):
         return "timeout", f"no answer within {timeout:.3g}s"
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, zlib.error):
+        return "bad_response", "body cannot be decoded as its Content-Encoding says"
+    if isinstance(exc, ProtocolError):
+        return "bad_response", f"not an HTTP answer we read: {exc}"
+    if isinstance(exc, OSError):
         return _transport_failure(exc)
     if isinstance(exc, BodyTooLarge):
         return "bad_response", str(exc)

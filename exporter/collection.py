@@ -17,13 +17,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
+from exporter.http1 import Client
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value
+from exporter.schema import SourceConfig
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
@@ -94,6 +94,8 @@ class _Running:
 SHARE_MIN_BUDGET = 0.9
 # The share of min_interval a reading must have aged to be read again, allowing for jitter.
 MIN_INTERVAL_SLACK = 0.1
+# Syncs rendered to measure the cost of finishing a collection before the first one.
+CALIBRATION_SAMPLE = 256
 # How long a background catch-up read may wait for the request budget.
 CATCH_UP_WAIT = 60.0
 # Collections in flight at once; a scrape beyond them shares the latest.
@@ -123,7 +125,7 @@ class Collector:
         self.config = config
         self.metrics = SelfMetrics(lambda: self.sources)
         self._tls = tls_context()
-        self._client: aiohttp.ClientSession | None = None
+        self._client: Client | None = None
         self.sources: list[Source] = [self._build(source) for source in config.sources]
         self.metrics.track_sources([s.name for s in self.sources])
         self._running: list[_Running] = []
@@ -135,8 +137,8 @@ class Collector:
         self._probes: dict[tuple[str, str | None], list[_Running]] = {}
         self.last_collection: float | None = None
 
-    def _build(self, config: object) -> Source:
-        return build_source(config, self.config.collector, self._http, self.metrics)  # type: ignore[arg-type]
+    def _build(self, config: SourceConfig[Any, Any]) -> Source:
+        return build_source(config, self.config.collector, self._http, self.metrics)
 
     def start(self) -> None:
         """Begin listing in the background (sources with discovery, or that list for names)."""
@@ -185,10 +187,10 @@ class Collector:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _http(self) -> aiohttp.ClientSession:
+    def _http(self) -> Client:
         """One client for the exporter's life; the sources' own limits bound its connections."""
         if self._client is None:
-            self._client = make_client(0, self._tls)
+            self._client = make_client(self._tls)
         return self._client
 
     async def close(self) -> None:
@@ -241,7 +243,10 @@ class Collector:
         renderer = Renderer(stale, [source.adapter for source in self.sources])
         report = _Report()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
-        # compressing), measured per sync on earlier collections, so the answer is on time.
+        # compressing), measured per sync on earlier collections (and on a sample before the
+        # first), so the answer is on time.
+        if not self._finish_per_sync and targets:
+            self._finish_per_sync = self._calibrate([target for _, target in targets])
         reserve = min(self._finish_per_sync * len(targets), timeout / 2)
         reads_for = max(timeout - reserve, 0.001)
         deadline = time.monotonic() + reads_for
@@ -282,6 +287,20 @@ class Collector:
         self._finish_per_sync = max(spent, self._finish_per_sync * FINISH_DECAY)
         self.last_collection = wall
         return snapshot
+
+    def _calibrate(self, targets: list[Target]) -> float:
+        """Seconds per sync of finishing a collection whose syncs all went unread, measured on a
+        sample before the first collection, doubled for the notes and logs besides."""
+        sample = targets[:CALIBRATION_SAMPLE]
+        started = time.perf_counter()
+        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), [s.adapter for s in self.sources])
+        for target in sample:
+            renderer.add(target, None, 0.0)
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        for chunk in renderer.chunks():
+            compressor.compress(chunk)
+        compressor.flush()
+        return 2 * (time.perf_counter() - started) / len(sample)
 
     def source_named(self, name: str) -> Source | None:
         """The configured source called `name`, if any."""

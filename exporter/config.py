@@ -7,16 +7,18 @@ the field path, so a bad config never starts half a service.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args
 
 import yaml
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -31,16 +33,18 @@ from yaml.events import Event
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
-from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
 from exporter.providers import PROVIDERS
 from exporter.schema import (
     SUBSTITUTED,
+    Checked,
     ConfigError,
     FieldError,
+    Location,
     Model,
     PositiveSeconds,
     Seconds,
     SourceConfig,
+    located,
     shown,
 )
 
@@ -55,20 +59,6 @@ MAX_REPORTED_PROBLEMS = 50
 _TAG = "provider="
 
 M = TypeVar("M", bound=Model)
-
-
-def reserved_labels() -> frozenset[str]:
-    """Label names the exporter writes itself, which static labels and label_from must avoid."""
-    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
-    names.update(label for family in SYNC_FAMILIES for label in family.labels)
-    for adapter in PROVIDERS.values():
-        names.update(adapter.target_labels)
-        names.update(adapter.info_labels)
-        names.update(label for family in adapter.families for label in family.labels)
-    return frozenset(names)
-
-
-RESERVED_LABELS = reserved_labels()
 
 
 class _UnknownProvider(Model):
@@ -161,7 +151,7 @@ class LogConfig(Model):
     format: Literal["logfmt", "json"] = "logfmt"
 
 
-class Config(Model):
+class Config(Checked):
     """The whole file."""
 
     sources: list[AnySource]
@@ -169,72 +159,96 @@ class Config(Model):
     web: WebConfig = WebConfig()
     log: LogConfig = LogConfig()
 
-    @field_validator("sources")
     @classmethod
-    def _names_and_labels(cls, sources: list[AnySource]) -> list[AnySource]:
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Source names used twice, read from the file as given: shown whatever else is wrong."""
+        sources = raw.get("sources")
+        if not isinstance(sources, list):
+            return
         seen: set[str] = set()
         for index, source in enumerate(sources):
-            if source.name in seen:
-                raise FieldError(
-                    f"[{index}].name", f"source name {shown(source.name)} is used twice"
+            name = source.get("name") if isinstance(source, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                yield FieldError(
+                    f"sources[{index}].name", f"source name {shown(name)} is used twice"
                 )
-            seen.add(source.name)
-            _check_reserved(index, source)
-        return sources
+            seen.add(name)
 
 
-def _check_reserved(index: int, source: SourceConfig[Any, Any]) -> None:
-    """Static labels and label_from names must not collide with the exporter's own labels."""
-    for name in source.labels:
-        if name in RESERVED_LABELS:
-            raise FieldError(
-                f"[{index}].labels", f"label name {name!r} is reserved by the exporter"
-            )
-    static = set(source.labels)
-    for position, sync in enumerate(source.syncs):
-        for name in sync.labels:
-            if name in RESERVED_LABELS:
-                raise FieldError(
-                    f"[{index}].syncs[{position}].labels",
-                    f"label name {name!r} is reserved by the exporter",
-                )
-        static.update(sync.labels)
-    for name in source.label_from:
-        if name in RESERVED_LABELS or name in static:
-            raise FieldError(
-                f"[{index}].label_from",
-                f"label name {name!r} is already used (by the exporter or a static label)",
-            )
+def _skipped(part: int | str) -> bool:
+    """Parts of a pydantic location that name a validator or a union member, not a key."""
+    return isinstance(part, str) and (
+        part.startswith(("function-", "union[", _TAG)) or part in {"str", "dict[str,any]"}
+    )
 
 
-def _path(location: tuple[int | str, ...]) -> str:
+def _path(location: Location) -> str:
     path = ""
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith(("function-", "union[", _TAG)) or part in {"str", "dict[str,any]"}:
+        elif _skipped(part):
             continue
-        elif part.startswith("["):
-            path += part
         else:
             path += f".{part}" if path else part
     return path or "(top level)"
 
 
-def _location(error: Any) -> str:
-    """Where a problem is: pydantic's location, plus the field a FieldError names."""
-    location = tuple(error["loc"])
-    problem = (error.get("ctx") or {}).get("error")
-    if isinstance(problem, FieldError):
-        location += tuple(part for part in re.split(r"\.(?![^\[]*\])", problem.field) if part)
-    return _path(location)
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field's type can hold: itself, list items, dict values, union members."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def model_at(root: type[BaseModel], location: Location) -> type[BaseModel] | None:
+    """The model whose fields are at `location` below `root` (None below a plain value).
+
+    A source's location holds the `provider=<name>` tag pydantic's union adds, which picks
+    that provider's own model, so its own fields are known.
+    """
+    models: list[type[BaseModel]] = [root]
+    for part in location:
+        if isinstance(part, str) and part.startswith(_TAG):
+            adapter = PROVIDERS.get(part.removeprefix(_TAG))
+            models = [adapter.config_model] if adapter is not None else []
+        elif isinstance(part, str) and not _skipped(part):
+            field = models[0].model_fields.get(part) if len(models) == 1 else None
+            models = _models_in(field.annotation) if field is not None else []
+    return models[0] if len(models) == 1 else None
+
+
+def _suggestion(root: type[BaseModel], location: Location) -> str:
+    """` (did you mean 'syncs'?)` for an unknown key close to a field of the model it is in."""
+    model = model_at(root, location[:-1])
+    key = location[-1] if location else None
+    if model is None or not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _order(root: type[BaseModel]) -> Callable[[tuple[Any, ...]], tuple[int, int]]:
+    """Problems in the order of the file's sections and of the items of a list."""
+    fields = list(root.model_fields)
+
+    def key(problem: tuple[Any, ...]) -> tuple[int, int]:
+        location: Location = problem[0]
+        first = location[0] if location else None
+        section = fields.index(first) if first in fields else -1
+        item = location[1] if len(location) > 1 and isinstance(location[1], int) else -1
+        return section, item
+
+    return key
 
 
 class _Expansion:
     """`${VAR}` substitution over the YAML tree, refusing cycles, alias bombs and deep nests."""
 
     def __init__(self) -> None:
-        self.problems: list[str] = []
+        self.problems: list[tuple[Location, str]] = []
         self.substituted: list[tuple[str, str]] = []
         self.nodes = 0
         self._path_ids: set[int] = set()
@@ -262,8 +276,11 @@ class _Expansion:
                 for key, value in node.items():
                     if not isinstance(key, str):
                         self.problems.append(
-                            f"{_path(location)}: key {shown(key)} is not a string; quote it "
-                            "(YAML reads unquoted on, off, yes, no and numbers otherwise)"
+                            (
+                                location,
+                                f"key {shown(key)} is not a string; quote it (YAML reads "
+                                "unquoted on, off, yes, no and numbers otherwise)",
+                            )
                         )
                         continue
                     expanded[key] = self.expand(value, (*location, key))
@@ -275,9 +292,7 @@ class _Expansion:
             def substitute(match: re.Match[str]) -> str:
                 name = match.group(1)
                 if name not in os.environ:
-                    self.problems.append(
-                        f"{_path(location)}: environment variable {name} is not set"
-                    )
+                    self.problems.append((location, f"environment variable {name} is not set"))
                     return ""
                 self.substituted.append((name, os.environ[name]))
                 return os.environ[name]
@@ -392,18 +407,28 @@ def _load_yaml(text: str, origin: str) -> Any:
         ) from None
 
 
-def _report(origin: str, problems: list[str]) -> ConfigError:
-    lines = [f"{origin}: {problem}" for problem in problems[:MAX_REPORTED_PROBLEMS]]
-    if len(problems) > MAX_REPORTED_PROBLEMS:
-        lines.append(f"{origin}: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more problems")
-    return ConfigError("\n".join(lines))
+def _report(origin: str, lines: list[str]) -> ConfigError:
+    """Every problem on a line of its own, up to MAX_REPORTED_PROBLEMS, then how many more."""
+    shown_lines = lines[:MAX_REPORTED_PROBLEMS]
+    if len(lines) > MAX_REPORTED_PROBLEMS:
+        shown_lines.append(f"{origin}: ... and {len(lines) - MAX_REPORTED_PROBLEMS} more problems")
+    return ConfigError("\n".join(shown_lines))
 
 
-def parse_document(model: type[M], text: str, origin: str, top: str) -> M:
+Overrides = Mapping[tuple[str, str], tuple[str, Any]]
+"""Values given on the command line: (section, key) -> (the flag's name, its value)."""
+
+
+def parse_document(
+    model: type[M], text: str, origin: str, top: str, overrides: Overrides | None = None
+) -> M:
     """Validate YAML text against `model`; `origin` names the file in every message.
 
     `top` says what the top level should hold, for the message when it is not a mapping.
-    Every failure is a ConfigError, and no message quotes a value expanded from `${VAR}`.
+    The file must be valid on its own; `overrides` (flag values) then replace values of its
+    sections and are checked in the same pass, a problem with one naming the flag. Every
+    failure is a ConfigError listing every problem found, and no message quotes a value
+    expanded from `${VAR}`.
     """
     with gc_paused():
         raw = _load_yaml(text, origin)
@@ -418,21 +443,92 @@ def parse_document(model: type[M], text: str, origin: str, top: str) -> M:
             raise ConfigError(f"{origin}: {exc}") from None
         except RecursionError:
             raise ConfigError(f"{origin}: nested too deeply") from None
-        if expansion.problems:
-            raise _report(origin, expansion.problems)
+        problems = list(expansion.problems)
         token = SUBSTITUTED.set(tuple(expansion.substituted))
+        result: M | None = None
         try:
-            return model.model_validate(expanded)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors(include_input=False, include_url=False):
-                message = error["msg"].removeprefix("Value error, ")
-                problems.append(f"{_location(error)}: {message}")
-            raise _report(origin, problems) from None
+            try:
+                result = model.model_validate(expanded)
+            except ValidationError as exc:
+                # A value left empty by an unset variable (or a key dropped) fails for that
+                # reason only, which is already said, at its own place or its model's.
+                said = [_keys(location) for location, _ in expansion.problems]
+                for location, message in _problems(model, exc):
+                    if not any(_related(_keys(location), other) for other in said):
+                        problems.append((location, message))
+            sections, flag_problems = _with_flags(model, expanded, overrides or {}, problems)
         except Exception as exc:
             raise ConfigError(f"{origin}: cannot be validated ({type(exc).__name__})") from None
         finally:
             SUBSTITUTED.reset(token)
+        if result is not None and not problems and not flag_problems:
+            return result.model_copy(update=sections) if sections else result
+        flags = {place: flag for place, (flag, _) in (overrides or {}).items()}
+        found = [(location, message, False) for location, message in problems]
+        found += [(location, message, True) for location, message in flag_problems]
+        lines = []
+        for location, message, from_flags in sorted(found, key=_order(model)):
+            given = flags.get((str(location[0]), str(location[1]))) if len(location) == 2 else None
+            if from_flags and given:
+                lines.append(f"flag {given}: {message}")
+            elif from_flags:
+                lines.append(f"{origin}: {_path(location)}: {message} (with the flags given)")
+            else:
+                lines.append(f"{origin}: {_path(location)}: {message}")
+        raise _report(origin, lines)
+
+
+def _with_flags(
+    model: type[BaseModel],
+    expanded: dict[str, Any],
+    overrides: Overrides,
+    problems: list[tuple[Location, str]],
+) -> tuple[dict[str, BaseModel], list[tuple[Location, str]]]:
+    """The sections flags change, validated with the flags' values over the file's.
+
+    Also returns the problems the file alone does not have (in `problems`): a flag's value,
+    or one that clashes with the file's, such as a shard beyond the file's total_shards.
+    """
+    sections: dict[str, BaseModel] = {}
+    found: list[tuple[Location, str]] = []
+    for section in sorted({section for section, _ in overrides}):
+        field = model.model_fields.get(section)
+        models = _models_in(field.annotation) if field is not None else []
+        given = expanded.get(section)
+        if len(models) != 1 or not isinstance(given, dict | None):
+            continue
+        merged = dict(given or {})
+        for (name, key), (_, value) in overrides.items():
+            if name == section:
+                merged[key] = value
+        try:
+            sections[section] = models[0].model_validate(merged)
+        except ValidationError as exc:
+            for location, message in _problems(models[0], exc):
+                problem = ((section, *location), message)
+                if problem not in problems:
+                    found.append(problem)
+    return sections, found
+
+
+def _keys(location: Location) -> Location:
+    """A location as keys and indexes of the file, without pydantic's union and validator parts."""
+    return tuple(part for part in location if not _skipped(part))
+
+
+def _related(one: Location, other: Location) -> bool:
+    """Whether one location is within the other or holds it (the top level holds all, ignored)."""
+    shorter = min(len(one), len(other))
+    return shorter > 0 and one[:shorter] == other[:shorter]
+
+
+def _problems(model: type[BaseModel], exc: ValidationError) -> Iterator[tuple[Location, str]]:
+    """Each of pydantic's errors as a location and a message, unknown keys with a suggestion."""
+    for error in exc.errors(include_input=False, include_url=False):
+        location, message = located(error)
+        if error["type"] == "extra_forbidden":
+            message += _suggestion(model, location)
+        yield location, message
 
 
 def read_document(path: str | Path, what: str) -> str:
@@ -445,11 +541,11 @@ def read_document(path: str | Path, what: str) -> str:
         raise ConfigError(f"{path}: {what} is not UTF-8 text") from None
 
 
-def parse_config(text: str, origin: str) -> Config:
-    """Validate the exporter's config from YAML text."""
-    return parse_document(Config, text, origin, "a 'sources' list")
+def parse_config(text: str, origin: str, overrides: Overrides | None = None) -> Config:
+    """Validate the exporter's config from YAML text, with flag values over the file's."""
+    return parse_document(Config, text, origin, "a 'sources' list", overrides)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a config file."""
-    return parse_config(read_document(path, "config file"), str(path))
+def load_config(path: str | Path, overrides: Overrides | None = None) -> Config:
+    """Read and validate a config file, with flag values over the file's."""
+    return parse_config(read_document(path, "config file"), str(path), overrides)

@@ -117,7 +117,11 @@ class Discovery:
                 self._recovered(scope)
                 listed[scope] = result
         self._listed = listed
+        known = len(self.targets)
         self._rebuild({target.sync_id: target for target in self.targets})
+        if len(self.targets) != known or not self.ready.is_set():
+            fields = {"source": self.source, "syncs": len(self.targets)}
+            log.info("syncs discovered", extra={"fields": fields})
         return complete
 
     def _failed(self, scope: str, error: UpstreamError) -> None:
@@ -173,9 +177,4 @@ class Discovery:
                 },
             )
         self.dropped = dropped
-        targets = [self._make(found, previous.get(found.sync_id)) for found in chosen]
-        if len(targets) != len(self.targets) and self.lists:
-            log.info(
-                "syncs discovered", extra={"fields": {"source": self.source, "syncs": len(targets)}}
-            )
-        self.targets = targets
+        self.targets = [self._make(found, previous.get(found.sync_id)) for found in chosen]

@@ -185,9 +185,14 @@ class Renderer:
             buffers[position] += "".join(out).encode()
 
         name = metrics.SYNC_READ_TIMESTAMP.name
-        out = [
-            f"{name}{{{t.labels}}} {format_value(at)}\n" for t, s, _, at in batch if s is not None
-        ]
+        out = []
+        append = out.append
+        last_at, text = None, ""
+        for target, answer, _, at in batch:
+            if answer is not None:
+                if at != last_at:  # a collection's reads share one time: format it once
+                    last_at, text = at, format_value(at)
+                append(f"{name}{{{target.labels}}} {text}\n")
         buffers[_READ] += "".join(out).encode()
 
         out = []

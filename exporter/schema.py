@@ -6,13 +6,14 @@ adapter can declare its own source model without importing the assembly.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -21,10 +22,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SecretStr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from exporter import values
 
@@ -35,6 +41,9 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\U0010ffff]+$")
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+Location = tuple[int | str, ...]
 
 
 class ConfigError(Exception):
@@ -71,10 +80,113 @@ class FieldError(ValueError):
         self.field = field
 
 
+def field_location(field: str) -> Location:
+    """A FieldError's path (`syncs[1].id`) as pydantic writes locations: ('syncs', 1, 'id')."""
+    return tuple(int(index) if index else name for index, name in _PATH_PART.findall(field))
+
+
+def located(error: ErrorDetails) -> tuple[Location, str]:
+    """Where a pydantic error is and what it says, with a FieldError's field appended."""
+    location = tuple(error["loc"])
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldError):
+        location += field_location(problem.field)
+    return location, error["msg"].removeprefix("Value error, ")
+
+
+def _line(location: Location, message: str, kind: str = "value_error") -> InitErrorDetails:
+    # The message goes in as a value, never as the template: a `${VAR}` in it has braces.
+    error = PydanticCustomError(kind, "{message}", {"message": message})
+    return InitErrorDetails(type=error, loc=location, input=None)
+
+
+def problems_error(
+    title: str, problems: Iterable[FieldError], earlier: ValidationError | None = None
+) -> ValidationError:
+    """One ValidationError holding every problem, each at its own field, after `earlier`'s.
+
+    Raised from a validator, pydantic keeps each line and its location, so one validator
+    can report several problems at once instead of one per round of fixes.
+    """
+    lines = []
+    if earlier is not None:
+        for error in earlier.errors(include_url=False, include_input=False):
+            location, message = located(error)
+            lines.append(_line(location, message, error["type"]))
+    lines += [_line(field_location(problem.field), str(problem)) for problem in problems]
+    return ValidationError.from_exception_data(title, lines)
+
+
 class Model(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# The fields validated so far by the innermost Checked model being validated.
+_VALIDATED: ContextVar[dict[str, Any] | None] = ContextVar("validated", default=None)
+
+
+class Checked(Model):
+    """A model whose checks across fields run even when some of its other fields are invalid.
+
+    pydantic runs model validators only once every field is valid, so a file with one bad
+    duration would hide a source that reads nothing until the duration was fixed; here
+    `problems()` runs on the fields that did validate, and its findings join pydantic's.
+    """
+
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Problems across fields, each at its field's path below this model.
+
+        `values` holds the fields that validated (defaults for those not given; a field whose
+        own validation failed is absent, and a check needing it must skip). When another field
+        failed, a value is as its type made it, before the field's own after-validators, which
+        the checks here do not depend on. `raw` is the input mapping as given, for checks that
+        must run even on fields that did not validate.
+        """
+        return iter(())
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _note_validated(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        result = handler(value)
+        validated = _VALIDATED.get()
+        if validated is not None and info.field_name is not None:
+            validated[info.field_name] = result
+        return result
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_across_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        validated: dict[str, Any] = {}
+        token = _VALIDATED.set(validated)
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            failed = {error["loc"][0] for error in exc.errors() if error["loc"]}
+            values: dict[str, Any] = {}
+            for name, info in cls.model_fields.items():
+                if name in failed:
+                    continue
+                if name in validated:
+                    values[name] = validated[name]
+                elif name not in data and not info.is_required():
+                    values[name] = info.get_default(call_default_factory=True, validated_data={})
+            found = list(cls.problems(values, data))
+            if found:
+                raise problems_error(cls.__name__, found, exc) from None
+            raise
+        finally:
+            _VALIDATED.reset(token)
+        found = list(cls.problems(dict(model), data if isinstance(data, dict) else {}))
+        if found:
+            raise problems_error(cls.__name__, found)
+        return model
 
 
 def _seconds(value: Any) -> Any:
@@ -91,11 +203,29 @@ PositiveSeconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 
 
 def check_label_names(labels: dict[str, str]) -> dict[str, str]:
-    """Label names Prometheus accepts; names the exporter uses itself are checked by the loader."""
+    """Label names Prometheus accepts and the exporter does not write itself."""
     for name in labels:
         if not _LABEL_NAME.match(name) or name.startswith("__"):
             raise ValueError(f"invalid label name {name!r}")
+        if name in reserved_labels():
+            raise ValueError(f"label name {name!r} is reserved by the exporter")
     return labels
+
+
+@functools.cache
+def reserved_labels() -> frozenset[str]:
+    """Label names the exporter writes itself, which static labels and label_from must avoid."""
+    # Imported here: the adapters are built on this module.
+    from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
+    from exporter.providers import PROVIDERS
+
+    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
+    names.update(label for family in SYNC_FAMILIES for label in family.labels)
+    for adapter in PROVIDERS.values():
+        names.update(adapter.target_labels)
+        names.update(adapter.info_labels)
+        names.update(label for family in adapter.families for label in family.labels)
+    return frozenset(names)
 
 
 def check_secret(value: str, where: str) -> None:
@@ -230,7 +360,7 @@ A = TypeVar("A", bound=BaseModel)
 S = TypeVar("S", bound=SyncConfig)
 
 
-class SourceConfig(Model, Generic[A, S]):
+class SourceConfig(Checked, Generic[A, S]):
     """What every source has, whatever its provider; an adapter adds its own fields.
 
     An adapter subclasses this with its `provider` literal, its auth model and its sync
@@ -280,16 +410,6 @@ class SourceConfig(Model, Generic[A, S]):
             raise ValueError(f"base_url must be an http:// or https:// URL, got {shown(url)}")
         return url.rstrip("/")
 
-    @field_validator("syncs")
-    @classmethod
-    def _unique_ids(cls, syncs: list[S]) -> list[S]:
-        seen: set[str] = set()
-        for index, sync in enumerate(syncs):
-            if sync.id in seen:
-                raise FieldError(f"[{index}].id", f"sync id {shown(sync.id)} is listed twice")
-            seen.add(sync.id)
-        return syncs
-
     @field_validator("label_from")
     @classmethod
     def _label_paths(cls, label_from: dict[str, str]) -> dict[str, str]:
@@ -303,15 +423,40 @@ class SourceConfig(Model, Generic[A, S]):
                 raise FieldError(label, str(exc)) from None
         return label_from
 
-    @model_validator(mode="after")
-    def _reads_something(self) -> SourceConfig[A, S]:
-        if not self.syncs and not self.discover:
-            raise FieldError("syncs", "no syncs and discover is false: nothing to read")
-        return self
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Repeated sync ids, a source that reads nothing, label_from names already taken."""
+        yield from _repeated_ids(raw.get("syncs"))
+        # A field that did not validate is absent: then nothing is known, nothing is said.
+        if not values.get("syncs", True) and not values.get("discover", True):
+            yield FieldError("syncs", "no syncs and discover is false: nothing to read")
+        if "label_from" in values and "labels" in values:
+            static = set(values["labels"])
+            for sync in values.get("syncs", ()):
+                static.update(sync.labels)
+            for name in values["label_from"]:
+                if name in static:
+                    yield FieldError(
+                        "label_from", f"label name {name!r} is already used by a static label"
+                    )
 
     def compiled_label_from(self) -> list[tuple[str, Any]]:
         """The label_from expressions, compiled, in a stable order."""
         return [(label, compile_path(path)) for label, path in sorted(self.label_from.items())]
+
+
+def _repeated_ids(syncs: Any) -> Iterator[FieldError]:
+    """Sync ids listed twice, read from the list as given so they show beside other problems."""
+    if not isinstance(syncs, list):
+        return
+    seen: set[str] = set()
+    for index, sync in enumerate(syncs):
+        sync_id = sync.get("id") if isinstance(sync, dict) else sync
+        if not isinstance(sync_id, str):
+            continue
+        if sync_id in seen:
+            yield FieldError(f"syncs[{index}].id", f"sync id {shown(sync_id)} is listed twice")
+        seen.add(sync_id)
 
 
 def labels_from(body: Any, expressions: Sequence[tuple[str, Any]]) -> dict[str, str]:

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from exporter.config import CollectorConfig
 from exporter.discovery import Discovery
+from exporter.http1 import Client
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Adapter
 from exporter.schema import SourceConfig
@@ -59,7 +58,7 @@ def _settings(config: SourceConfig[Any, Any], collector: CollectorConfig) -> tup
 def build_source(
     config: SourceConfig[Any, Any],
     collector: CollectorConfig,
-    client: Callable[[], aiohttp.ClientSession],
+    client: Callable[[], Client],
     metrics: SelfMetrics,
 ) -> Source:
     """Resolve one source's adapter, transport and targets (this shard's)."""

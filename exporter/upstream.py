@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
+from exporter.http1 import Client
 from exporter.providers.base import UpstreamError
 from exporter.selfmetrics import SelfMetrics
 
@@ -87,7 +86,7 @@ class Upstream:
         headers: Mapping[str, str],
         concurrency: int,
         request_timeout: float,
-        client: Callable[[], aiohttp.ClientSession],
+        client: Callable[[], Client],
         metrics: SelfMetrics,
         retry: RetryPolicy,
         budget: Budget | None = None,

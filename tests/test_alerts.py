@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,50 @@ def test_alertmanager_example_names_real_alerts() -> None:
         if match:
             assert match.group(1) in names, matcher
     assert config["route"]["group_by"] == ["alertname", "source"]
+
+
+OWN_RUNBOOKS = "https://wiki.example.com/sre/sync-runbooks"
+
+
+@pytest.mark.parametrize("kind", ["rules file", "PrometheusRule"])
+def test_runbook_base_moves_every_runbook_url(kind: str) -> None:
+    extra = ["--prometheus-rule"] if kind == "PrometheusRule" else []
+    result = run(
+        sys.executable, "-m", "alerts.generate", *extra,
+        "--set", f"runbook_base={OWN_RUNBOOKS}", "--output", "-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    groups = document["spec"]["groups"] if kind == "PrometheusRule" else document["groups"]
+    generated = [rule for group in groups for rule in group["rules"]]
+    assert [rule["alert"] for rule in generated] == [rule["alert"] for rule in rules()]
+    for rule in generated:
+        expected = f"{OWN_RUNBOOKS}#{rule['alert'].lower()}"
+        assert rule["annotations"]["runbook_url"] == expected, rule["alert"]
+    assert RUNBOOK_BASE not in result.stdout
+
+
+def test_runbook_base_must_be_a_web_address() -> None:
+    result = run(
+        sys.executable, "-m", "alerts.generate", "--set", "runbook_base=wiki/runbooks",
+        "--output", "-",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "runbook_base: not an http(s) URL: 'wiki/runbooks'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_guide_documents_runbook_base_with_a_command_that_works() -> None:
+    guide = GUIDE.read_text(encoding="utf-8")
+    assert "### Where `runbook_url` points" in guide
+    joined = guide.replace("\\\n    ", "")  # the shell's line continuations
+    commands = re.findall(r"^python -m alerts\.generate .*$", joined, flags=re.M)
+    documented = [c for c in commands if "runbook_base=" in c]
+    assert len(documented) == 2, commands
+    for command in documented:
+        args = command.split()[3:]
+        output = args.index("--output")
+        args[output + 1] = "-"
+        result = run(sys.executable, "-m", "alerts.generate", *args)
+        assert result.returncode == 0, result.stderr
+        assert f"runbook_url: {OWN_RUNBOOKS}#syncerrored" in result.stdout

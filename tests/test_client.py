@@ -76,7 +76,7 @@ def rude_server() -> Iterator[tuple[int, int]]:
 
 def read(url: str, timeout: float = 2.0) -> tuple[str, str]:
     async def go() -> tuple[str, str]:
-        client = make_client(4, tls_context())
+        client = make_client(tls_context())
         try:
             await get_json(client, url, {}, timeout=timeout)
         except UpstreamError as error:

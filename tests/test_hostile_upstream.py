@@ -13,9 +13,11 @@ import zlib
 from email.utils import formatdate
 from pathlib import Path
 
+import httpx
+
 from tests.exposition import Exposition
 from tests.hostile import Reply, hostile_server, json_reply
-from tests.procs import run_exporter
+from tests.procs import exporter_command, free_port, run_exporter, running
 
 FINE = json_reply(b'{"status": "active", "name": "fine"}')
 MiB = 1024 * 1024
@@ -190,3 +192,26 @@ def test_each_retry_after_form_stops_its_source_as_long_as_it_says(tmp_path: Pat
         assert m.value("sync_exporter_errors_total", source=form, reason="rate_limited") == 1
         waited = m.value("sync_exporter_source_backoff_seconds", source=form)
         assert low < waited <= high or low == waited == high, (form, waited)
+
+
+def test_forty_thousand_hung_syncs_are_answered_within_the_scrape_timeout(tmp_path: Path) -> None:
+    """Marking unread syncs, rendering and compressing them all happen after the reads'
+    deadline: their cost is kept back from it, so the answer still comes in time."""
+    syncs = [f"hung-{n:05d}" for n in range(40_000)]
+    config = tmp_path / "config.yml"
+    config.write_text("sources:\n" + paragon_source("hung", "{base}", syncs) + "collector: {}\n")
+    with hostile_server({"/api/syncs/*": Reply(silent=True)}) as provider:
+        config.write_text(config.read_text().replace("{base}", provider.url))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        headers = {"X-Prometheus-Scrape-Timeout-Seconds": "4"}
+        with running(exporter_command(config, port), f"{url}/-/healthy"):
+            for _ in range(2):
+                started = time.monotonic()
+                response = httpx.get(f"{url}/metrics", headers=headers, timeout=30)
+                elapsed = time.monotonic() - started
+                assert response.status_code == 200
+                assert elapsed < 4.0, f"answered after {elapsed:.2f}s, past Prometheus's 4 s"
+    m = Exposition(response.text)
+    assert len(m.find("sync_up", source="hung")) == 40_000
+    assert m.value("sync_exporter_reads_not_started_total", source="hung") > 0

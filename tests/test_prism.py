@@ -107,3 +107,34 @@ def test_dynamic_schema_valid_answers_never_crash(prism: str, tmp_path: Path) ->
             assert 0.0 <= float(line.rsplit(" ", 1)[1]) <= 1.0
     assert states_seen <= {"initializing", "active", "idle", "errored"}
     assert len(states_seen) >= 2
+
+
+def test_listing_connections_from_prisms_example_is_refused_as_a_cursor_cycle(
+    prism: str, tmp_path: Path
+) -> None:
+    """Prism answers every page of `GET /connections` with the spec's example, `next` cursor
+    included, so the same cursor comes back forever: the listing fails cleanly instead of
+    reading pages without end, and the configured job is still read."""
+    config = tmp_path / "connections.yml"
+    config.write_text(
+        f"""
+sources:
+  - name: prism-terminal
+    provider: terminal
+    base_url: {prism}
+    auth: {{token: sk_test, connection_token: con_tkn_prism}}
+    discover: true
+    syncs: [{SYNC}]
+"""
+    )
+    result = run_exporter("--config.file", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the list's next cursor repeats an earlier one" in result.stderr
+    up = sample(result.stdout, "sync_up{")
+    assert len(up) == 1 and up[0].endswith(" 1.0") and SYNC in up[0]
+    # Two pages were asked for (the second repeated the first's cursor), both counted.
+    requests = sample(result.stdout, 'sync_exporter_upstream_requests_total{code="200"')
+    assert requests and float(requests[0].rsplit(" ", 1)[1]) == 3.0  # two pages and the job
+    errors = sample(result.stdout, 'sync_exporter_errors_total{reason="bad_response"')
+    assert errors and errors[0].endswith(" 1.0")

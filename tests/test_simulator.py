@@ -620,6 +620,9 @@ def test_a_key_file_makes_print_config_match_a_separate_server(tmp_path: Path) -
     key = tmp_path / "paragon.pem"
     first = yaml.safe_load(run_cli("--print-config", "--paragon-key", str(key)))
     assert key.stat().st_mode & 0o777 == 0o600
+    # The printed config names the key file rather than copying the key into it.
+    assert first["sources"][0]["auth"]["signing_key_file"] == str(key.resolve())
+    assert "signing_key" not in first["sources"][0]["auth"]
     second = yaml.safe_load(run_cli("--print-config", "--paragon-key", str(key)))
     assert first["sources"][0]["auth"] == second["sources"][0]["auth"]
     fresh = yaml.safe_load(run_cli("--print-config"))

@@ -17,7 +17,7 @@ import functools
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,6 +41,7 @@ from exporter.providers.base import (
 )
 from exporter.schema import (
     MAX_SECRET_BYTES,
+    Checked,
     FieldError,
     Model,
     SourceConfig,
@@ -142,7 +143,7 @@ class Rule(Model):
     state: State
 
 
-class ListSpec(Model):
+class ListSpec(Checked):
     """How to list the syncs: one GET, following pages by cursor or by next-page URL."""
 
     path: RequestPath
@@ -151,18 +152,19 @@ class ListSpec(Model):
     cursor_param: str | None = None
     params: dict[str, str | int] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _pages(self) -> ListSpec:
-        if self.cursor_param is not None and self.next is None:
-            raise FieldError("cursor_param", "needs next: the path to the next page's cursor")
-        if self.cursor_param is not None and not self.cursor_param.strip():
-            raise FieldError("cursor_param", "is empty")
-        for name, value in self.params.items():
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """A cursor needs the path to it; a query parameter needs a name and a value."""
+        cursor = values.get("cursor_param")
+        if cursor is not None and raw.get("next") is None:
+            yield FieldError("cursor_param", "needs next: the path to the next page's cursor")
+        if cursor is not None and not cursor.strip():
+            yield FieldError("cursor_param", "is empty")
+        for name, value in values.get("params", {}).items():
             if not name.strip():
-                raise FieldError("params", "a query parameter has an empty name")
-            if isinstance(value, str) and not value.strip():
-                raise FieldError(f"params.{name}", "is empty: set it (the preset leaves it to you)")
-        return self
+                yield FieldError("params", "a query parameter has an empty name")
+            elif isinstance(value, str) and not value.strip():
+                yield FieldError(f"params.{name}", "is empty: set it (the preset leaves it to you)")
 
 
 def _detail(text: str) -> str:
@@ -173,7 +175,7 @@ def _detail(text: str) -> str:
     return text
 
 
-class GenericApi(Model):
+class GenericApi(Checked):
     """The `generic:` block: where the syncs are and how their JSON maps to a status."""
 
     listing: ListSpec | None = Field(default=None, alias="list")
@@ -182,23 +184,24 @@ class GenericApi(Model):
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _coherent(self) -> GenericApi:
-        if self.listing is None and self.detail is None:
-            raise ValueError(
-                "set list (the syncs and their statuses), detail (one GET per sync), or both"
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Somewhere to read syncs from, and statuses told apart by more than their case."""
+        if raw.get("list") is None and raw.get("detail") is None:
+            yield FieldError(
+                "", "set list (the syncs and their statuses), detail (one GET per sync), or both"
             )
         folded: dict[str, tuple[str, State]] = {}
-        for status, state in self.states.items():
+        for status, state in values.get("states", {}).items():
             if not status:
-                raise FieldError("states", "a provider status is empty")
+                yield FieldError("states", "a provider status is empty")
+                continue
             seen = folded.setdefault(status.lower(), (status, state))
             if seen[1] is not state:
-                raise FieldError(
+                yield FieldError(
                     f"states.{status}",
                     f"differs from {seen[0]!r} only in case but maps to another state",
                 )
-        return self
 
 
 class GenericAuth(Model):
@@ -353,32 +356,37 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
             raise FieldError("preset", f"unknown preset {shown(name)} (known: {known})")
         return merged(preset(name), data)
 
-    @model_validator(mode="after")
-    def _coherent(self) -> GenericConfig:
-        api = self.generic
-        if not self.base_url:
-            raise FieldError("base_url", "is required for the generic provider (or a preset's)")
-        if self.discover and api.listing is None:
-            raise FieldError("discover", "needs generic.list: how to list the syncs")
-        headed = [i for i, sync in enumerate(self.syncs) if sync.headers]
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """A host to call, a list to discover from, and a detail request for per-sync headers
+        (one without `{id}` then tells the syncs apart by their headers alone)."""
+        yield from super().problems(values, raw)
+        if values.get("base_url") == "":
+            yield FieldError("base_url", "is required for the generic provider (or a preset's)")
+        api: GenericApi | None = values.get("generic")
+        if api is None:
+            return
+        if values.get("discover") and api.listing is None:
+            yield FieldError("discover", "needs generic.list: how to list the syncs")
+        syncs: list[GenericSyncConfig] = values.get("syncs", [])
+        headed = [i for i, sync in enumerate(syncs) if sync.headers]
         if headed and api.detail is None:
-            raise FieldError(
+            yield FieldError(
                 f"syncs[{headed[0]}].headers",
                 "a sync's own headers go with its detail request: set generic.detail",
             )
         if api.detail is not None and "{id}" not in api.detail:
             if api.listing is not None:
-                raise FieldError(
+                yield FieldError(
                     "generic.detail",
                     "must contain {id} when syncs are listed (every sync would read the same URL)",
                 )
-            if len(self.syncs) > 1 and len(headed) < len(self.syncs):
-                raise FieldError(
+            elif len(syncs) > 1 and len(headed) < len(syncs):
+                yield FieldError(
                     "generic.detail",
                     "without {id}, every sync must carry its own headers (syncs[].headers), "
                     "or they would all read the same URL",
                 )
-        return self
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from exporter.schema import (
     SourceConfig,
     SyncConfig,
     check_sync_id,
+    problems_error,
     read_secret_file,
     secret_from,
     shown,
@@ -86,9 +88,54 @@ class ParagonAuth(Model):
 
     @model_validator(mode="after")
     def _one_way(self) -> ParagonAuth:
-        token = secret_from(self.token, self.token_file, "token")
+        problems: list[FieldError] = []
+        token = None
+        try:
+            token = secret_from(self.token, self.token_file, "token")
+        except ValueError as exc:
+            problems.append(FieldError("", str(exc)))
+        key = self._key(problems)
+        has_token = self.token is not None or self.token_file is not None
+        has_key = self.signing_key is not None or self.signing_key_file is not None
+        if not has_token and not has_key:
+            problems.append(
+                FieldError(
+                    "",
+                    "token or token_file (one user's token), or signing_key or signing_key_file "
+                    "with project_id (a token minted per user), is required",
+                )
+            )
+        if has_token and has_key:
+            problems.append(FieldError("", "set either a token or a signing key, not both"))
+        if has_key:
+            if not self.project_id:
+                problems.append(
+                    FieldError(
+                        "project_id", "is required with a signing key (the token audience names it)"
+                    )
+                )
+            if not MIN_TOKEN_TTL <= self.token_ttl <= MAX_TOKEN_TTL:
+                problems.append(FieldError("token_ttl", "must be from 10s to 24h"))
+        else:
+            for name in ("project_id", "audience"):
+                if getattr(self, name) is not None:
+                    problems.append(
+                        FieldError(name, "is only used to mint tokens with a signing key")
+                    )
+        if problems:
+            raise problems_error(type(self).__name__, problems)
+        object.__setattr__(self, "token", token)
+        if key is not None:
+            object.__setattr__(self, "signing_key", key)
+            if self.audience is None:
+                object.__setattr__(self, "audience", f"useparagon.com/{self.project_id}")
+        return self
+
+    def _key(self, problems: list[FieldError]) -> SecretStr | None:
+        """The signing key, read from its file if need be and checked; problems go to `problems`."""
         if self.signing_key is not None and self.signing_key_file is not None:
-            raise ValueError("set either signing_key or signing_key_file, not both")
+            problems.append(FieldError("", "set either signing_key or signing_key_file, not both"))
+            return None
         key = self.signing_key
         where = "signing_key"
         if self.signing_key_file is not None:
@@ -96,34 +143,16 @@ class ParagonAuth(Model):
             try:
                 key = SecretStr(read_secret_file(self.signing_key_file, where))
             except ValueError as exc:
-                raise FieldError(where, str(exc)) from None
-        if token is None and key is None:
-            raise ValueError(
-                "token or token_file (one user's token), or signing_key or signing_key_file "
-                "with project_id (a token minted per user), is required"
-            )
-        if token is not None and key is not None:
-            raise ValueError("set either a token or a signing key, not both")
-        object.__setattr__(self, "token", token)
+                problems.append(FieldError(where, str(exc)))
+                return None
         if key is None:
-            for name in ("project_id", "audience"):
-                if getattr(self, name) is not None:
-                    raise FieldError(name, "is only used to mint tokens with a signing key")
-            return self
+            return None
         try:
             _private_key(key.get_secret_value())
         except ValueError as exc:
-            raise FieldError(where, f"{where} {exc}") from None
-        if not self.project_id:
-            raise FieldError(
-                "project_id", "is required with a signing key (the token audience names it)"
-            )
-        if not MIN_TOKEN_TTL <= self.token_ttl <= MAX_TOKEN_TTL:
-            raise FieldError("token_ttl", "must be from 10s to 24h")
-        object.__setattr__(self, "signing_key", key)
-        if self.audience is None:
-            object.__setattr__(self, "audience", f"useparagon.com/{self.project_id}")
-        return self
+            problems.append(FieldError(where, f"{where} {exc}"))
+            return None
+        return key
 
     @property
     def mints(self) -> bool:
@@ -157,28 +186,33 @@ class ParagonConfig(SourceConfig[ParagonAuth, ParagonSyncConfig]):
             seen.add(user)
         return users
 
-    @model_validator(mode="after")
-    def _users_need_minting(self) -> ParagonConfig:
-        if not self.auth.mints:
-            if self.users:
-                raise FieldError(
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Users and syncs' users only with minted tokens, where every sync names its user."""
+        yield from super().problems(values, raw)
+        auth = values.get("auth")
+        if auth is None:
+            return
+        syncs: list[ParagonSyncConfig] = values.get("syncs", [])
+        if not auth.mints:
+            if values.get("users"):
+                yield FieldError(
                     "users", "needs tokens minted per user: set auth.signing_key(_file)"
                 )
-            for index, sync in enumerate(self.syncs):
+            for index, sync in enumerate(syncs):
                 if sync.user is not None:
-                    raise FieldError(
+                    yield FieldError(
                         f"syncs[{index}].user", "needs tokens minted per user (auth.signing_key)"
                     )
-            return self
-        for index, sync in enumerate(self.syncs):
+            return
+        for index, sync in enumerate(syncs):
             if sync.user is None:
-                raise FieldError(
+                yield FieldError(
                     f"syncs[{index}].user",
                     "is required with minted tokens: the connected user the sync belongs to",
                 )
-        if self.discover and not self.users:
-            raise FieldError("users", "discover: true with minted tokens needs the users to list")
-        return self
+        if values.get("discover") and values.get("users") == []:
+            yield FieldError("users", "discover: true with minted tokens needs the users to list")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ Configured `syncs:` keep their older meaning: single job ids read with one conne
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,7 @@ from exporter.schema import (
     PositiveSeconds,
     SourceConfig,
     SyncConfig,
+    problems_error,
     secret_from,
 )
 from exporter.targets import Found, Target
@@ -88,12 +90,22 @@ class TerminalAuth(Model):
 
     @model_validator(mode="after")
     def _read_files(self) -> TerminalAuth:
-        token = secret_from(self.token, self.token_file, "token")
-        if token is None:
-            raise ValueError("token or token_file (the secret key) is required")
-        connection = secret_from(
-            self.connection_token, self.connection_token_file, "connection_token"
-        )
+        problems: list[FieldError] = []
+        token = connection = None
+        try:
+            token = secret_from(self.token, self.token_file, "token")
+            if token is None:
+                problems.append(FieldError("", "token or token_file (the secret key) is required"))
+        except ValueError as exc:
+            problems.append(FieldError("", str(exc)))
+        try:
+            connection = secret_from(
+                self.connection_token, self.connection_token_file, "connection_token"
+            )
+        except ValueError as exc:
+            problems.append(FieldError("", str(exc)))
+        if problems:
+            raise problems_error(type(self).__name__, problems)
         object.__setattr__(self, "token", token)
         object.__setattr__(self, "connection_token", connection)
         return self
@@ -117,15 +129,17 @@ class TerminalConfig(SourceConfig[TerminalAuth, SyncConfig]):
     # couple of hours; the staleness budget of a connection is derived from it.
     sync_interval: PositiveSeconds = 7200.0
 
-    @model_validator(mode="after")
-    def _jobs_need_a_connection_token(self) -> TerminalConfig:
-        if self.syncs and self.auth.connection_token is None:
-            raise FieldError(
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """Configured job ids are read with a connection token, which auth must then hold."""
+        yield from super().problems(values, raw)
+        auth = values.get("auth")
+        if values.get("syncs") and auth is not None and auth.connection_token is None:
+            yield FieldError(
                 "auth.connection_token",
                 "is required to read the configured sync job ids (or use discover: true to "
                 "watch every connection with the secret key alone)",
             )
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +269,7 @@ class Terminal(Adapter[TerminalConfig]):
         token = self.config.auth.connection_token
         assert token is not None
         url = f"{self.base_url}/syncs/{path_id(target.sync_id)}?expand=issues"
-        status = parse(await http.get(url, self._headers(token.get_secret_value())))
-        status.info.update(sync_mode="", integration="", name="")
-        return status
+        return parse(await http.get(url, self._headers(token.get_secret_value())))
 
     async def _read_connection(
         self, target: Target, connection: Connection, http: Http

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from exporter import values
 from exporter.simulator.app import Simulator, url_host
 from exporter.simulator.config import config_yaml, demo_config
 from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.world import DEFAULT_PERIOD, World
 
 DEFAULT_LISTEN = "127.0.0.1:9870"
+MIN_PERIOD = 1.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -48,6 +51,35 @@ def _seconds(value: str) -> float:
     if not number >= 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
     return number
+
+
+def parse_period(text: str) -> float:
+    """A lifecycle period in seconds, from `30`, `30s` or `2m`; ValueError says what is wrong.
+
+    Under a second, states would change faster than any scrape could see them.
+    """
+    seconds = values.duration(text)
+    if seconds is None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 2m, or seconds)")
+    if seconds <= 0:
+        raise ValueError(f"must be positive: {text!r}")
+    if seconds < MIN_PERIOD:
+        raise ValueError(
+            f"must be at least 1s: {text!r} (states would change faster than a scrape sees them)"
+        )
+    return seconds
+
+
+def _period(text: str) -> float:
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,10 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--period",
-        type=_seconds,
+        type=_period,
         default=DEFAULT_PERIOD,
-        metavar="S",
-        help=f"seconds for one full lifecycle cycle (default {DEFAULT_PERIOD:g})",
+        metavar="DURATION",
+        help="length of one full lifecycle cycle, at least 1s: seconds or a duration such as "
+        f"2m (default {DEFAULT_PERIOD:g})",
     )
     parser.add_argument(
         "--print-config",
@@ -139,8 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     host, port = args.listen
-    if args.period <= 0:
-        parser.error("--period must be positive")
     try:
         world = _world(args)
     except (OSError, ValueError) as exc:

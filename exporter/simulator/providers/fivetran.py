@@ -11,9 +11,10 @@ Shapes follow Fivetran's public REST API reference: a connection's `paused`,
 `sync_frequency` (minutes), `succeeded_at`, `failed_at`, and `status` with `setup_state`
 (incomplete, connected, broken), `sync_state` (scheduled, syncing, paused, rescheduled),
 `update_state`, `is_historical_sync`, `tasks` and `warnings`. Guesses, marked as such:
-`status.rescheduled_for` as the time a rescheduled sync resumes; a request without
-`version=2` in Accept is refused here (Fivetran would answer an older shape), so a preset
-that forgets the header fails its test; the error body's `code` values.
+`status.rescheduled_for` as the time a rescheduled sync resumes; a request without one
+Accept header holding `version=2` is refused here (Fivetran would answer an older shape, or
+pick either of two), so a preset or client that loses the header fails its test; the error
+body's `code` values.
 """
 
 from __future__ import annotations
@@ -179,8 +180,9 @@ class Fivetran(SimProvider):
     def _refused(self, state: FivetranWorld, request: web.Request) -> web.Response | None:
         if basic(request) != (state.key, state.secret):
             return self.error_response(401, "Missing or invalid API key and secret")
-        if "version=2" not in request.headers.get("Accept", ""):
-            return self.error_response(400, "Send Accept: application/json;version=2")
+        accepts = request.headers.getall("Accept", [])
+        if len(accepts) != 1 or "version=2" not in accepts[0]:
+            return self.error_response(400, "Send one Accept: application/json;version=2")
         return None
 
     def _list(self, sim: Simulator) -> Handler:

@@ -337,10 +337,15 @@ class ParagonWorld(ProviderState):
     """Paragon's part of a world: the project (signing key, id), its users' syncs."""
 
     def __init__(
-        self, syncs: Iterable[ParagonSync], signing_key: rsa.RSAPrivateKey | None = None
+        self,
+        syncs: Iterable[ParagonSync],
+        signing_key: rsa.RSAPrivateKey | None = None,
+        signing_key_file: str | None = None,
     ) -> None:
         super().__init__()
         self.signing_key = generate_signing_key() if signing_key is None else signing_key
+        # Where the key came from, if a file: printed configs name the file, not the key.
+        self.signing_key_file = signing_key_file
         self._public_key = self.signing_key.public_key()
         self.project_id = project_id_of(self.signing_key)
         self.audience = f"{AUDIENCE_HOST}/{self.project_id}"
@@ -627,6 +632,13 @@ def _signing_key_option(options: Mapping[str, Any]) -> rsa.RSAPrivateKey | None:
     raise TypeError("paragon_signing_key must be an RSA private key or its PEM")
 
 
+def _key_file_option(options: Mapping[str, Any]) -> str | None:
+    value = options.get("paragon_signing_key_file")
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError("paragon_signing_key_file must be a path")
+
+
 def _per_user_option(options: Mapping[str, Any]) -> int:
     value = options.get("paragon_syncs_per_user", SYNCS_PER_USER)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -647,19 +659,21 @@ class Paragon(SimProvider):
     prefix = "/paragon"
     list_path = "/api/syncs"
     rank = 10
-    options = frozenset({"paragon_signing_key", "paragon_syncs_per_user"})
+    options = frozenset(
+        {"paragon_signing_key", "paragon_signing_key_file", "paragon_syncs_per_user"}
+    )
 
     def demo(self, options: Mapping[str, Any]) -> ParagonWorld:
         """Users acme (orders, tickets), initech (errored, migrating), globex (disabled) and
         umbrella (the two legacy syncs)."""
         _per_user_option(options)
-        return ParagonWorld(demo_syncs(), _signing_key_option(options))
+        return ParagonWorld(demo_syncs(), _signing_key_option(options), _key_file_option(options))
 
     def bulk(self, count: int, options: Mapping[str, Any]) -> ParagonWorld:
         """`count` syncs, `bulk-paragon-NNNNNN`, `paragon_syncs_per_user` (20) per user."""
         per_user = _per_user_option(options)
         syncs = [bulk_sync(number, per_user) for number in range(1, count + 1)]
-        return ParagonWorld(syncs, _signing_key_option(options))
+        return ParagonWorld(syncs, _signing_key_option(options), _key_file_option(options))
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """Paragon documents no error body; this NestJS-like shape is a plausible guess."""
@@ -746,7 +760,8 @@ class Paragon(SimProvider):
         return [web.get("/_sim/paragon", project), web.get("/_sim/paragon/token", token)]
 
     def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
-        """Minting auth (signing key, project id); with `discover`, the users to list and only
+        """Minting auth (the signing key, or its file when it came from one, and the project id);
+        with `discover`, the users to list and only
         the syncs that carry labels; without, every sync with its user."""
         state = _state(world)
         ids = world.ids(NAME)
@@ -756,8 +771,12 @@ class Paragon(SimProvider):
             "name": f"{world.name}-{NAME}",
             "provider": NAME,
             "base_url": base_url,
-            "auth": {"signing_key": state.signing_key_pem, "project_id": state.project_id},
         }
+        if state.signing_key_file is not None:
+            source["auth"] = {"signing_key_file": state.signing_key_file}
+        else:
+            source["auth"] = {"signing_key": state.signing_key_pem}
+        source["auth"]["project_id"] = state.project_id
         if discover:
             source["users"] = state.users()
             source["discover"] = True
@@ -793,10 +812,11 @@ class Paragon(SimProvider):
         )
 
     def options_from(self, args: argparse.Namespace) -> dict[str, Any]:
-        """The signing key file's key and the syncs per bulk user."""
+        """The signing key file's key and path, and the syncs per bulk user."""
         options: dict[str, Any] = {"paragon_syncs_per_user": args.paragon_syncs_per_user}
         if args.paragon_key is not None:
             options["paragon_signing_key"] = signing_key_file(args.paragon_key)
+            options["paragon_signing_key_file"] = str(args.paragon_key.resolve())
         return options
 
 
