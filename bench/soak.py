@@ -238,7 +238,11 @@ async def churner(
     settings: Settings,
     churn: Churn,
 ) -> None:
-    """Create an ad-hoc sync at each tick, delete the oldest beyond the pool, inject faults."""
+    """Delete the oldest ad-hoc sync at the pool's size, create one each tick, inject faults.
+
+    Deleting before creating keeps the live count within the pool even while a request is
+    in flight, so a table row read at any moment never shows pool + 1.
+    """
     counts = dict(zip(PROVIDERS, bulk_counts(syncs, len(PROVIDERS)), strict=True))
     project = await _json(session, "GET", f"{sim}/_sim/paragon")
     first_user = next(iter(project["users"]), "sim-user")
@@ -246,14 +250,14 @@ async def churner(
     next_fault = time.monotonic() + settings.fault_every
     for number in itertools.count(1):
         provider = PROVIDERS[number % len(PROVIDERS)]
+        while len(churn.live[provider]) >= settings.pool:
+            if await _ok(session, "DELETE", sim + removal(provider, churn.live[provider][0])):
+                churn.removed += 1
+            churn.live[provider].popleft()
         sync_id, path, payload = ad_hoc(provider, number, first_user)
         if await _ok(session, "POST", sim + path, payload):
             churn.live[provider].append(sync_id)
             churn.created += 1
-        while len(churn.live[provider]) > settings.pool:
-            if await _ok(session, "DELETE", sim + removal(provider, churn.live[provider][0])):
-                churn.removed += 1
-            churn.live[provider].popleft()
         if time.monotonic() >= next_fault:
             next_fault += settings.fault_every
             fault, whole = next(faults)
