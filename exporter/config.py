@@ -396,6 +396,12 @@ def _load_yaml(text: str, origin: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if "nesting depth" in problem:
+            # libyaml 0.2.6 and later (PyYAML 6.0.4's wheels) stop at 1,000 levels while
+            # reading ahead, before the composer above counts to its limit.
+            raise ConfigError(
+                f"{origin}: nested more than {MAX_CONFIG_DEPTH} levels deep{where}"
+            ) from None
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{origin}: nested too deeply") from None
