@@ -14,8 +14,10 @@ from exporter.simulator.faults import Fault, misshape
 if TYPE_CHECKING:
     from exporter.simulator.app import Simulator
     from exporter.simulator.providers.base import SimProvider
+    from exporter.simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Check = Callable[["World", web.Request], web.Response | None]
 
 
 def json_response(
@@ -36,12 +38,17 @@ def bearer(request: web.Request) -> str | None:
 
 
 async def admit(
-    sim: Simulator, provider: SimProvider, request: web.Request, *targets: str | None
+    sim: Simulator,
+    provider: SimProvider,
+    request: web.Request,
+    *targets: str | None,
+    check: Check | None = None,
 ) -> tuple[web.Response | None, Fault | None]:
     """Count the request, add the latency and take its fault (the first of `targets` that has
-    one, else the provider's): an early error answer, or the fault to apply to the body.
+    one, else the provider's), then run `check` (the provider's credentials): an early error
+    answer, or the fault to apply to the body.
 
-    Runs before the provider checks auth, so a status fault answers whatever the credentials.
+    Faults come before `check`, so a status fault answers whatever the credentials.
     """
     sim.requests.record(provider.name, request.path)
     if sim.latency > 0:
@@ -51,7 +58,7 @@ async def admit(
         return provider.error_response(429, "Rate limit exceeded", "1"), None
     fault = sim.faults.take(provider.name, *targets)
     if fault is None:
-        return None, None
+        return (None if check is None else check(sim.world, request)), None
     if fault.delay > 0:
         await asyncio.sleep(fault.delay)
     if fault.status is not None:
@@ -62,7 +69,7 @@ async def admit(
             retry_after_header=fault.retry_after_header,
         )
         return response, None
-    return None, fault
+    return (None if check is None else check(sim.world, request)), fault
 
 
 def answer(body: Any, fault: Fault | None = None) -> web.Response:
@@ -75,3 +82,27 @@ def answer(body: Any, fault: Fault | None = None) -> web.Response:
     if fault.wrong_shape is not None:
         return json_response(misshape(body, fault.wrong_shape))
     return json_response(body)
+
+
+def one_sync(
+    sim: Simulator,
+    provider: SimProvider,
+    missing: str,
+    *,
+    check: Check | None = None,
+    wrap: Callable[[Any], Any] | None = None,
+) -> Handler:
+    """`GET …/{id}`: the sync's body (in the provider's envelope, if `wrap`), or a 404 whose
+    detail is `missing` with `{id}` filled in."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        sync_id = request.match_info["id"]
+        early, fault = await admit(sim, provider, request, sync_id, check=check)
+        if early is not None:
+            return early
+        body = sim.world.state(provider.name).body(sync_id, sim.world.moment(sim.clock()))
+        if body is None:
+            return provider.error_response(404, missing.format(id=sync_id))
+        return answer(body if wrap is None else wrap(body), fault)
+
+    return handle

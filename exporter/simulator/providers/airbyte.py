@@ -25,7 +25,14 @@ from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, basic, limit_of, stretch
 from exporter.simulator.clock import HOUR, MINUTE, Moment, iso_seconds
-from exporter.simulator.providers.base import JSON, SimProvider, derived_uuid, phrase
+from exporter.simulator.providers.base import (
+    JSON,
+    SimProvider,
+    config_syncs,
+    derived_uuid,
+    phrase,
+    state_of,
+)
 from exporter.simulator.serving import Handler, admit, answer, bearer
 
 if TYPE_CHECKING:
@@ -153,10 +160,7 @@ class AirbyteWorld(Catalog):
 
 
 def _state(world: World) -> AirbyteWorld:
-    state = world.state(NAME)
-    if not isinstance(state, AirbyteWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, AirbyteWorld)
 
 
 def _offset(request: web.Request) -> int:
@@ -207,20 +211,18 @@ class Airbyte(SimProvider):
             web.get(f"{self.prefix}/jobs", self._jobs(sim)),
         ]
 
-    def _refused(self, state: AirbyteWorld, request: web.Request) -> web.Response | None:
+    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+        state = _state(world)
         if bearer(request) != state.token and basic(request) != (USER, PASSWORD):
             return self.error_response(401, "Invalid or expired credentials")
         return None
 
     def _connections(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            early, fault = await admit(sim, self, request)
+            early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
                 return early
             state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
             m = sim.world.moment(sim.clock())
             every = [state.summary(sync_id) for sync_id in state.ids(m)]
             return answer(_paged(request, every, 20), fault)
@@ -230,13 +232,10 @@ class Airbyte(SimProvider):
     def _jobs(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             connection = request.query.get("connectionId")
-            early, fault = await admit(sim, self, request, connection)
+            early, fault = await admit(sim, self, request, connection, check=self._refused)
             if early is not None:
                 return early
             state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
             order = request.query.get("orderBy", "createdAt|DESC")
             if not _ORDER.match(order):
                 return self.error_response(
@@ -271,15 +270,8 @@ class Airbyte(SimProvider):
         }
         if discover:
             source["discover"] = True
-        syncs: list[Any] = []
-        for sync_id in ids:
-            if state.summary(sync_id).get("status") != "active":
-                continue
-            labels = dict(state.labels(sync_id))
-            if labels:
-                syncs.append({"id": sync_id, "labels": labels})
-            elif not discover:
-                syncs.append(sync_id)
+        kept = [sync_id for sync_id in ids if state.summary(sync_id).get("status") == "active"]
+        syncs = config_syncs(state, kept, discover=discover)
         if syncs:
             source["syncs"] = syncs
         return source

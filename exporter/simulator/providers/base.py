@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from aiohttp import web
 
@@ -146,6 +146,30 @@ class ProviderState(ABC):
         """Forget overrides and everything tests added."""
         self._overrides.clear()
         self._forget()
+
+
+State = TypeVar("State", bound=ProviderState)
+
+
+def state_of(world: World, name: str, kind: type[State]) -> State:
+    """The provider's part of `world`, checked to be a `kind` so each provider reads it typed."""
+    state = world.state(name)
+    if not isinstance(state, kind):
+        raise TypeError(f"the world's {name} state is a {type(state).__name__}")
+    return state
+
+
+def config_syncs(state: ProviderState, ids: Iterable[str], *, discover: bool) -> list[Any]:
+    """The exporter config's `syncs:` for `ids`: labelled ones always (a listing gives no
+    labels), the others only when nothing is discovered."""
+    syncs: list[Any] = []
+    for sync_id in ids:
+        labels = dict(state.labels(sync_id))
+        if labels:
+            syncs.append({"id": sync_id, "labels": labels})
+        elif not discover:
+            syncs.append(sync_id)
+    return syncs
 
 
 class SimProvider(ABC):

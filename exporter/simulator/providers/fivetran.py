@@ -27,8 +27,8 @@ from aiohttp import web
 
 from exporter.simulator.catalog import Catalog, basic, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
-from exporter.simulator.providers.base import JSON, SimProvider, phrase
-from exporter.simulator.serving import Handler, admit, answer
+from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, phrase, state_of
+from exporter.simulator.serving import Handler, admit, answer, one_sync
 
 if TYPE_CHECKING:
     from exporter.simulator.app import Simulator
@@ -143,10 +143,12 @@ class FivetranWorld(Catalog):
 
 
 def _state(world: World) -> FivetranWorld:
-    state = world.state(NAME)
-    if not isinstance(state, FivetranWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, FivetranWorld)
+
+
+def _enveloped(data: Any) -> JSON:
+    """Fivetran's envelope around every successful answer."""
+    return {"code": "Success", "data": data}
 
 
 class Fivetran(SimProvider):
@@ -174,10 +176,20 @@ class Fivetran(SimProvider):
         """The connection list and one connection's details."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
-            web.get(f"{self.prefix}{self.list_path}/{{id}}", self._get(sim)),
+            web.get(
+                f"{self.prefix}{self.list_path}/{{id}}",
+                one_sync(
+                    sim,
+                    self,
+                    "Connection with id '{id}' doesn't exist",
+                    check=self._refused,
+                    wrap=_enveloped,
+                ),
+            ),
         ]
 
-    def _refused(self, state: FivetranWorld, request: web.Request) -> web.Response | None:
+    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+        state = _state(world)
         if basic(request) != (state.key, state.secret):
             return self.error_response(401, "Missing or invalid API key and secret")
         accepts = request.headers.getall("Accept", [])
@@ -187,13 +199,10 @@ class Fivetran(SimProvider):
 
     def _list(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            early, fault = await admit(sim, self, request)
+            early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
                 return early
             state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
             m = sim.world.moment(sim.clock())
             every = [state.body(sync_id, m) for sync_id in state.ids(m)]
             size = limit_of(request, "limit", 100, 1000)
@@ -201,24 +210,7 @@ class Fivetran(SimProvider):
             data: JSON = {"items": list(page)}
             if following is not None:
                 data["next_cursor"] = following
-            return answer({"code": "Success", "data": data}, fault)
-
-        return handle
-
-    def _get(self, sim: Simulator) -> Handler:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            sync_id = request.match_info["id"]
-            early, fault = await admit(sim, self, request, sync_id)
-            if early is not None:
-                return early
-            state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
-            body = state.body(sync_id, sim.world.moment(sim.clock()))
-            if body is None:
-                return self.error_response(404, f"Connection with id '{sync_id}' doesn't exist")
-            return answer({"code": "Success", "data": body}, fault)
+            return answer(_enveloped(data), fault)
 
         return handle
 
@@ -237,13 +229,7 @@ class Fivetran(SimProvider):
         }
         if discover:
             source["discover"] = True
-        syncs: list[Any] = []
-        for sync_id in ids:
-            labels = dict(state.labels(sync_id))
-            if labels:
-                syncs.append({"id": sync_id, "labels": labels})
-            elif not discover:
-                syncs.append(sync_id)
+        syncs = config_syncs(state, ids, discover=discover)
         if syncs:
             source["syncs"] = syncs
         return source

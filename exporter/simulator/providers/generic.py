@@ -25,8 +25,15 @@ from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
 from exporter.simulator.clock import MINUTE, Moment, iso_millis
-from exporter.simulator.providers.base import JSON, SimProvider, phrase, snake
-from exporter.simulator.serving import Handler, admit, answer
+from exporter.simulator.providers.base import (
+    JSON,
+    SimProvider,
+    config_syncs,
+    phrase,
+    snake,
+    state_of,
+)
+from exporter.simulator.serving import Handler, admit, answer, one_sync
 
 if TYPE_CHECKING:
     from exporter.simulator.app import Simulator
@@ -188,10 +195,7 @@ class PipelinesWorld(Catalog):
 
 
 def _state(world: World) -> PipelinesWorld:
-    state = world.state(NAME)
-    if not isinstance(state, PipelinesWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, PipelinesWorld)
 
 
 class Pipelines(SimProvider):
@@ -219,45 +223,29 @@ class Pipelines(SimProvider):
         """The list and the detail request."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
-            web.get(f"{self.prefix}{self.list_path}/{{id}}", self._get(sim)),
+            web.get(
+                f"{self.prefix}{self.list_path}/{{id}}",
+                one_sync(sim, self, "no pipeline {id}", check=self._refused),
+            ),
         ]
 
-    def _refused(self, state: PipelinesWorld, request: web.Request) -> web.Response | None:
+    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+        state = _state(world)
         if request.headers.get("X-Api-Key") != state.key:
             return self.error_response(401, "missing or wrong X-Api-Key")
         return None
 
     def _list(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            early, fault = await admit(sim, self, request)
+            early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
                 return early
             state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
             m = sim.world.moment(sim.clock())
             every = [state.summary(sync_id) for sync_id in state.ids(m)]
             size = limit_of(request, "page_size", PAGE_SIZE, 50)
             page, following = cursor_page(every, request.query.get("cursor"), size)
             return answer({"data": {"pipelines": list(page), "next_cursor": following}}, fault)
-
-        return handle
-
-    def _get(self, sim: Simulator) -> Handler:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            sync_id = request.match_info["id"]
-            early, fault = await admit(sim, self, request, sync_id)
-            if early is not None:
-                return early
-            state = _state(sim.world)
-            refused = self._refused(state, request)
-            if refused is not None:
-                return refused
-            body = state.body(sync_id, sim.world.moment(sim.clock()))
-            if body is None:
-                return self.error_response(404, f"no pipeline {sync_id}")
-            return answer(body, fault)
 
         return handle
 
@@ -278,13 +266,7 @@ class Pipelines(SimProvider):
             source["discover"] = True
         source["label_from"] = {"owner_team": "owner.team"}
         source["generic"] = copy.deepcopy(MAPPING)
-        syncs: list[Any] = []
-        for sync_id in ids:
-            labels = dict(state.labels(sync_id))
-            if labels:
-                syncs.append({"id": sync_id, "labels": labels})
-            elif not discover:
-                syncs.append(sync_id)
+        syncs = config_syncs(state, ids, discover=discover)
         if syncs:
             source["syncs"] = syncs
         return source

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, Moment, iso_millis
-from exporter.simulator.providers.base import JSON, SimProvider
+from exporter.simulator.providers.base import JSON, SimProvider, state_of
 from exporter.simulator.serving import Handler, admit, answer, bearer
 
 if TYPE_CHECKING:
@@ -134,10 +134,7 @@ class MergeWorld(Catalog):
 
 
 def _state(world: World) -> MergeWorld:
-    state = world.state(NAME)
-    if not isinstance(state, MergeWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, MergeWorld)
 
 
 class Merge(SimProvider):

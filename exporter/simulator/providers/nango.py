@@ -23,7 +23,15 @@ from aiohttp import web
 
 from exporter.simulator.catalog import Catalog, stretch
 from exporter.simulator.clock import HOUR, MINUTE, Moment, iso_millis
-from exporter.simulator.providers.base import JSON, SimProvider, derived_uuid, phrase, snake
+from exporter.simulator.providers.base import (
+    JSON,
+    SimProvider,
+    config_syncs,
+    derived_uuid,
+    phrase,
+    snake,
+    state_of,
+)
 from exporter.simulator.serving import Handler, admit, answer, bearer
 
 if TYPE_CHECKING:
@@ -126,10 +134,7 @@ class NangoWorld(Catalog):
 
 
 def _state(world: World) -> NangoWorld:
-    state = world.state(NAME)
-    if not isinstance(state, NangoWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, NangoWorld)
 
 
 class Nango(SimProvider):
@@ -202,16 +207,8 @@ class Nango(SimProvider):
         }
         if discover:
             source["discover"] = True
-        m = world.moment(world.started_at)
-        syncs: list[Any] = []
-        for sync_id in ids:
-            if state.integration(sync_id) != INTEGRATION:
-                continue
-            labels = dict(state.labels(sync_id))
-            if labels:
-                syncs.append({"id": sync_id, "labels": labels})
-            elif not discover and state.has(sync_id, m):
-                syncs.append(sync_id)
+        kept = [sync_id for sync_id in ids if state.integration(sync_id) == INTEGRATION]
+        syncs = config_syncs(state, kept, discover=discover)
         if syncs:
             source["syncs"] = syncs
         return source

@@ -44,6 +44,7 @@ from exporter.simulator.providers.base import (
     derived_uuid,
     phrase,
     spread,
+    state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
 
@@ -496,10 +497,7 @@ class ParagonWorld(ProviderState):
 
 
 def _state(world: World) -> ParagonWorld:
-    state = world.state(NAME)
-    if not isinstance(state, ParagonWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, ParagonWorld)
 
 
 # --- catalogues ---------------------------------------------------------------------------------

@@ -19,12 +19,14 @@ from exporter.simulator.providers.base import (
     ProviderState,
     SimProvider,
     bulk_id,
+    config_syncs,
     derived_uuid,
     phrase,
     snake,
     spread,
+    state_of,
 )
-from exporter.simulator.serving import Handler, admit, answer, bearer
+from exporter.simulator.serving import Handler, admit, answer, bearer, one_sync
 
 if TYPE_CHECKING:
     from exporter.simulator.app import Simulator
@@ -227,10 +229,7 @@ class SequinWorld(ProviderState):
 
 
 def _state(world: World) -> SequinWorld:
-    state = world.state(NAME)
-    if not isinstance(state, SequinWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, SequinWorld)
 
 
 # --- catalogues ---------------------------------------------------------------------------------
@@ -372,44 +371,28 @@ class Sequin(SimProvider):
         """`GET /v1/syncs` (every sync object in full) and `GET /v1/syncs/{id}`."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
-            web.get(f"{self.prefix}{self.list_path}/{{id}}", self._get(sim)),
+            web.get(
+                f"{self.prefix}{self.list_path}/{{id}}",
+                one_sync(sim, self, "Could not find sync with ID: {id}", check=self._unauthorized),
+            ),
         ]
 
-    def _unauthorized(self, state: SequinWorld, request: web.Request) -> web.Response | None:
+    def _unauthorized(self, world: World, request: web.Request) -> web.Response | None:
+        state = _state(world)
         if bearer(request) != state.key:
             return self.error_response(401, "Please provide a valid API key")
         return None
 
     def _list(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            early, fault = await admit(sim, self, request)
+            early, fault = await admit(sim, self, request, check=self._unauthorized)
             if early is not None:
                 return early
             state = _state(sim.world)
-            problem = self._unauthorized(state, request)
-            if problem is not None:
-                return problem
             m = sim.world.moment(sim.clock())
             # Every listed sync object has its id, also an ad-hoc one whose body left it out.
             items = [{"id": sync_id, **(state.body(sync_id, m) or {})} for sync_id in state.ids(m)]
             return answer({"data": items}, fault)
-
-        return handle
-
-    def _get(self, sim: Simulator) -> Handler:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            sync_id = request.match_info["id"]
-            early, fault = await admit(sim, self, request, sync_id)
-            if early is not None:
-                return early
-            state = _state(sim.world)
-            problem = self._unauthorized(state, request)
-            if problem is not None:
-                return problem
-            body = state.body(sync_id, sim.world.moment(sim.clock()))
-            if body is None:
-                return self.error_response(404, f"Could not find sync with ID: {sync_id}")
-            return answer(body, fault)
 
         return handle
 
@@ -429,13 +412,7 @@ class Sequin(SimProvider):
         if discover:
             source["discover"] = True
         source["label_from"] = {"tenant": "metadata.tenant_id"}
-        syncs: list[Any] = []
-        for sync_id in ids:
-            labels = dict(state.labels(sync_id))
-            if labels:
-                syncs.append({"id": sync_id, "labels": labels})
-            elif not discover:
-                syncs.append(sync_id)
+        syncs = config_syncs(state, ids, discover=discover)
         if syncs:
             source["syncs"] = syncs
         return source

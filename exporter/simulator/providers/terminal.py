@@ -34,6 +34,7 @@ from exporter.simulator.providers.base import (
     phrase,
     snake,
     spread,
+    state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
 
@@ -613,10 +614,7 @@ class TerminalWorld(ProviderState):
 
 
 def _state(world: World) -> TerminalWorld:
-    state = world.state(NAME)
-    if not isinstance(state, TerminalWorld):
-        raise TypeError(f"the world's {NAME} state is a {type(state).__name__}")
-    return state
+    return state_of(world, NAME, TerminalWorld)
 
 
 # --- pagination and request checks --------------------------------------------------------------
@@ -983,15 +981,17 @@ class Terminal(SimProvider):
             web.get(f"{self.prefix}/syncs/{{id}}", self._job(sim)),
         ]
 
-    def _secret_problem(self, state: TerminalWorld, request: web.Request) -> web.Response | None:
+    def _secret_problem(self, world: World, request: web.Request) -> web.Response | None:
+        state = _state(world)
         if bearer(request) != state.secret:
             return self.error_response(401, "Please ensure you have a valid API key")
         return None
 
     def _connection(
-        self, state: TerminalWorld, request: web.Request
+        self, world: World, request: web.Request
     ) -> tuple[Connection | None, web.Response | None]:
-        problem = self._secret_problem(state, request)
+        state = _state(world)
+        problem = self._secret_problem(world, request)
         if problem is not None:
             return None, problem
         token = request.headers.get("Connection-Token")
@@ -1004,13 +1004,10 @@ class Terminal(SimProvider):
 
     def _connections(self, sim: Simulator) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            early, fault = await admit(sim, self, request)
+            early, fault = await admit(sim, self, request, check=self._secret_problem)
             if early is not None:
                 return early
             state = _state(sim.world)
-            problem = self._secret_problem(state, request)
-            if problem is not None:
-                return problem
             query = request.query
             try:
                 limit, after = _page_params(query)
@@ -1042,7 +1039,7 @@ class Terminal(SimProvider):
             early, fault = await admit(sim, self, request, None if hint is None else hint.id)
             if early is not None:
                 return early
-            connection, problem = self._connection(state, request)
+            connection, problem = self._connection(sim.world, request)
             if problem is not None:
                 return problem
             assert connection is not None
@@ -1085,7 +1082,7 @@ class Terminal(SimProvider):
             )
             if early is not None:
                 return early
-            connection, problem = self._connection(state, request)
+            connection, problem = self._connection(sim.world, request)
             if problem is not None:
                 return problem
             assert connection is not None
