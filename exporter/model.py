@@ -52,20 +52,26 @@ class SyncStatus:
     sets: dict[str, str] = field(default_factory=dict)
 
 
+def _not_negative(value: float | None) -> float | None:
+    return None if value is None or value < 0 else value
+
+
 def normalise(status: SyncStatus) -> SyncStatus:
     """Bound what a provider sent before it becomes a label or a sample, once for every adapter.
 
     Strings are cut and cleaned, numbers that are not finite dropped, the ratio clamped to
-    [0, 1], and the error reason kept only while the sync is errored.
+    [0, 1], negative record counts and intervals dropped (a `-1` meaning "manual" must not
+    become a staleness budget; 0 is a continuous sync), and the error reason kept only while the
+    sync is errored.
     """
     status.provider_status = label_text(status.provider_status)
     status.info = {key: label_text(value) for key, value in status.info.items()}
     ratio = finite(status.progress_ratio)
     status.progress_ratio = None if ratio is None else min(max(ratio, 0.0), 1.0)
-    status.records_expected = finite(status.records_expected)
-    status.records_synced = finite(status.records_synced)
+    status.records_expected = _not_negative(finite(status.records_expected))
+    status.records_synced = _not_negative(finite(status.records_synced))
     status.last_synced_timestamp = finite(status.last_synced_timestamp)
-    status.interval_seconds = finite(status.interval_seconds)
+    status.interval_seconds = _not_negative(finite(status.interval_seconds))
     backoff = finite(status.rate_limit_backoff_seconds)
     status.rate_limit_backoff_seconds = None if backoff is None else max(backoff, 0.0)
     if status.state is State.ERRORED:

@@ -465,7 +465,7 @@ def labels_from(body: Any, expressions: Sequence[tuple[str, Any]]) -> dict[str, 
     for label, expression in expressions:
         try:
             value = expression.search(body)
-        except (JMESPathError, TypeError, ValueError):
+        except (JMESPathError, TypeError, ValueError, ArithmeticError, RecursionError):
             value = None
         if isinstance(value, bool):
             value = str(value).lower()

@@ -17,9 +17,10 @@ from dashboards.generate import DASHBOARDS, to_dict
 from dashboards.promql import metric_names, substitute
 from exporter.config import ConfigError, parse_config
 from exporter.metrics import SYNC_FAMILIES
-from exporter.model import State
+from exporter.model import State, SyncStatus, normalise
 from exporter.providers.base import BadResponse
-from exporter.providers.generic import GenericApi, StatusMap
+from exporter.providers.generic import GenericApi, GenericConfig, StatusMap, _origin
+from exporter.schema import compile_path, labels_from
 from exporter.simulator.providers.generic import KEY, MAPPING
 from tests.conftest import Sim
 from tests.exposition import Exposition
@@ -286,6 +287,92 @@ def test_rules_use_jmespath_truth() -> None:
     assert newer.parse(later).state is State.ERRORED, "ISO times of one format compare"
 
 
+def test_a_function_that_overflows_or_a_document_too_deep_gives_an_absent_value() -> None:
+    """`ceil` of a sum past 1e308 overflows and `to_string` of a deep document recurses: the
+    path finds nothing, as for any wrong type, and the sync is still read."""
+    read = mapping(
+        fields={"status": "s", "records_synced": "ceil(sum(values(rc)))"}, states={"A": "idle"}
+    )
+    status = read.parse({"s": "A", "rc": {"a": 1e308, "b": 1e308}})
+    assert status.state is State.IDLE and status.records_synced is None
+    assert read.parse({"s": "A", "rc": {"a": 2.5, "b": 1}}).records_synced == 4
+    deep: Any = "bottom"
+    for _ in range(5_000):
+        deep = [deep]
+    found = labels_from({"meta": deep}, [("meta", compile_path("to_string(meta)"))])
+    assert found == {"meta": ""}
+
+
+def test_negative_counts_and_intervals_are_not_values() -> None:
+    """A `-1` meaning "manual" or "unknown" must not become a count or a staleness budget of
+    every provider, so the one normalisation drops them."""
+    read = mapping(
+        fields={
+            "status": "s",
+            "records_synced": "r",
+            "records_expected": "re",
+            "interval": {"path": "i", "unit": "m"},
+        },
+        states={"A": "idle"},
+    )
+    status = normalise(read.parse({"s": "A", "r": -3, "re": -7, "i": -5}))
+    assert (status.records_synced, status.records_expected, status.interval_seconds) == (
+        None,
+        None,
+        None,
+    )
+    assert normalise(read.parse({"s": "A", "i": 0})).interval_seconds == 0, "continuous"
+    kept = normalise(read.parse({"s": "A", "r": 0, "re": 10, "i": 5}))
+    assert (kept.records_synced, kept.records_expected, kept.interval_seconds) == (0, 10, 300)
+    negative = SyncStatus(state=State.IDLE, provider_status="x", records_synced=-0.5)
+    assert normalise(negative).records_synced is None
+
+
+def test_a_next_page_on_base_urls_host_is_compared_as_an_origin() -> None:
+    """The host's case and a default port do not make another origin; anything else does."""
+    base = _origin("https://api.airbyte.com/v1")
+    assert base is not None
+    for same in ("https://API.Airbyte.com/v1/x?o=2", "https://api.airbyte.com:443/v1/x"):
+        assert _origin(same) == base, same
+    for other in (
+        "http://api.airbyte.com/v1/x",
+        "https://api.airbyte.com:8443/v1/x",
+        "https://evil.example/v1/x",
+        "https://api.airbyte.com.evil.example/v1",
+        "https://api.airbyte.com:99999/v1",
+        "v1/x",
+    ):
+        assert _origin(other) != base, other
+
+
+def test_null_removes_a_presets_key_and_the_source_falls_back_to_the_default() -> None:
+    text = (
+        "sources:\n"
+        "  - name: n\n"
+        "    provider: generic\n"
+        "    preset: nango\n"
+        "    auth: {token: abc}\n"
+        "    discover: true\n"
+        "    label_from: {connection_id: null, owner: metadata.owner}\n"
+        "    generic:\n"
+        "      list: {params: {provider_config_key: github, syncs: null}}\n"
+        "      fields: {name: null}\n"
+        "  - name: f\n"
+        "    provider: generic\n"
+        "    preset: fivetran\n"
+        "    auth: {username: k, password: s}\n"
+        "    discover: true\n"
+        "    headers: null\n"
+    )
+    nango, fivetran = parse_config(text, "g.yml").sources
+    assert isinstance(nango, GenericConfig)
+    assert list(nango.label_from) == ["owner"]
+    assert nango.generic.listing is not None
+    assert dict(nango.generic.listing.params) == {"provider_config_key": "github"}
+    assert nango.generic.fields.name is None
+    assert not fivetran.headers
+
+
 # --- the real exporter against the pipelines API -------------------------------------------------
 
 
@@ -458,6 +545,34 @@ def test_the_list_alone_answers_every_sync_in_one_request(sim: Sim, tmp_path: Pa
     # One listing for the scrape (and none for discovery, which adds nothing here): the sync
     # the list lacks is answered from the same listing.
     assert sim.requests() == {PIPELINES: 1}
+
+
+def test_one_unreadable_item_never_fails_the_rest_of_a_bulk_read(sim: Sim, tmp_path: Path) -> None:
+    """An item whose counts overflow, whose next-page cursor is `false`, beside good ones."""
+    pipeline(sim, "t_big", {}, display_name="Big", rc={"a": 1e308, "b": 1e308})
+    pipeline(sim, "t_small", {}, display_name="Small", rc={"a": 2, "b": 3})
+    listed = {
+        **MAPPING,
+        "detail": None,
+        "fields": {
+            "id": "pipeline_id",
+            "status": "display_name",
+            "records_synced": "ceil(sum(values(rc)))",
+        },
+        "states": {},
+        "state_rules": [],
+    }
+    # The API's null at the end, read as `false`: a false cursor ends the list too.
+    listed["list"] = {**MAPPING["list"], "next": "data.next_cursor || `false`"}
+    text = pipelines_source(sim, listed, discover=False, syncs=["t_big", "t_small"])
+    sim.reset_requests()
+    m, log = once(tmp_path / "bulk.yml", text)
+    assert m.value("sync_up", sync_id="t_big") == 1
+    assert m.value("sync_up", sync_id="t_small") == 1
+    assert m.value("sync_records_synced", sync_id="t_small") == 5
+    assert not m.find("sync_records_synced", sync_id="t_big")
+    assert "cursor" not in log, "the last page's false cursor ends the list"
+    assert list(sim.requests()) == [PIPELINES], "the list alone answers"
 
 
 # --- the alerts and dashboards work unchanged -----------------------------------------------

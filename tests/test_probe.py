@@ -3,6 +3,7 @@ README's scrape config for it checked by promtool and run by a real Prometheus."
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from exporter.simulator.providers.fivetran import demo_connections
 from exporter.simulator.providers.generic import demo_pipelines
 from tests.conftest import Sim
 from tests.exposition import Exposition
@@ -69,6 +71,41 @@ def test_a_probe_of_one_sync_reads_only_that_sync(sim: Sim, exporter: str) -> No
     assert m.state(sync_id="pl_sparse") == "idle"
     assert m.value("probe_success") == 1
     assert sim.requests() == {"/generic/v2/pipelines/pl_sparse": 1}
+
+
+def test_concurrent_probes_of_syncs_of_a_list_only_source_share_a_listing(
+    sim: Sim, exporter: str
+) -> None:
+    """Fivetran's list answers every connection: probes of several connections at once must
+    not each list (one after another, behind a lock), only those asked after a listing
+    began may need another."""
+    ids = [connection.id for connection in demo_connections()]
+
+    async def probe_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            asked = (
+                client.get(
+                    f"{exporter}/probe",
+                    params={"source": "demo-fivetran", "sync": sync_id},
+                    headers={TIMEOUT_HEADER: "20"},
+                )
+                for sync_id in ids
+            )
+            return list(await asyncio.gather(*asked))
+
+    fault = sim.http.put("/_sim/faults/fivetran", json={"delay": 0.5})
+    assert fault.status_code == 200, fault.text
+    try:
+        sim.reset_requests()
+        responses = asyncio.run(probe_all())
+    finally:
+        sim.http.delete("/_sim/faults/fivetran")
+    for sync_id, response in zip(ids, responses, strict=True):
+        m = Exposition(response.text)
+        assert m.value("probe_success") == 1, sync_id
+        assert [labels["sync_id"] for labels, _ in m.find("sync_up")] == [sync_id]
+    listings = sim.requests()["/fivetran/v1/connections"]
+    assert 1 <= listings <= 2 < len(ids)
 
 
 def test_a_sync_that_cannot_be_read_fails_the_probe_not_the_request(

@@ -329,11 +329,15 @@ def preset(name: str) -> dict[str, Any]:
 
 
 def merged(base: Any, over: Any) -> Any:
-    """`over` laid on `base`: mappings merge key by key, anything else replaces."""
+    """`over` laid on `base`: mappings merge key by key, `null` removes the base's key (back to
+    the default), anything else replaces."""
     if isinstance(base, dict) and isinstance(over, dict):
         result = dict(base)
         for key, value in over.items():
-            result[key] = merged(base[key], value) if key in base else value
+            if value is None and key in base:
+                del result[key]
+            else:
+                result[key] = merged(base[key], value) if key in base else value
         return result
     return over
 
@@ -393,10 +397,11 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
 
 
 def _search(expression: Any, document: Any) -> Any:
-    """What a compiled path finds; nothing (None) when a function meets the wrong type."""
+    """What a compiled path finds; nothing (None) when a function meets the wrong type, an
+    overflow (`ceil` of 1e308 + 1e308) or a document too deep to walk."""
     try:
         return expression.search(document)
-    except (JMESPathError, TypeError, ValueError, RecursionError):
+    except (JMESPathError, TypeError, ValueError, ArithmeticError, RecursionError):
         return None
 
 
@@ -558,6 +563,18 @@ class StatusMap:
         return None
 
 
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port as a browser compares origins: the host's case and a default
+    port do not matter; None for a URL with no host or a bad port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    except ValueError:
+        return None
+    return None if not parts.hostname else (scheme, parts.hostname, port)
+
+
 class Generic(Adapter[GenericConfig]):
     """A source of any JSON sync API: listed, read in bulk from the list, or one GET each."""
 
@@ -587,8 +604,7 @@ class Generic(Adapter[GenericConfig]):
             for sync in config.syncs
             if sync.headers
         }
-        origin = urlsplit(self.base_url)
-        self._origin = (origin.scheme, origin.netloc)
+        self._origin = _origin(self.base_url)
         self._lock = asyncio.Lock()
         self._listed: tuple[float, dict[str, Any]] | None = None
 
@@ -614,20 +630,33 @@ class Generic(Adapter[GenericConfig]):
         return {"": [Found(sync_id, context=item) for sync_id, item in items]}
 
     async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
-        """Every status the list carries, from one listing (every page of it)."""
+        """Every status the list carries, from one listing (every page of it), or from a
+        listing that began after this call did (concurrent probes and collections share it)."""
+        asked = time.monotonic()
         async with self._lock:
-            items = await self._list(http)
-            self._listed = (time.monotonic(), dict(items))
+            listed = self._listed
+            if listed is None or listed[0] < asked:
+                listed = await self._fresh_listing(http)
         statuses = {}
         now = time.time()
-        for sync_id, item in items:
+        for sync_id, item in listed[1].items():
             try:
                 status = self.mapping.parse(item, now)
-            except BadResponse:
-                continue  # read on its own next, which says why from the same listing
-            status.info.update(self.described(item))
+                status.info.update(self.described(item))
+            except Exception:
+                continue  # read on its own next, which says why
             statuses[sync_id] = status
         return statuses
+
+    async def _fresh_listing(self, http: Http) -> tuple[float, dict[str, Any]]:
+        """List now and remember it, with when it began; a sync listed twice keeps its first
+        item, as discovery does. Called with the lock held."""
+        began = time.monotonic()
+        items: dict[str, Any] = {}
+        for sync_id, item in await self._list(http):
+            items.setdefault(sync_id, item)
+        self._listed = (began, items)
+        return self._listed
 
     async def read(self, target: Target, http: Http) -> SyncStatus:
         """One sync: its detail body laid over its list item, or its item of a fresh listing."""
@@ -648,8 +677,7 @@ class Generic(Adapter[GenericConfig]):
         async with self._lock:
             listed = self._listed
             if listed is None or time.monotonic() - listed[0] > LIST_REUSE:
-                listed = (time.monotonic(), dict(await self._list(http)))
-                self._listed = listed
+                listed = await self._fresh_listing(http)
         if sync_id not in listed[1]:
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
@@ -670,9 +698,9 @@ class Generic(Adapter[GenericConfig]):
             query = urlencode({self._listing.cursor_param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
-            return f"{self._origin[0]}://{self._origin[1]}{cursor}"
-        given = urlsplit(cursor)
-        if (given.scheme, given.netloc) != self._origin:
+            base = urlsplit(self.base_url)
+            return f"{base.scheme}://{base.netloc}{cursor}"
+        if self._origin is None or _origin(cursor) != self._origin:
             raise BadResponse("the next page's URL is not on base_url's host")
         return cursor
 
@@ -689,7 +717,8 @@ class Generic(Adapter[GenericConfig]):
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
             found.extend((_text(_search(self._id, item)) or "", item) for item in items)
-            cursor = None if self._next is None else _text(_search(self._next, body))
+            given = None if self._next is None else _search(self._next, body)
+            cursor = _text(given) if _truthy(given) else None
             if not cursor:
                 return found
             if cursor in seen:
