@@ -92,8 +92,19 @@ class _Running:
 # share of the scrape's own budget: a client asking for a 1 s timeout must not cut short
 # the answer to Prometheus's 10 s scrape.
 SHARE_MIN_BUDGET = 0.9
-# The share of min_interval a reading must have aged to be read again, allowing for jitter.
+# How much younger than min_interval a reading may be and still be read again: a tenth of
+# it, at most a second. Readings are timed from their collection's start, so this only has
+# to absorb jitter in scrape times; a fixed tenth made min_interval = 10 scrape intervals
+# read every 9th scrape.
 MIN_INTERVAL_SLACK = 0.1
+MIN_INTERVAL_SLACK_MAX = 1.0
+
+
+def fresh_for(min_interval: float) -> float:
+    """How long a reading is served again instead of read, for a source's `min_interval`."""
+    return min_interval - min(min_interval * MIN_INTERVAL_SLACK, MIN_INTERVAL_SLACK_MAX)
+
+
 # Syncs rendered to measure the cost of finishing a collection before the first one.
 CALIBRATION_SAMPLE = 256
 # How long a background catch-up read may wait for the request budget.
@@ -379,10 +390,10 @@ class Collector:
         adapter = source.adapter
         # Scrape times jitter: a reading made one scrape interval ago must not count as
         # fresh because this scrape came a few milliseconds early.
-        fresh_for = float(source.config.min_interval) * (1 - MIN_INTERVAL_SLACK)
+        within = fresh_for(float(source.config.min_interval))
         due: list[tuple[int, Target]] = []
         for i, target in enumerate(listed, start=offset):
-            reading = self._fresh(work, target, fresh_for) if fresh_for else None
+            reading = self._fresh(work, target, within) if within else None
             if reading is not None:
                 self.metrics.reused.labels(source.name).inc()
                 self._serve(work, i, target, reading)

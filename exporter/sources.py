@@ -91,18 +91,45 @@ def build_source(
     )
 
 
+# Source options that only change how listed syncs are read or labelled: a reload that
+# changes nothing else keeps the listings. Anything else (credentials, users, a generic
+# mapping, headers, discover) may list other syncs, so the new source lists afresh.
+_NOT_LISTING = frozenset(
+    {
+        "labels",
+        "label_from",
+        "stale_after",
+        "min_interval",
+        "max_requests_per_second",
+        "max_concurrency",
+        "request_timeout",
+        "probe_only",
+        "syncs",
+        "max_syncs",
+        "discover_interval",
+    }
+)
+
+
+def _listing_part(config: SourceConfig[Any, Any]) -> dict[str, Any]:
+    return {
+        name: getattr(config, name)
+        for name in type(config).model_fields
+        if name not in _NOT_LISTING
+    }
+
+
 def carry_over(old: Source, new: Source) -> Source:
     """After a reload: the old source when nothing it depends on changed, else the new one with
-    what still holds (the 429 back-off; the listings when provider and credentials are the same).
+    what still holds (the 429 back-off; the listings when nothing that lists changed).
     """
     if old.config == new.config and old.settings == new.settings:
         return old
     new.upstream.blocked_until = old.upstream.blocked_until
     same_listing = (
-        old.config.provider == new.config.provider
-        and old.adapter.base_url == new.adapter.base_url
-        and old.config.auth == new.config.auth
+        old.adapter.base_url == new.adapter.base_url
         and old.settings[4:] == new.settings[4:]
+        and _listing_part(old.config) == _listing_part(new.config)
     )
     if same_listing:
         new.discovery.adopt(old.discovery)

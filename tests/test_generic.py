@@ -6,9 +6,11 @@ missing fields."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -21,10 +23,10 @@ from exporter.model import State, SyncStatus, normalise
 from exporter.providers.base import BadResponse
 from exporter.providers.generic import GenericApi, GenericConfig, StatusMap, _origin
 from exporter.schema import compile_path, labels_from
-from exporter.simulator.providers.generic import KEY, MAPPING
+from exporter.simulator.providers.generic import KEY, MAPPING, demo_pipelines
 from tests.conftest import Sim
 from tests.exposition import Exposition
-from tests.procs import run_exporter
+from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.snippets import yaml_blocks
 from tests.tools import ROOT
 
@@ -573,6 +575,35 @@ def test_one_unreadable_item_never_fails_the_rest_of_a_bulk_read(sim: Sim, tmp_p
     assert not m.find("sync_records_synced", sync_id="t_big")
     assert "cursor" not in log, "the last page's false cursor ends the list"
     assert list(sim.requests()) == [PIPELINES], "the list alone answers"
+
+
+def test_a_reload_keeps_listings_only_while_nothing_that_lists_changes(
+    sim: Sim, tmp_path: Path
+) -> None:
+    """A label change keeps the listing (no gap); a new mapping lists afresh, and when its
+    listing fails the syncs of the old mapping's listing are not kept as the last good set."""
+    config = tmp_path / "reload.yml"
+    config.write_text(pipelines_source(sim))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def listed(**labels: str) -> set[str]:
+        m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+        return {found["sync_id"] for found, _ in m.find("sync_up", **labels)}
+
+    with running(exporter_command(config, port, "--web.enable-lifecycle"), f"{url}/-/ready"):
+        before = listed()
+        assert {pipeline.id for pipeline in demo_pipelines()} <= before
+        config.write_text(pipelines_source(sim, labels={"team": "a"}))
+        assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
+        assert listed(team="a") == before
+        broken = {**MAPPING, "list": {**MAPPING["list"], "items": "data.missing"}}
+        config.write_text(pipelines_source(sim, broken))
+        assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
+        deadline = time.monotonic() + 10
+        while listed():
+            assert time.monotonic() < deadline, "the old mapping's listing was kept"
+            time.sleep(0.2)
 
 
 # --- the alerts and dashboards work unchanged -----------------------------------------------

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
+from exporter.collection import fresh_for
 from exporter.simulator.providers import generic as pipelines
 from exporter.simulator.providers import nango
 from tests.conftest import Sim
@@ -124,6 +126,18 @@ def test_min_interval_serves_earlier_readings_until_it_passes(sim: Sim, workdir:
         third = scrape(url)
         assert provider_requests(sim)["paragon"] == 6
         assert third.value("sync_status_read_timestamp_seconds", sync_id="mi-000") > read_at
+
+
+def test_a_reading_is_fresh_until_min_interval_less_a_tenth_at_most_a_second() -> None:
+    """Jitter in scrape times is absorbed, and ten scrape intervals read every tenth scrape,
+    not every ninth (a flat 90% made 20 s fresh for 18 s: 0.111 requests per sync)."""
+    assert fresh_for(0) == 0
+    assert fresh_for(4) == pytest.approx(3.6)
+    assert fresh_for(10) == pytest.approx(9)
+    assert fresh_for(20) == pytest.approx(19)
+    scrape_interval = 15.0
+    reread = next(k for k in range(1, 100) if k * scrape_interval >= fresh_for(150))
+    assert reread == 10
 
 
 def test_a_reading_older_than_its_staleness_budget_is_read_again(sim: Sim, workdir: Path) -> None:
