@@ -126,11 +126,7 @@ def carry_over(old: Source, new: Source) -> Source:
     if old.config == new.config and old.settings == new.settings:
         return old
     new.upstream.blocked_until = old.upstream.blocked_until
-    same_listing = (
-        old.adapter.base_url == new.adapter.base_url
-        and old.settings[4:] == new.settings[4:]
-        and _listing_part(old.config) == _listing_part(new.config)
-    )
-    if same_listing:
+    same_shard = old.settings[4:] == new.settings[4:]
+    if same_shard and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
     return new

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from exporter.collection import Collector, scrape_timeout
 from exporter.config import Config, ConfigError, gc_paused
 from exporter.serving import track_requests
+from exporter.sources import Source
 from exporter.statuspage import page, status_rows
 from exporter.webconfig import WebSecurityConfig, basic_auth
 
@@ -91,6 +92,10 @@ class Exporter:
         collector.metrics.reload_successful.set(1)
         collector.metrics.reload_timestamp.set(time.time())
 
+    def _build(self, config: Config) -> list[Source]:
+        with gc_paused():
+            return self.collector.prepare(config)
+
     async def reload(self) -> str:
         """Apply the config file again; a bad file is refused and the running config kept."""
         metrics = self.collector.metrics
@@ -99,6 +104,7 @@ class Exporter:
         async with self._reloading:
             try:
                 config = await in_thread(self._load)
+                built = await in_thread(lambda: self._build(config))
             except Exception as exc:
                 error = (
                     exc
@@ -112,7 +118,7 @@ class Exporter:
                 )
                 raise error from None
             with gc_paused():
-                self.collector.apply(config)
+                self.collector.apply(config, built)
             if self._applied is not None:
                 self._applied(config)
         metrics.reload_successful.set(1)

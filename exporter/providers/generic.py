@@ -605,6 +605,8 @@ class Generic(Adapter[GenericConfig]):
             if sync.headers
         }
         self._origin = _origin(self.base_url)
+        base = urlsplit(self.base_url)
+        self._root = f"{base.scheme}://{base.netloc}"
         self._lock = asyncio.Lock()
         self._listed: tuple[float, dict[str, Any]] | None = None
 
@@ -698,8 +700,7 @@ class Generic(Adapter[GenericConfig]):
             query = urlencode({self._listing.cursor_param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
-            base = urlsplit(self.base_url)
-            return f"{base.scheme}://{base.netloc}{cursor}"
+            return self._root + cursor
         if self._origin is None or _origin(cursor) != self._origin:
             raise BadResponse("the next page's URL is not on base_url's host")
         return cursor
