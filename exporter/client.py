@@ -8,7 +8,7 @@ import ssl
 import time
 import urllib.request
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,6 +116,7 @@ async def get_json(
     timeout: float,
     limit: int = MAX_BODY_BYTES,
     proxy: str | None = None,
+    on_send: Callable[[], None] | None = None,
 ) -> tuple[str, Any]:
     """GET `url`; its status code and decoded JSON body, or UpstreamError for any failure.
 
@@ -125,7 +126,9 @@ async def get_json(
     """
     code = ""
     try:
-        response = await client.get(url, headers, limit=limit, timeout=timeout, proxy=proxy)
+        response = await client.get(
+            url, headers, limit=limit, timeout=timeout, proxy=proxy, on_send=on_send
+        )
         status, content = response.status, response.body
         code = str(status)
         retry_header = response.headers.get("retry-after")

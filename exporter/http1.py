@@ -17,7 +17,7 @@ import base64
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -302,9 +302,11 @@ class Client:
         limit: int,
         timeout: float,
         proxy: str | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> Response:
         """GET `url` with `headers` (plus User-Agent, Accept and Accept-Encoding); TimeoutError
-        when connecting, sending and the whole answer take longer than `timeout` seconds."""
+        when connecting, sending and the whole answer take longer than `timeout` seconds.
+        `on_send` is called just as the request is written, once connected."""
         deadline = time.monotonic() + timeout
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -336,6 +338,8 @@ class Client:
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
         for attempt in (0, 1):
             connection, reused = await self._connection(origin, deadline)
+            if on_send is not None:
+                on_send()
             answer = connection.request(data, limit)
             self._watched[answer] = (deadline, connection)
             if self._watchdog is None or self._watchdog.done():

@@ -24,44 +24,71 @@ class Budget:
 
     A token bucket whose spent tokens come back exactly one `window` later: the bucket holds
     `rate` tokens per second (at least one), so a full bucket cannot double the rate over a
-    window the way a refilling bucket of the same size would.
+    window the way a refilling bucket of the same size would. A token is stamped when its
+    request is written, not when it is granted: a busy event loop may hold granted requests
+    back and then send them together, which grant-time stamps would let exceed the rate.
     """
 
-    # Added to the window, so that requests sent just over a window apart and delayed
+    # Added to the window, so that requests written just over a window apart and delayed
     # unevenly on the way never arrive at the provider within one.
-    MARGIN = 0.05
+    MARGIN = 0.02
+    # How often a request waits for a token while every token is granted but not yet sent.
+    UNSENT_POLL = 0.01
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.capacity = max(1, int(rate))
         self.window = self.capacity / rate + self.MARGIN
-        self._spent: deque[float] = deque()
+        self._sent: deque[float] = deque()
+        self._unsent = 0
 
     def _expire(self, now: float) -> None:
-        while self._spent and self._spent[0] <= now - self.window:
-            self._spent.popleft()
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
 
     def affordable(self, now: float, until: float) -> int:
         """How many requests the budget allows from `now` until `until`."""
         self._expire(now)
         if until <= now:
             return 0
-        later = sum(1 for spent in self._spent if spent + self.window < until)
+        later = sum(1 for spent in self._sent if spent + self.window < until)
+        if now + self.window < until:
+            later += self._unsent
         whole_windows = int((until - now) / self.window)
-        return self.capacity - len(self._spent) + later + self.capacity * max(whole_windows - 1, 0)
+        live = len(self._sent) + self._unsent
+        return self.capacity - live + later + self.capacity * max(whole_windows - 1, 0)
 
-    async def take(self, deadline: float) -> bool:
-        """Spend a token, waiting for one to come back; False if none would before `deadline`."""
+    async def take(self, deadline: float) -> Spend | None:
+        """A token, waiting for one to come back; None if none would before `deadline`."""
         while True:
             now = time.monotonic()
             self._expire(now)
-            if len(self._spent) < self.capacity:
-                self._spent.append(now)
-                return True
-            back = self._spent[0] + self.window
+            if len(self._sent) + self._unsent < self.capacity:
+                self._unsent += 1
+                return Spend(self)
+            back = self._sent[0] + self.window if self._sent else now + self.UNSENT_POLL
             if back >= deadline:
-                return False
+                return None
             await asyncio.sleep(back - now)
+
+    def _stamp(self) -> None:
+        self._unsent -= 1
+        self._sent.append(time.monotonic())
+
+
+class Spend:
+    """A granted token, stamped the first time it is called: when its request is written,
+    or when the request is given up unsent (a connection that failed counts as spent)."""
+
+    __slots__ = ("_budget",)
+
+    def __init__(self, budget: Budget) -> None:
+        self._budget: Budget | None = budget
+
+    def __call__(self) -> None:
+        if self._budget is not None:
+            self._budget._stamp()
+            self._budget = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,34 +157,51 @@ class Upstream:
                 raise UpstreamError(
                     "rate_limited", "source is backing off after HTTP 429", sent=False
                 )
-            if self.budget is not None and not await self.budget.take(deadline):
-                raise UpstreamError(
-                    "budget", "max_requests_per_second spent until the deadline", sent=False
-                )
-            now = time.monotonic()
-            timeout = min(self.request_timeout, deadline - now)
-            if timeout <= 0:
-                raise UpstreamError("timeout", "no time left before the deadline", sent=False)
-            started = time.perf_counter()
-            code = ""
+            spend = None
+            if self.budget is not None:
+                spend = await self.budget.take(deadline)
+                if spend is None:
+                    raise UpstreamError(
+                        "budget", "max_requests_per_second spent until the deadline", sent=False
+                    )
             try:
-                code, body = await get_json(
-                    self._client(),
-                    url,
-                    {**self.headers, **headers},
-                    timeout=timeout,
-                    limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
-                    proxy=self._proxy,
-                )
-            except UpstreamError as exc:
-                code = exc.code
-                if exc.reason == "rate_limited":
-                    wait = self.back_off(exc.retry_after)
-                    exc.detail = f"HTTP 429, backing off {wait:.3g}s"
-                raise
+                return await self._send(url, headers, listing, deadline, spend)
             finally:
-                self._metrics.requests.labels(self.source, code).inc()
-                self._durations.observe(time.perf_counter() - started)
+                if spend is not None:
+                    spend()
+
+    async def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        listing: bool,
+        deadline: float,
+        spend: Spend | None,
+    ) -> Any:
+        timeout = min(self.request_timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            raise UpstreamError("timeout", "no time left before the deadline", sent=False)
+        started = time.perf_counter()
+        code = ""
+        try:
+            code, body = await get_json(
+                self._client(),
+                url,
+                {**self.headers, **headers},
+                timeout=timeout,
+                limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
+                proxy=self._proxy,
+                on_send=spend,
+            )
+        except UpstreamError as exc:
+            code = exc.code
+            if exc.reason == "rate_limited":
+                wait = self.back_off(exc.retry_after)
+                exc.detail = f"HTTP 429, backing off {wait:.3g}s"
+            raise
+        finally:
+            self._metrics.requests.labels(self.source, code).inc()
+            self._durations.observe(time.perf_counter() - started)
         return body
 
 

@@ -7,7 +7,9 @@ one scrape's requests per provider, `min_interval` serving earlier readings, and
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ import pytest
 from exporter.collection import fresh_for
 from exporter.simulator.providers import generic as pipelines
 from exporter.simulator.providers import nango
+from exporter.upstream import Budget
 from tests.conftest import Sim
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, running
@@ -184,3 +187,33 @@ def test_the_budget_holds_across_scrapes_and_listings_oldest_first(sim: Sim, wor
         down = [labels for labels, value in first_round.find("sync_up") if value == 0]
         assert down and all(labels["sync_id"] not in ("",) for labels in down)
         assert first_round.value("sync_exporter_errors_total", source="p", reason="timeout") == 0
+
+
+def test_the_budget_holds_where_requests_are_written_however_late_after_grant() -> None:
+    """Granted requests a busy loop holds back and then writes together never exceed the rate
+    over any window of their write times: a token counts from its write, and until then it
+    is spent."""
+    rate = 10
+    budget = Budget(rate)
+    written: list[float] = []
+    rng = random.Random(7)
+
+    async def request(until: float) -> None:
+        while True:
+            spend = await budget.take(until)
+            if spend is None:
+                return
+            # The loop is busy for a while between the grant and the write, unevenly.
+            await asyncio.sleep(rng.choice((0.0, 0.0, 0.05, 0.3)))
+            written.append(time.monotonic())
+            spend()
+
+    async def main() -> None:
+        until = time.monotonic() + 3.0
+        await asyncio.gather(*(request(until) for _ in range(15)))
+
+    asyncio.run(main())
+    written.sort()
+    assert len(written) >= 2 * rate
+    spans = [later - first for first, later in zip(written, written[rate:], strict=False)]
+    assert min(spans) >= budget.window - 0.001
