@@ -18,6 +18,13 @@ _UNIT_SECONDS = {
     "w": 604800.0,
     "y": 31536000.0,
 }
+_SPOKEN = re.compile(
+    r"(?:every )?(?:(\d+(?:\.\d+)?|an?|one|half(?: an?)?|(?:a )?quarter(?: of an?)?) ?)?"
+    r"(second|sec|minute|min|hour|hr|day|week)s?"
+)
+_SPOKEN_AMOUNT = {"a": 1.0, "an": 1.0, "one": 1.0, "half": 0.5, "quarter": 0.25}
+_SPOKEN_UNIT = {"sec": "second", "min": "minute", "hr": "hour"}
+_SPOKEN_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_LABEL_LENGTH = 200
 
@@ -77,6 +84,29 @@ def _parse_duration(value: str) -> float | None:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
     return total if position == len(spec) else None
+
+
+def spoken_duration(value: Any) -> float | None:
+    """Seconds from a frequency written out (`every 30 minutes`, `every hour`, `every half
+    hour`, as Nango reports it) or from a duration such as `every 5m`; None otherwise."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    spec = " ".join(value.lower().split())
+    seconds = duration(spec.removeprefix("every "))
+    if seconds is not None:
+        return seconds
+    match = _SPOKEN.fullmatch(spec)
+    if match is None:
+        return None
+    amount, unit = match.groups()
+    if amount is None:
+        factor = 1.0
+    elif amount[0].isdigit():
+        factor = float(amount)
+    else:
+        words = amount.split()
+        factor = _SPOKEN_AMOUNT[words[1] if len(words) > 1 and words[0] == "a" else words[0]]
+    return factor * _SPOKEN_SECONDS[_SPOKEN_UNIT.get(unit, unit)]
 
 
 def label_text(value: Any) -> str:

@@ -227,8 +227,13 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     cases = {
         "ng_initial": (sync("RUNNING", "INITIAL"), "initializing"),
         "ng_running": (sync("RUNNING", finishedAt=done), "active"),
-        "ng_done": (sync("SUCCESS", finishedAt=done, recordCount={"A": 2, "B": 3}), "idle"),
-        "ng_error": (sync("ERROR", finishedAt=done), "errored"),
+        "ng_done": (
+            sync(
+                "SUCCESS", finishedAt=done, recordCount={"A": 2, "B": 3}, frequency="every 2 hours"
+            ),
+            "idle",
+        ),
+        "ng_error": (sync("ERROR", finishedAt=done, frequency="whenever"), "errored"),
         "ng_paused": (sync("PAUSED"), "disabled"),
         "ng_stopped": (sync("STOPPED"), "disabled"),
         "ng_odd": (sync("QUEUED"), "unknown"),
@@ -250,6 +255,10 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_records_synced", sync_id="ng_done") == 5
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="ng_done") == 1769904000
     assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ng_error")
+    # The frequency as Nango writes it sets the staleness budget; text it cannot read does not.
+    assert m.value("sync_interval_seconds", sync_id="ng_done") == 7200
+    assert m.value("sync_stale_threshold_seconds", sync_id="ng_done") > 7200
+    assert not m.has("sync_interval_seconds", sync_id="ng_error")
     ((labels, _),) = m.find("sync_info", sync_id="ng_done")
     assert labels["connection_id"] == "c1" and labels["name"] == "success"
     assert sim.requests() == {"/nango/sync/status": 2}

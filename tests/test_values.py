@@ -41,6 +41,31 @@ def test_non_durations(junk: object) -> None:
     assert values.duration(junk) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("every 30 minutes", 1800),
+        ("every hour", 3600),
+        ("every half hour", 1800),
+        ("every quarter of an hour", 900),
+        ("Every  2 Days", 172800),
+        ("every 1.5 hrs", 5400),
+        ("every 5m", 300),
+        ("1h30m", 5400),
+        ("a week", 604800),
+    ],
+)
+def test_frequencies_written_out(text: str, seconds: float) -> None:
+    assert values.spoken_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "junk", ["every 30", "continuous", "every 30 parsecs", "every", "hourly", "x" * 65, None, 30]
+)
+def test_frequencies_that_are_not_durations(junk: object) -> None:
+    assert values.spoken_duration(junk) is None
+
+
 def test_numbers_reject_booleans_strings_and_nan() -> None:
     assert values.number(3) == 3.0
     assert values.number(2.5) == 2.5

@@ -113,7 +113,8 @@ class TimeField(_Shorthand):
 
 
 class DurationField(_Shorthand):
-    """A length of time: a number in `unit`, or a duration string such as `5m`."""
+    """A length of time: a number in `unit`, a duration string such as `5m`, or one written
+    out such as `every 30 minutes`."""
 
     path: Expression
     unit: Literal["ms", "s", "m", "h", "d"] = "s"
@@ -446,11 +447,12 @@ def _time(value: Any, format: str) -> float | None:
 
 
 def _duration(value: Any, unit: str) -> float | None:
-    """Seconds from a number of `unit`s or a duration string such as `1h30m`."""
+    """Seconds from a number of `unit`s, a duration string such as `1h30m`, or one written out
+    such as `every 30 minutes`."""
     number = _number(value)
     if number is not None:
         return number * _UNIT_SECONDS[unit]
-    return values.duration(value)
+    return values.spoken_duration(value)
 
 
 @dataclass(frozen=True, slots=True)
