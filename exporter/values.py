@@ -23,8 +23,7 @@ _SPOKEN = re.compile(
     r"(second|sec|minute|min|hour|hr|day|week)s?"
 )
 _SPOKEN_AMOUNT = {"a": 1.0, "an": 1.0, "one": 1.0, "half": 0.5, "quarter": 0.25}
-_SPOKEN_UNIT = {"sec": "second", "min": "minute", "hr": "hour"}
-_SPOKEN_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
+_SPOKEN_UNIT = {"sec": "s", "min": "m", "hr": "h"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_LABEL_LENGTH = 200
 
@@ -91,6 +90,12 @@ def spoken_duration(value: Any) -> float | None:
     hour`, as Nango reports it) or from a duration such as `every 5m`; None otherwise."""
     if not isinstance(value, str) or len(value) > 64:
         return None
+    return _spoken(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _spoken(value: str) -> float | None:
+    """Read on every scrape for every sync, from a few distinct texts: parse each once."""
     spec = " ".join(value.lower().split())
     seconds = duration(spec.removeprefix("every "))
     if seconds is not None:
@@ -106,7 +111,7 @@ def spoken_duration(value: Any) -> float | None:
     else:
         words = amount.split()
         factor = _SPOKEN_AMOUNT[words[1] if len(words) > 1 and words[0] == "a" else words[0]]
-    return factor * _SPOKEN_SECONDS[_SPOKEN_UNIT.get(unit, unit)]
+    return factor * _UNIT_SECONDS[_SPOKEN_UNIT.get(unit, unit[0])]
 
 
 def label_text(value: Any) -> str:
