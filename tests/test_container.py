@@ -433,7 +433,7 @@ def test_the_image_serves_the_simulators_syncs(image: Stage, started: Started) -
     assert len(up) > 10 and all(value == 1 for _, value in up), up
     assert {labels["provider"] for labels, _ in up} == {"paragon", "terminal", "sequin", "generic"}
     # Sources that name a preset read it from the installed package: the wheel ships them.
-    assert {"demo-fivetran", "demo-nango", "demo-merge", "demo-airbyte"} <= {
+    assert {"demo-fivetran", "demo-nango", "demo-merge", "demo-airbyte", "demo-hightouch"} <= {
         labels["source"] for labels, _ in up
     }
     ((labels, _),) = m.find("sync_exporter_build_info")

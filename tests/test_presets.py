@@ -24,7 +24,7 @@ from exporter.providers.generic import (
     preset_names,
 )
 from exporter.simulator import World
-from exporter.simulator.providers import airbyte, fivetran, merge, nango
+from exporter.simulator.providers import airbyte, census, fivetran, hightouch, merge, nango
 from tests import payloads
 from tests.conftest import Sim
 from tests.exposition import Exposition
@@ -32,7 +32,7 @@ from tests.procs import run_exporter
 from tests.test_properties import check_status
 from tests.tools import ROOT
 
-PRESETS = ("airbyte", "fivetran", "merge", "nango")
+PRESETS = ("airbyte", "census", "fivetran", "hightouch", "merge", "nango")
 
 
 def create(sim: Sim, provider: str, sync_id: str, body: dict[str, Any], **extra: Any) -> None:
@@ -84,6 +84,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
         "syncs": [{"id": "acme", "headers": {"X-Account-Token": "a"}}],
     },
     "airbyte": {"auth": {"username": "airbyte", "password": "p"}, "discover": True},
+    "hightouch": {"auth": {"token": "t"}, "discover": True},
+    "census": {"auth": {"token": "t"}, "discover": True},
 }
 
 
@@ -421,6 +423,11 @@ def documents(name: str) -> list[Any]:
                 state = world.state(name)
                 assert isinstance(state, airbyte.AirbyteWorld)
                 body = {**state.summary(sync_id), "data": [body] if body else []}
+            elif name in ("hightouch", "census"):
+                state = world.state(name)
+                assert isinstance(state, hightouch.HightouchWorld | census.CensusWorld)
+                m = world.moment(float(step))
+                body = {**(body or {}), "data": state.runs(sync_id, m)[:1]}
             found.append(body)
     return found
 

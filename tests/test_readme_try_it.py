@@ -86,7 +86,7 @@ def test_try_it_with_your_own_config_works_as_written(tmp_path: Path) -> None:
         print_config, check, start = serve.strip().splitlines()
         assert reader.run(print_config) == ""
         assert "signing_key_file: " in (tmp_path / "my-config.yml").read_text()
-        assert reader.run(check).startswith("my-config.yml: valid, 8 sources")
+        assert reader.run(check).startswith("my-config.yml: valid, 10 sources")
         with running(
             reader.command(start), reader.url(EXPORTER, "/-/ready"), log=tmp_path / "exporter.log",
             env={"PATH": reader.env["PATH"]}, cwd=tmp_path,

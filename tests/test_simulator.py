@@ -368,6 +368,8 @@ def test_sim_syncs_lists_ids_per_provider(client: httpx.Client) -> None:
         "nango",
         "merge",
         "airbyte",
+        "hightouch",
+        "census",
     ]
     assert ids["paragon"][0] == p.ORDERS and len(ids["paragon"]) == 7
     assert {t.JOB, t.FAILED_JOB, t.ISSUES_JOB, t.HISTORICAL_JOB} <= set(ids["terminal"])
@@ -453,6 +455,8 @@ def test_providers_are_found_by_module_name() -> None:
         "nango",
         "merge",
         "airbyte",
+        "hightouch",
+        "census",
     ]
     assert PREFIXES == {
         "paragon": "/paragon",
@@ -463,6 +467,8 @@ def test_providers_are_found_by_module_name() -> None:
         "nango": "/nango",
         "merge": "/merge",
         "airbyte": "/airbyte/v1",
+        "hightouch": "/hightouch/api/v1",
+        "census": "/census/api/v1",
     }
     assert error_body("terminal", 404, "gone")["code"] == "not_found"
 

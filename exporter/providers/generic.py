@@ -145,22 +145,34 @@ class Rule(Model):
 
 
 class ListSpec(Checked):
-    """How to list the syncs: one GET, following pages by cursor or by next-page URL."""
+    """How to list the syncs: one GET, following pages by cursor, by next-page URL, or by
+    offset while the page says there are more (`offset_param` with `more`)."""
 
     path: RequestPath
     items: Expression = "@"
     next: Expression | None = None
     cursor_param: str | None = None
+    offset_param: str | None = None
+    more: Expression | None = None
     params: dict[str, str | int] = Field(default_factory=dict)
 
     @classmethod
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
-        """A cursor needs the path to it; a query parameter needs a name and a value."""
+        """A cursor needs the path to it, an offset the path saying more pages follow (and
+        neither goes with the other); a query parameter needs a name and a value."""
         cursor = values.get("cursor_param")
         if cursor is not None and raw.get("next") is None:
             yield FieldError("cursor_param", "needs next: the path to the next page's cursor")
-        if cursor is not None and not cursor.strip():
-            yield FieldError("cursor_param", "is empty")
+        offset = values.get("offset_param")
+        if offset is not None and raw.get("more") is None:
+            yield FieldError("offset_param", "needs more: the path that says more pages follow")
+        if raw.get("more") is not None and offset is None:
+            yield FieldError("more", "needs offset_param: the query parameter of the offset")
+        if offset is not None and raw.get("next") is not None:
+            yield FieldError("offset_param", "set either offset_param (with more) or next")
+        for name, given in (("cursor_param", cursor), ("offset_param", offset)):
+            if given is not None and not given.strip():
+                yield FieldError(name, "is empty")
         for name, value in values.get("params", {}).items():
             if not name.strip():
                 yield FieldError("params", "a query parameter has an empty name")
@@ -599,6 +611,11 @@ class Generic(Adapter[GenericConfig]):
             if api.listing is None or api.listing.next is None
             else compile_path(api.listing.next)
         )
+        self._more = (
+            None
+            if api.listing is None or api.listing.more is None
+            else compile_path(api.listing.more)
+        )
         self._id = compile_path(api.fields.id)
         self._auth = config.auth.headers()
         self._own = {
@@ -698,8 +715,9 @@ class Generic(Adapter[GenericConfig]):
         """The next page's URL: the first one with the cursor, or the URL the provider gave,
         which must stay on base_url's host (the request carries credentials)."""
         assert self._listing is not None
-        if self._listing.cursor_param is not None:
-            query = urlencode({self._listing.cursor_param: cursor})
+        param = self._listing.cursor_param or self._listing.offset_param
+        if param is not None:
+            query = urlencode({param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
             return self._root + cursor
@@ -708,7 +726,8 @@ class Generic(Adapter[GenericConfig]):
         return cursor
 
     async def _list(self, http: Http) -> list[tuple[str, Any]]:
-        """Every page of the list, as (sync id, item); a cursor seen twice is a failure."""
+        """Every page of the list, as (sync id, item); a cursor seen twice is a failure, and so
+        is an empty page that says more follow (its offset would repeat)."""
         assert self._items is not None
         first = self._first_page()
         url = first
@@ -720,6 +739,13 @@ class Generic(Adapter[GenericConfig]):
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
             found.extend((_text(_search(self._id, item)) or "", item) for item in items)
+            if self._more is not None:
+                if not _truthy(_search(self._more, body)):
+                    return found
+                if not items:
+                    raise UpstreamError("bad_response", "an empty page says more follow")
+                url = self._following(first, str(len(found)))
+                continue
             given = None if self._next is None else _search(self._next, body)
             cursor = _text(given) if _truthy(given) else None
             if not cursor:
