@@ -224,6 +224,8 @@ def test_connection_status_mode_and_staleness_budget(sim: Sim, workdir: Path) ->
         ("conn_auto", "connected", "automatic"),
         ("conn_manual", "connected", "manual"),
         ("conn_gone", "disconnected", "automatic"),
+        ("conn_archived", "archived", "automatic"),
+        ("conn_deleting", "pending_deletion", "automatic"),
     ):
         sim.connection(name, status=status, syncMode=mode, tags=["modes"])
         sim.job(name, f"sync_{name}", done)
@@ -236,10 +238,20 @@ def test_connection_status_mode_and_staleness_budget(sim: Sim, workdir: Path) ->
     )
     assert not m.has("sync_interval_seconds", sync_id="conn_manual")
     assert not m.has("sync_stale_threshold_seconds", sync_id="conn_manual")
-    assert m.state(sync_id="conn_gone") == "disabled"
+    # Terminal's spec: a disconnected connection is no longer authenticated and its user must
+    # link the account again: a failure to page on, not a pause.
+    assert m.state(sync_id="conn_gone") == "errored"
     assert m.value("sync_provider_status", sync_id="conn_gone", status="disconnected") == 1
-    # A disconnected connection's token is useless: no request is made for it.
-    assert not any("conn_gone" in path for path in sim.requests())
+    [(labels, _)] = m.find("sync_error_info", sync_id="conn_gone")
+    assert "link the account again" in labels["reason"]
+    for gone, status in (("conn_archived", "archived"), ("conn_deleting", "pending_deletion")):
+        assert m.state(sync_id=gone) == "disabled"
+        assert m.value("sync_provider_status", sync_id=gone, status=status) == 1
+        assert not m.has("sync_error_info", sync_id=gone)
+    # A connection that is not connected has a useless token: no request is made for it.
+    assert not any(
+        name in path for path in sim.requests() for name in ("conn_gone", "conn_archived")
+    )
     configured = once(workdir / "t2.yml", terminal_source(sim, "modes", ", stale_after: 3d"))
     assert configured.value("sync_stale_threshold_seconds", sync_id="conn_manual") == 259200
 
