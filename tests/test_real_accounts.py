@@ -343,8 +343,8 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
             **SEQUIN,
             "health": {
                 "status": "warn",
-                "credential": {"status": "ok", "notes": None},
-                "provider": {"status": "warn", "notes": "HubSpot answers 5xx to 3% of requests"},
+                "credential": {"status": "ok", "notes": []},
+                "provider": {"status": "warn", "notes": ["HubSpot answers 5xx to 3% of requests"]},
             },
         },
     )
@@ -355,8 +355,12 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
             **SEQUIN,
             "health": {
                 "status": "error",
-                "credential": {"status": "error", "notes": "Token was revoked by the user"},
-                "provider": {"status": "ok", "notes": None},
+                # Sequin's notes are arrays of strings: every one is part of the reason.
+                "credential": {
+                    "status": "error",
+                    "notes": ["Token was revoked by the user", "Reconnect the credential"],
+                },
+                "provider": {"status": "ok", "notes": []},
             },
         },
     )
@@ -371,7 +375,11 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
     assert m.state(sync_id="s-warn") == "active"
     assert not m.has("sync_error_info", sync_id="s-warn")
     assert m.state(sync_id="s-broken") == "errored"
-    assert m.has("sync_error_info", sync_id="s-broken", reason="Token was revoked by the user")
+    assert m.has(
+        "sync_error_info",
+        sync_id="s-broken",
+        reason="Token was revoked by the user; Reconnect the credential",
+    )
     ((info, _),) = m.find("sync_info", sync_id="s-warn")
     assert (info["tenant_id"], info["external"]) == ("t-42", "ext-1")
     # No last success, so no staleness budget that would mislead.
