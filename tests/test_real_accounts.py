@@ -403,3 +403,57 @@ def test_ready_only_after_the_first_listing(sim: Sim, workdir: Path) -> None:
             time.sleep(0.2)
         m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
         assert len(m.find("sync_up", source="s")) >= 6
+
+
+def sequin_syncs(sim: Sim, prefix: str, count: int) -> list[str]:
+    ids = [f"{prefix}-{n}" for n in range(count)]
+    for sync_id in ids:
+        sim.create("sequin", sync_id, {**SEQUIN, "id": sync_id, "name": sync_id})
+    return ids
+
+
+def sequin_source(sim: Sim, ids: list[str], extra: str = "") -> str:
+    return (
+        f"sources: [{{name: s, provider: sequin, base_url: '{sim.base}/sequin',"
+        f" auth: {{token: sim-sequin-key}}, syncs: [{', '.join(ids)}]{extra}}}]\n"
+    )
+
+
+def test_a_failed_sequin_listing_reads_each_sync_on_its_own(sim: Sim, workdir: Path) -> None:
+    ids = sequin_syncs(sim, "s-alone", 3)
+    sim.reset_requests()
+    # The listing answers 500 once; each sync can still be read with GET /v1/syncs/{id}.
+    sim.http.put("/_sim/faults/sequin", json={"status": 500, "times": 1})
+    m = once(workdir / "s.yml", sequin_source(sim, ids))
+    for sync_id in ids:
+        assert m.value("sync_up", sync_id=sync_id) == 1
+        assert m.state(sync_id=sync_id) == "active"
+    paths = sim.requests()
+    assert paths["/sequin/v1/syncs"] == 1
+    assert all(paths[f"/sequin/v1/syncs/{sync_id}"] == 1 for sync_id in ids)
+    assert m.value("sync_exporter_errors_total", source="s", reason="server_error") == 1
+
+
+def test_a_refused_sequin_listing_is_not_retried_sync_by_sync(sim: Sim, workdir: Path) -> None:
+    ids = sequin_syncs(sim, "s-refused", 2)
+    sim.reset_requests()
+    # A 401 on the listing would be a 401 on each sync: no request is spent on them.
+    sim.http.put("/_sim/faults/sequin", json={"status": 401, "times": 1})
+    m = once(workdir / "s.yml", sequin_source(sim, ids))
+    assert all(m.value("sync_up", sync_id=sync_id) == 0 for sync_id in ids)
+    assert sim.requests() == {"/sequin/v1/syncs": 1}
+
+
+def test_sequin_syncs_read_one_by_one_stay_within_the_request_budget(
+    sim: Sim, workdir: Path
+) -> None:
+    ids = sequin_syncs(sim, "s-budget", 8)
+    sim.reset_requests()
+    sim.http.put("/_sim/faults/sequin", json={"status": 503, "times": 1})
+    text = sequin_source(sim, ids, ", max_requests_per_second: 2")
+    m = once(workdir / "s.yml", "collector: {default_timeout: 1.5}\n" + text)
+    read = [sync_id for sync_id in ids if m.value("sync_up", sync_id=sync_id) == 1]
+    spent = sum(sim.requests().values())
+    # Two requests a second over 1.5 s: the listing and at most three syncs, the rest deferred.
+    assert 1 <= len(read) <= 3 and spent == 1 + len(read)
+    assert m.value("sync_exporter_budget_deferred_total", source="s") >= len(ids) - 3

@@ -50,6 +50,9 @@ sources:
         "/api/syncs/needs%25escaping%3F",
         job,
         "/v1/syncs",  # Sequin's list carries every sync: one request reads them all
+        # ... but this server answers the list with one sync object, not a list: each sync
+        # is then read on its own.
+        "/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d",
     }
     for headers in seen.values():
         assert headers["user-agent"] == f"sync-status-exporter/{__version__}"

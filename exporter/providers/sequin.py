@@ -145,6 +145,7 @@ class Sequin(Adapter[SequinConfig]):
     config_model = SequinConfig
     families = (HEALTH, BACKFILL, ALLOWED, LIMIT_INTERVAL, MAX_CONCURRENT, COLLECTIONS)
     info_labels = ("credential_id", "frequency")
+    reads_alone_when_bulk_fails = True
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.auth.bearer()}"}
