@@ -449,9 +449,13 @@ class Collector:
         try:
             statuses = await source.adapter.read_many([target for _, target in due], http)
         except Exception as exc:
-            for i, target in due:
-                self._failure(work, source, i, target, exc)
-            return []
+            if not source.adapter.reads_alone_after(exc):
+                for i, target in due:
+                    self._failure(work, source, i, target, exc)
+                return []
+            reason = exc.reason if isinstance(exc, UpstreamError) else "bad_response"
+            self.metrics.errors.labels(source.name, reason).inc()
+            statuses = {}
         rest = []
         for i, target in due:
             status = statuses.get(target.sync_id)

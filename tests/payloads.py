@@ -222,7 +222,7 @@ TERMINAL: Shape = {
 }
 
 HEALTH_STATUSES = st.sampled_from(["healthy", "ok", "warn", "error", "HEALTHY"]) | NAMES
-HEALTH_PART: Shape = {"status": HEALTH_STATUSES, "notes": NAMES | st.none()}
+HEALTH_PART: Shape = {"status": HEALTH_STATUSES, "notes": st.lists(NAMES) | NAMES | st.none()}
 SEQUIN: Shape = {
     "id": IDS,
     "provider": NAMES,

@@ -223,8 +223,8 @@ def test_sequin_health_is_an_open_set(health: Any, seen: str) -> None:
 def test_sequin_error_reason_comes_from_the_part_that_is_not_fine() -> None:
     health = {
         "status": "error",
-        "credential": {"status": "error", "notes": "Token was revoked", "time": "2024-01-01"},
-        "provider": {"status": "ok", "notes": None},
+        "credential": {"status": "error", "notes": ["Token was revoked"], "time": "2024-01-01"},
+        "provider": {"status": "ok", "notes": []},
     }
     status = read("sequin", {**seed("sequin"), "health": health})
     assert status.state is State.ERRORED
@@ -232,9 +232,15 @@ def test_sequin_error_reason_comes_from_the_part_that_is_not_fine() -> None:
     health = {
         **health,
         "credential": {"status": "ok"},
-        "provider": {"status": "warn", "notes": "HubSpot returns 5xx"},
+        "provider": {"status": "warn", "notes": ["HubSpot returns 5xx", 42, "", "retrying"]},
     }
+    # Notes are an array of strings (anything else in it is left out); a lone string is
+    # read too.
     assert read("sequin", {**seed("sequin"), "health": health}).error_reason == (
+        "HubSpot returns 5xx; retrying"
+    )
+    alone = {**health, "provider": {"status": "warn", "notes": "HubSpot returns 5xx"}}
+    assert read("sequin", {**seed("sequin"), "health": alone}).error_reason == (
         "HubSpot returns 5xx"
     )
     warned = read("sequin", {**seed("sequin"), "health": {**health, "status": "warn"}})

@@ -224,6 +224,8 @@ def test_connection_status_mode_and_staleness_budget(sim: Sim, workdir: Path) ->
         ("conn_auto", "connected", "automatic"),
         ("conn_manual", "connected", "manual"),
         ("conn_gone", "disconnected", "automatic"),
+        ("conn_archived", "archived", "automatic"),
+        ("conn_deleting", "pending_deletion", "automatic"),
     ):
         sim.connection(name, status=status, syncMode=mode, tags=["modes"])
         sim.job(name, f"sync_{name}", done)
@@ -236,10 +238,20 @@ def test_connection_status_mode_and_staleness_budget(sim: Sim, workdir: Path) ->
     )
     assert not m.has("sync_interval_seconds", sync_id="conn_manual")
     assert not m.has("sync_stale_threshold_seconds", sync_id="conn_manual")
-    assert m.state(sync_id="conn_gone") == "disabled"
+    # Terminal's spec: a disconnected connection is no longer authenticated and its user must
+    # link the account again: a failure to page on, not a pause.
+    assert m.state(sync_id="conn_gone") == "errored"
     assert m.value("sync_provider_status", sync_id="conn_gone", status="disconnected") == 1
-    # A disconnected connection's token is useless: no request is made for it.
-    assert not any("conn_gone" in path for path in sim.requests())
+    [(labels, _)] = m.find("sync_error_info", sync_id="conn_gone")
+    assert "link the account again" in labels["reason"]
+    for gone, status in (("conn_archived", "archived"), ("conn_deleting", "pending_deletion")):
+        assert m.state(sync_id=gone) == "disabled"
+        assert m.value("sync_provider_status", sync_id=gone, status=status) == 1
+        assert not m.has("sync_error_info", sync_id=gone)
+    # A connection that is not connected has a useless token: no request is made for it.
+    assert not any(
+        name in path for path in sim.requests() for name in ("conn_gone", "conn_archived")
+    )
     configured = once(workdir / "t2.yml", terminal_source(sim, "modes", ", stale_after: 3d"))
     assert configured.value("sync_stale_threshold_seconds", sync_id="conn_manual") == 259200
 
@@ -331,8 +343,8 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
             **SEQUIN,
             "health": {
                 "status": "warn",
-                "credential": {"status": "ok", "notes": None},
-                "provider": {"status": "warn", "notes": "HubSpot answers 5xx to 3% of requests"},
+                "credential": {"status": "ok", "notes": []},
+                "provider": {"status": "warn", "notes": ["HubSpot answers 5xx to 3% of requests"]},
             },
         },
     )
@@ -343,8 +355,12 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
             **SEQUIN,
             "health": {
                 "status": "error",
-                "credential": {"status": "error", "notes": "Token was revoked by the user"},
-                "provider": {"status": "ok", "notes": None},
+                # Sequin's notes are arrays of strings: every one is part of the reason.
+                "credential": {
+                    "status": "error",
+                    "notes": ["Token was revoked by the user", "Reconnect the credential"],
+                },
+                "provider": {"status": "ok", "notes": []},
             },
         },
     )
@@ -359,7 +375,11 @@ def test_sequin_health_warn_is_visible_and_errors_carry_the_notes(sim: Sim, work
     assert m.state(sync_id="s-warn") == "active"
     assert not m.has("sync_error_info", sync_id="s-warn")
     assert m.state(sync_id="s-broken") == "errored"
-    assert m.has("sync_error_info", sync_id="s-broken", reason="Token was revoked by the user")
+    assert m.has(
+        "sync_error_info",
+        sync_id="s-broken",
+        reason="Token was revoked by the user; Reconnect the credential",
+    )
     ((info, _),) = m.find("sync_info", sync_id="s-warn")
     assert (info["tenant_id"], info["external"]) == ("t-42", "ext-1")
     # No last success, so no staleness budget that would mislead.
@@ -383,3 +403,57 @@ def test_ready_only_after_the_first_listing(sim: Sim, workdir: Path) -> None:
             time.sleep(0.2)
         m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
         assert len(m.find("sync_up", source="s")) >= 6
+
+
+def sequin_syncs(sim: Sim, prefix: str, count: int) -> list[str]:
+    ids = [f"{prefix}-{n}" for n in range(count)]
+    for sync_id in ids:
+        sim.create("sequin", sync_id, {**SEQUIN, "id": sync_id, "name": sync_id})
+    return ids
+
+
+def sequin_source(sim: Sim, ids: list[str], extra: str = "") -> str:
+    return (
+        f"sources: [{{name: s, provider: sequin, base_url: '{sim.base}/sequin',"
+        f" auth: {{token: sim-sequin-key}}, syncs: [{', '.join(ids)}]{extra}}}]\n"
+    )
+
+
+def test_a_failed_sequin_listing_reads_each_sync_on_its_own(sim: Sim, workdir: Path) -> None:
+    ids = sequin_syncs(sim, "s-alone", 3)
+    sim.reset_requests()
+    # The listing answers 500 once; each sync can still be read with GET /v1/syncs/{id}.
+    sim.http.put("/_sim/faults/sequin", json={"status": 500, "times": 1})
+    m = once(workdir / "s.yml", sequin_source(sim, ids))
+    for sync_id in ids:
+        assert m.value("sync_up", sync_id=sync_id) == 1
+        assert m.state(sync_id=sync_id) == "active"
+    paths = sim.requests()
+    assert paths["/sequin/v1/syncs"] == 1
+    assert all(paths[f"/sequin/v1/syncs/{sync_id}"] == 1 for sync_id in ids)
+    assert m.value("sync_exporter_errors_total", source="s", reason="server_error") == 1
+
+
+def test_a_refused_sequin_listing_is_not_retried_sync_by_sync(sim: Sim, workdir: Path) -> None:
+    ids = sequin_syncs(sim, "s-refused", 2)
+    sim.reset_requests()
+    # A 401 on the listing would be a 401 on each sync: no request is spent on them.
+    sim.http.put("/_sim/faults/sequin", json={"status": 401, "times": 1})
+    m = once(workdir / "s.yml", sequin_source(sim, ids))
+    assert all(m.value("sync_up", sync_id=sync_id) == 0 for sync_id in ids)
+    assert sim.requests() == {"/sequin/v1/syncs": 1}
+
+
+def test_sequin_syncs_read_one_by_one_stay_within_the_request_budget(
+    sim: Sim, workdir: Path
+) -> None:
+    ids = sequin_syncs(sim, "s-budget", 8)
+    sim.reset_requests()
+    sim.http.put("/_sim/faults/sequin", json={"status": 503, "times": 1})
+    text = sequin_source(sim, ids, ", max_requests_per_second: 2")
+    m = once(workdir / "s.yml", "collector: {default_timeout: 1.5}\n" + text)
+    read = [sync_id for sync_id in ids if m.value("sync_up", sync_id=sync_id) == 1]
+    spent = sum(sim.requests().values())
+    # Two requests a second over 1.5 s: the listing and at most three syncs, the rest deferred.
+    assert 1 <= len(read) <= 3 and spent == 1 + len(read)
+    assert m.value("sync_exporter_budget_deferred_total", source="s") >= len(ids) - 3

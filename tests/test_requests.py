@@ -5,9 +5,11 @@ A plain http.server on 127.0.0.1 records each request, so this checks the bytes 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -50,6 +52,9 @@ sources:
         "/api/syncs/needs%25escaping%3F",
         job,
         "/v1/syncs",  # Sequin's list carries every sync: one request reads them all
+        # ... but this server answers the list with one sync object, not a list: each sync
+        # is then read on its own.
+        "/v1/syncs/c906b4a4-0cda-4f46-bd80-255f570c195d",
     }
     for headers in seen.values():
         assert headers["user-agent"] == f"sync-status-exporter/{__version__}"
@@ -98,3 +103,41 @@ sources:
     assert 'user="alice"' in result.stdout
     assert 'sync_exporter_tokens_minted_total{source="p"} 2.0' in result.stdout
     assert signing_key_pem().splitlines()[1] not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("base_url", "audience"),
+    [
+        # Cloud: the docs' `useparagon.com/<project id>`, whatever the service's host.
+        ("http://sync.useparagon.com", "useparagon.com/proj-1"),
+        # On-prem: the instance's hostname, less the Managed Sync service's own label.
+        ("http://ms-sync.paragon.acme.example", "paragon.acme.example/proj-1"),
+        ("http://sync.paragon.acme.example:8080/", "paragon.acme.example/proj-1"),
+        ("http://paragon.acme.example", "paragon.acme.example/proj-1"),
+    ],
+)
+def test_the_default_paragon_audience_names_the_instance_of_base_url(
+    recording: Recording, tmp_path: Path, base_url: str, audience: str
+) -> None:
+    key = tmp_path / "signing-key.pem"
+    key.write_text(signing_key_pem())
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "sources: [{name: p, provider: paragon, base_url: '" + base_url + "',"
+        f" auth: {{signing_key_file: {key}, project_id: proj-1}},"
+        " syncs: [{id: s-alice, user: alice}]}]\n"
+    )
+    # The recording server plays the proxy, so any host name reaches it.
+    clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    result = run_exporter(
+        "--config.file",
+        str(config),
+        "--once",
+        env={**clean, "HTTP_PROXY": recording.url},
+        inherit_env=False,
+    )
+    assert result.returncode == 0, result.stderr
+    tokens = [h["authorization"].removeprefix("Bearer ") for _, h in recording.seen]
+    assert tokens, result.stderr
+    for token in tokens:
+        assert jwt.decode(token, options={"verify_signature": False})["aud"] == audience

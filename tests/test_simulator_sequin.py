@@ -49,19 +49,20 @@ def test_sync_shapes(client: httpx.Client) -> None:
 def test_health_is_status_plus_credential_and_provider_notes(client: httpx.Client) -> None:
     healthy = body_of(client, s.HEALTHY)["health"]
     assert set(healthy) == {"status", "sync_id", "credential", "provider"}
-    assert healthy["credential"]["status"] == "ok" and healthy["credential"]["notes"] is None
+    assert healthy["credential"]["status"] == "ok" and healthy["credential"]["notes"] == []
     assert SEQUIN_TIME.match(healthy["credential"]["time"])
-    assert healthy["provider"] == {"status": "ok", "notes": None}
+    assert healthy["provider"] == {"status": "ok", "notes": []}
     assert body_of(client, s.EVERY_4H)["health"]["status"] == "ok"
     error = body_of(client, s.ERROR)["health"]
     assert error["status"] == "error"
     assert error["credential"]["status"] == "error"
-    assert error["credential"]["notes"] == "Token was revoked by the user"
+    assert error["credential"]["notes"] == ["Token was revoked by the user"]
     assert error["provider"]["status"] == "ok"
     warn = body_of(client, s.FLAKY)["health"]
     assert warn["status"] == "warn" and warn["credential"]["status"] == "ok"
     assert warn["provider"]["status"] == "warn"
-    assert "5xx" in warn["provider"]["notes"]
+    [note] = warn["provider"]["notes"]
+    assert "5xx" in note
     at(client, 0.5)
     assert body_of(client, s.FLAKY)["health"]["status"] == "healthy"
     at(client, 0.99)

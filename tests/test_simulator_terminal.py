@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jsonschema  # type: ignore[import-untyped]
 import pytest
+import referencing
+from referencing.jsonschema import DRAFT202012
 
 from exporter.simulator import Simulator, World
 from exporter.simulator.providers import terminal as t
@@ -24,6 +29,7 @@ from tests.simtools import (
     ok,
     terminal,
 )
+from tests.tools import ROOT, require_file
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JOB_ID = re.compile(r"^sync_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -67,6 +73,49 @@ def latest(client: httpx.Client, connection_id: str, **params: str) -> dict[str,
 # --- connections --------------------------------------------------------------------------------
 
 
+def spec_validator(schema: str) -> jsonschema.Draft202012Validator:
+    """A validator of one of the schemas of Terminal's official spec (third-party: not in the
+    repository, read beside the clone).
+
+    The spec's `ProviderOptions` is a `oneOf` of three alternatives that every object matches
+    alike, so no value could pass it: it is read as an `anyOf`.
+    """
+    path = require_file(
+        "Terminal's OpenAPI spec",
+        "SYNC_EXPORTER_TERMINAL_SPEC",
+        ROOT.parent / "shared" / "specs" / "terminal-openapi.json",
+    )
+    spec = copy.deepcopy(json.loads(path.read_text()))
+    options = spec["components"]["schemas"]["ProviderOptions"]
+    options["anyOf"] = options.pop("oneOf")
+    resource: referencing.Resource[Any] = DRAFT202012.create_resource(spec)
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource("urn:t", resource)
+    ref = {"$ref": f"urn:t#/components/schemas/{schema}"}
+    return jsonschema.Draft202012Validator(ref, registry=registry)
+
+
+def test_connections_validate_against_terminals_spec(client: httpx.Client) -> None:
+    validator = spec_validator("Connection")
+    made = {"id": "conn_spec", "company": "Spec Freight", "provider": "samsara", "tags": ["s"]}
+    created = client.post("/_sim/terminal/connections", json=made)
+    assert created.status_code == 201, created.text
+    listed = connections(client)["results"]
+    assert {c["id"] for c in listed} >= {*DEMO, "conn_spec"}
+    for connection in listed:
+        problems = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(connection)]
+        assert problems == [], connection["id"]
+    assert ok(client.delete("/_sim/terminal/connections/conn_spec"))
+
+
+def test_jobs_validate_against_terminals_spec(client: httpx.Client) -> None:
+    # Unexpanded only: the spec types `issues` as ids, and does not model `expand=issues`.
+    validator = spec_validator("Sync")
+    for connection_id in DEMO:
+        for body in job_log(client, connection_id):
+            problems = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(body)]
+            assert problems == [], (connection_id, body["id"])
+
+
 def test_connections_list_with_the_secret_key_only(client: httpx.Client) -> None:
     page = connections(client)
     assert [c["id"] for c in page["results"]] == DEMO
@@ -84,6 +133,8 @@ def test_connections_list_with_the_secret_key_only(client: httpx.Client) -> None
             "linkUrl",
             "createdAt",
             "updatedAt",
+            "account",
+            "options",
         } <= set(c)
         assert re.fullmatch(r"conn_[0-9A-Z]{26}", c["id"])
         assert re.fullmatch(r"con_tkn_\S+", c["token"])

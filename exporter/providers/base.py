@@ -20,6 +20,8 @@ from exporter.schema import SourceConfig, labels_from
 from exporter.targets import Found, Shard, Target
 
 MAX_LIST_PAGES = 1000
+# Failures of a bulk listing that say nothing of each sync, which may still be read alone.
+_LISTING_ONLY = frozenset({"timeout", "connect", "server_error", "bad_response"})
 
 
 class BadResponse(Exception):
@@ -76,6 +78,9 @@ class Adapter(ABC, Generic[C]):
     # the listing describes configured syncs better than their own status does.
     can_discover: ClassVar[bool] = True
     lists_for_info: ClassVar[bool] = False
+    # Whether a failed bulk listing (a timeout, a 5xx, a bad body: not a refusal) leaves its
+    # syncs to be read one by one with `read` instead of marking them all down.
+    reads_alone_when_bulk_fails: ClassVar[bool] = False
 
     def __init__(self, config: C, shard: Shard) -> None:
         self.config = config
@@ -121,9 +126,19 @@ class Adapter(ABC, Generic[C]):
         """Statuses of many syncs from one listing, by sync id (when reads_in_bulk()).
 
         A sync the listing does not carry is then read with `read`; a listing that fails
-        raises, and every sync it was to answer fails with that reason.
+        raises, and every sync it was to answer fails with that reason, unless
+        `reads_alone_after` says to read each one with `read` instead.
         """
         raise NotImplementedError(f"{self.name} cannot read syncs in bulk")
+
+    def reads_alone_after(self, error: Exception) -> bool:
+        """Whether the syncs a failed `read_many` was to answer are then read one by one (within
+        the request budget), for adapters whose `read` does not depend on the listing."""
+        if not self.reads_alone_when_bulk_fails:
+            return False
+        if isinstance(error, BadResponse):
+            return True
+        return isinstance(error, UpstreamError) and error.sent and error.reason in _LISTING_ONLY
 
     @abstractmethod
     async def read(self, target: Target, http: Http) -> SyncStatus:

@@ -11,11 +11,13 @@ read on the discovery interval even for configured syncs.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -60,6 +62,11 @@ _STATES = {
     "paused": State.DISABLED,
     "errored": State.ERRORED,
 }
+# Paragon's docs: `aud` is the instance's hostname and the project id, `useparagon.com/<id>`
+# on the cloud. The labels a Managed Sync host adds to its instance's name (`sync.` on the
+# cloud, `ms-sync.` on-prem) are a guess from the hosts seen.
+CLOUD_INSTANCE = "useparagon.com"
+_SERVICE_LABELS = ("ms-sync.", "sync.")
 MIN_TOKEN_TTL = 10.0
 MAX_TOKEN_TTL = 86400.0
 
@@ -73,6 +80,29 @@ def _private_key(pem: str) -> RSAPrivateKey:
     if not isinstance(key, RSAPrivateKey):
         raise ValueError("is not an RSA private key (Paragon signs user tokens with RS256)")
     return key
+
+
+def default_audience(base_url: str, project_id: str) -> str:
+    """The `aud` a minted token needs when none is configured: the instance `base_url` names.
+
+    An IP address or `localhost` names no instance (a port-forward, a test): the cloud's.
+    """
+    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
+    cloud = host == CLOUD_INSTANCE or host.endswith(f".{CLOUD_INSTANCE}")
+    if cloud or not host or host == "localhost" or _is_address(host):
+        return f"{CLOUD_INSTANCE}/{project_id}"
+    for label in _SERVICE_LABELS:
+        if host.startswith(label) and "." in host[len(label) :]:
+            return f"{host[len(label) :]}/{project_id}"
+    return f"{host}/{project_id}"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ParagonAuth(Model):
@@ -127,8 +157,6 @@ class ParagonAuth(Model):
         object.__setattr__(self, "token", token)
         if key is not None:
             object.__setattr__(self, "signing_key", key)
-            if self.audience is None:
-                object.__setattr__(self, "audience", f"useparagon.com/{self.project_id}")
         return self
 
     def _key(self, problems: list[FieldError]) -> SecretStr | None:
@@ -283,6 +311,7 @@ class Paragon(Adapter[ParagonConfig]):
         )
         self._static_headers = {"Authorization": f"Bearer {self._static}"}
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
+        self.audience = auth.audience or default_audience(self.base_url, auth.project_id or "")
 
     @property
     def mints(self) -> bool:
@@ -333,7 +362,7 @@ class Paragon(Adapter[ParagonConfig]):
             "sub": user,
             "iat": int(now),
             "exp": int(now + ttl),
-            "aud": self.config.auth.audience,
+            "aud": self.audience,
         }
         try:
             token = jwt.encode(claims, key, algorithm="RS256")

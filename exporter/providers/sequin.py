@@ -83,12 +83,18 @@ def _state(status: str, health: str, backfilled: bool) -> State:
     return State.ACTIVE
 
 
+def _notes(value: Any) -> str:
+    """Sequin's notes are an array of strings, joined; a lone string is read as one note."""
+    items = value if isinstance(value, list) else [value]
+    return "; ".join(note for note in (values.text(item) for item in items) if note)
+
+
 def _reason(health: dict[str, Any]) -> str:
     """The notes of whichever part of the health (credential, provider) is not fine."""
     for part in ("credential", "provider"):
         detail = health.get(part)
         if isinstance(detail, dict) and values.text(detail.get("status")).lower() not in _FINE:
-            notes = values.text(detail.get("notes"))
+            notes = _notes(detail.get("notes"))
             if notes:
                 return notes
     return ""
@@ -139,6 +145,7 @@ class Sequin(Adapter[SequinConfig]):
     config_model = SequinConfig
     families = (HEALTH, BACKFILL, ALLOWED, LIMIT_INTERVAL, MAX_CONCURRENT, COLLECTIONS)
     info_labels = ("credential_id", "frequency")
+    reads_alone_when_bulk_fails = True
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.auth.bearer()}"}

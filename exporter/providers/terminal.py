@@ -54,6 +54,10 @@ _STATES = {
     "failed": State.ERRORED,
 }
 _CONNECTED = "connected"
+# Terminal's spec: a disconnected connection "is no longer authenticated": its user must link
+# the account again, so it is a failure to page on; archived and pending_deletion are paused.
+_DISCONNECTED = "disconnected"
+RELINK = "disconnected: no longer authenticated, ask the customer to link the account again"
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,16384}$")
 LIST_PAGE_SIZE = 100
 
@@ -283,7 +287,11 @@ class Terminal(Adapter[TerminalConfig]):
             "provider_requests": "",
             **self.described(connection.item),
         }
-        if connection.status != _CONNECTED:
+        if connection.status == _DISCONNECTED:
+            status = SyncStatus(
+                State.ERRORED, provider_status=connection.status, info=info, error_reason=RELINK
+            )
+        elif connection.status != _CONNECTED:
             status = SyncStatus(State.DISABLED, provider_status=connection.status, info=info)
         elif not connection.token:
             raise BadResponse("the connection was listed without a usable token")

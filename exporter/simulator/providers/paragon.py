@@ -58,6 +58,8 @@ DEFAULT_USER = "sim-user"
 TOKEN_TTL = 3600.0
 SYNCS_PER_USER = 20
 _VERIFIED_CACHE = 4096
+# guess: how far in the future a token's `iat` may be (clock skew); Paragon names no leeway.
+IAT_SKEW = 60.0
 
 # Demo users and sync ids, stable across runs (tests and docs refer to them).
 ACME = "acme"
@@ -357,7 +359,7 @@ class ParagonWorld(ProviderState):
                 raise ValueError(f"duplicate paragon sync id {sync.id!r}")
             self._catalog[sync.id] = sync
         self._syncs = dict(self._catalog)
-        self._verified: dict[str, tuple[str, float]] = {}
+        self._verified: dict[str, tuple[str, float, float]] = {}
 
     def public_key_pem(self) -> str:
         """The public half of the signing key, as PEM."""
@@ -393,7 +395,8 @@ class ParagonWorld(ProviderState):
 
     def authenticate(self, token: str | None, now: float) -> str:
         """The user of a valid token (RS256 with this project's key, this project's `aud`, a
-        `sub`, an `exp` after `now`); Unauthorized otherwise."""
+        `sub`, an `iat` not beyond IAT_SKEW after `now`, an `exp` after `now`); Unauthorized
+        otherwise."""
         if token is None:
             raise Unauthorized("Missing Paragon User Token in the Authorization header")
         known = self._verified.get(token)
@@ -402,12 +405,14 @@ class ParagonWorld(ProviderState):
             if len(self._verified) >= _VERIFIED_CACHE:
                 self._verified.clear()
             self._verified[token] = known
-        user, expires = known
+        user, expires, issued = known
         if expires <= now:
             raise Unauthorized("Paragon User Token has expired")
+        if issued > now + IAT_SKEW:
+            raise Unauthorized("Paragon User Token is issued in the future ('iat')")
         return user
 
-    def _verify(self, token: str) -> tuple[str, float]:
+    def _verify(self, token: str) -> tuple[str, float, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -415,7 +420,8 @@ class ParagonWorld(ProviderState):
                 algorithms=["RS256"],
                 audience=self.audience,
                 options={
-                    "require": ["sub", "exp", "aud"],
+                    # Paragon's docs list `iat` among the claims a user token must carry.
+                    "require": ["sub", "iat", "exp", "aud"],
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
@@ -427,12 +433,14 @@ class ParagonWorld(ProviderState):
             raise Unauthorized(f"Paragon User Token has no {exc.claim!r} claim") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"Invalid Paragon User Token: {exc}") from exc
-        user, expires = claims.get("sub"), claims.get("exp")
+        user, expires, issued = claims.get("sub"), claims.get("exp"), claims.get("iat")
         if not isinstance(user, str) or not user:
             raise Unauthorized("Paragon User Token has no 'sub' claim")
-        if not isinstance(expires, int | float) or isinstance(expires, bool):
-            raise Unauthorized("Paragon User Token has an invalid 'exp' claim")
-        return user, float(expires)
+        for name, value in (("exp", expires), ("iat", issued)):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise Unauthorized(f"Paragon User Token has an invalid {name!r} claim")
+        assert isinstance(expires, int | float) and isinstance(issued, int | float)
+        return user, float(expires), float(issued)
 
     def ids(self, m: Moment) -> list[str]:
         """Every sync id, in catalogue order, ad-hoc ones last."""

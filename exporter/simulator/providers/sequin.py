@@ -53,21 +53,25 @@ class Health:
 
     status: str = "healthy"
     credential: str = "ok"
-    credential_notes: str | None = None
+    credential_notes: tuple[str, ...] = ()
     provider: str = "ok"
-    provider_notes: str | None = None
+    provider_notes: tuple[str, ...] = ()
 
     def render(self, sync_id: str, since: float) -> JSON:
-        """The `health` object, `since` being when the credential was last found so."""
+        """The `health` object, `since` being when the credential was last found so.
+
+        Notes are arrays of strings, as Sequin documents them; guess: a part that is fine
+        carries an empty array (not null, not left out).
+        """
         return {
             "status": self.status,
             "sync_id": sync_id,
             "credential": {
                 "status": self.credential,
-                "notes": self.credential_notes,
+                "notes": list(self.credential_notes),
                 "time": sequin_time(since),
             },
-            "provider": {"status": self.provider, "notes": self.provider_notes},
+            "provider": {"status": self.provider, "notes": list(self.provider_notes)},
         }
 
 
@@ -77,12 +81,12 @@ OK_READING = Health("ok")
 
 def warn(notes: str) -> Health:
     """The provider misbehaves: overall `warn`, the provider's notes say how."""
-    return Health("warn", provider="warn", provider_notes=notes)
+    return Health("warn", provider="warn", provider_notes=(notes,))
 
 
 def error(notes: str) -> Health:
     """The credential no longer works: overall `error`, the credential's notes say why."""
-    return Health("error", credential="error", credential_notes=notes)
+    return Health("error", credential="error", credential_notes=(notes,))
 
 
 @dataclass(frozen=True, slots=True)

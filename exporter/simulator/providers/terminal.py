@@ -404,6 +404,9 @@ class Connection:
         body["syncMode"] = self.sync_mode
         body["token"] = self.token
         body["tags"] = list(spec.tags)
+        # The spec requires `options` but shows no example; its only options are Omnitracs'.
+        # guess: a connection without provider options carries an empty object.
+        body["options"] = {}
         body["linkUrl"] = f"https://link.withterminal.com/connection/{spec.id}?key=pk_simulator"
         body["createdAt"] = iso_millis(self.created(m))
         body["updatedAt"] = iso_millis(self.updated(m))
