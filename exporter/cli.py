@@ -32,6 +32,7 @@ from exporter.serving import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     Listener,
     raise_open_file_limit,
+    secured,
 )
 from exporter.web import Exporter, make_app
 from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
@@ -292,7 +293,7 @@ async def _serve(
     await runner.setup()
     assert runner.server is not None
     listener = Listener(
-        runner.server,
+        secured(runner.server),
         tls=context,
         max_connections=args.max_connections,
         header_timeout=args.read_header_timeout,
