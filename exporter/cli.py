@@ -389,7 +389,8 @@ async def _once(config: Config) -> str:
 
 def _samples(exposition: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
     """The labels and value of each sample of one family in a text exposition."""
-    for line in exposition.splitlines():
+    # At \n only: splitlines() also ends lines at U+2028, U+2029 and others a label may hold.
+    for line in exposition.split("\n"):
         match = _SAMPLE.match(line)
         if match and match.group(1) == name:
             labels = {
