@@ -131,6 +131,40 @@ def test_min_interval_serves_earlier_readings_until_it_passes(sim: Sim, workdir:
         assert third.value("sync_status_read_timestamp_seconds", sync_id="mi-000") > read_at
 
 
+def test_scrapes_with_different_timeouts_share_one_read_in_flight(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "fly", 3)
+    text = paragon_source(sim, ids, ", min_interval: 10s")
+    with exporter(workdir / "fly.yml", text) as url:
+        for sync_id in ids:
+            sim.fault("paragon", sync_id, {"delay": 1.0})
+        try:
+            sim.reset_requests()
+            scrapes: list[Exposition] = []
+            # Each timeout its own collection (up to four at once), all while the reads wait.
+            flood = [
+                threading.Thread(target=lambda t=t: scrapes.append(scrape(url, str(t))))
+                for t in (3, 4, 5, 6, 7, 8, 3.5, 4.5)
+            ]
+            for thread in flood:
+                thread.start()
+                time.sleep(0.1)
+            for thread in flood:
+                thread.join()
+            reads = sim.requests()
+        finally:
+            for sync_id in ids:
+                sim.clear_fault("paragon", sync_id)
+    assert len(scrapes) == len(flood)
+    for exposition in scrapes:
+        assert {labels["sync_id"]: v for labels, v in exposition.find("sync_up")} == dict.fromkeys(
+            ids, 1.0
+        )
+    per_sync = {
+        sync_id: sum(n for path, n in reads.items() if path.endswith(sync_id)) for sync_id in ids
+    }
+    assert per_sync == dict.fromkeys(ids, 1), reads
+
+
 def test_a_reading_is_fresh_until_min_interval_less_a_tenth_at_most_a_second() -> None:
     """Jitter in scrape times is absorbed, and ten scrape intervals read every tenth scrape,
     not every ninth (a flat 90% made 20 s fresh for 18 s: 0.111 requests per sync)."""
