@@ -26,7 +26,7 @@ from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value
 from exporter.selfmetrics import SelfMetrics
-from exporter.sources import Source, build_source, carry_over
+from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
 from exporter.upstream import SourceHttp
 
@@ -147,6 +147,8 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
         self._reads = Reads()
+        self._budgets = Budgets()
+        self._budgets.attach(self.sources)
         self._started = False
         self._finish_per_sync = 0.0
         self._catching_up: dict[str, asyncio.Task[None]] = {}
@@ -196,6 +198,7 @@ class Collector:
         for old in self.sources:
             if all(old is not kept for kept in sources):
                 self._in_background(old.discovery.stop())
+        self._budgets.attach(sources)
         self.sources = sources
         if self._started:
             self.start()

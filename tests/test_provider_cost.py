@@ -223,6 +223,47 @@ def test_the_budget_holds_across_scrapes_and_listings_oldest_first(sim: Sim, wor
         assert first_round.value("sync_exporter_errors_total", source="p", reason="timeout") == 0
 
 
+def test_the_budget_holds_through_a_reload_every_300_ms(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "rel", 40)
+    config = workdir / "reload.yml"
+
+    def write(round_: int, rate: int) -> None:
+        # A label that changes each time rebuilds the source; so does a changed limit.
+        extra = f", max_requests_per_second: {rate}, labels: {{round: '{round_}'}}"
+        config.write_text(paragon_source(sim, ids, extra))
+
+    write(0, 5)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = exporter_command(config, port, "--web.enable-lifecycle")
+    stop = threading.Event()
+    scraped: list[int] = []
+
+    def scrapes() -> None:
+        while not stop.is_set():
+            headers = {"X-Prometheus-Scrape-Timeout-Seconds": "2"}
+            scraped.append(httpx.get(f"{url}/metrics", headers=headers, timeout=30).status_code)
+
+    with running(command, f"{url}/-/ready", log=workdir / "reload.log"):
+        sim.reset_requests()
+        scraper = threading.Thread(target=scrapes)
+        scraper.start()
+        try:
+            for round_ in range(1, 25):
+                # The same limit for the first half, then 4 and 5 in turn.
+                write(round_, 5 if round_ < 12 or round_ % 2 else 4)
+                assert httpx.post(f"{url}/-/reload", timeout=20).status_code == 200
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            scraper.join()
+        log = sim.http.get("/_sim/requests").json()
+    assert scraped and set(scraped) == {200}
+    # The provider saw requests all along, and never more than the budget in any second.
+    assert log["providers"]["paragon"] >= 20
+    assert log["max_per_second"]["paragon"] <= 5, log["per_second"]["paragon"]
+
+
 def test_the_budget_holds_where_requests_are_written_however_late_after_grant() -> None:
     """Granted requests a busy loop holds back and then writes together never exceed the rate
     over any window of their write times: a token counts from its write, and until then it
