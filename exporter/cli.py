@@ -32,6 +32,7 @@ from exporter.serving import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     Listener,
     raise_open_file_limit,
+    secured,
 )
 from exporter.web import Exporter, make_app
 from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
@@ -292,7 +293,7 @@ async def _serve(
     await runner.setup()
     assert runner.server is not None
     listener = Listener(
-        runner.server,
+        secured(runner.server),
         tls=context,
         max_connections=args.max_connections,
         header_timeout=args.read_header_timeout,
@@ -388,7 +389,8 @@ async def _once(config: Config) -> str:
 
 def _samples(exposition: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
     """The labels and value of each sample of one family in a text exposition."""
-    for line in exposition.splitlines():
+    # At \n only: splitlines() also ends lines at U+2028, U+2029 and others a label may hold.
+    for line in exposition.split("\n"):
         match = _SAMPLE.match(line)
         if match and match.group(1) == name:
             labels = {

@@ -15,16 +15,18 @@ import time
 import zlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
 from exporter.http1 import Client
+from exporter.inflight import Reads, SharedFailure
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value
 from exporter.selfmetrics import SelfMetrics
-from exporter.sources import Source, build_source, carry_over
+from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
 from exporter.upstream import SourceHttp
 
@@ -144,6 +146,9 @@ class Collector:
         self._running: list[_Running] = []
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
+        self._reads = Reads()
+        self._budgets = Budgets()
+        self._budgets.attach(self.sources)
         self._started = False
         self._finish_per_sync = 0.0
         self._catching_up: dict[str, asyncio.Task[None]] = {}
@@ -193,6 +198,7 @@ class Collector:
         for old in self.sources:
             if all(old is not kept for kept in sources):
                 self._in_background(old.discovery.stop())
+        self._budgets.attach(sources)
         self.sources = sources
         if self._started:
             self.start()
@@ -427,15 +433,27 @@ class Collector:
             due = await self._read_in_bulk(source, due, http, work)
         pending = iter(due)
 
+        async def read(target: Target) -> SyncStatus:
+            return normalise(await adapter.read(target, http))
+
         async def worker() -> None:
             for i, target in pending:
                 work.begun[i] = True
+                key = (source.name, target.sync_id)
                 try:
-                    status = normalise(await adapter.read(target, http))
+                    status, shared_at = await self._reads.read(
+                        key, work.wall, within, work.deadline, partial(read, target)
+                    )
+                except SharedFailure as failure:  # counted by the collection that read
+                    self._failure(work, source, i, target, failure.error, counted=True)
                 except Exception as exc:  # an answer no adapter foresaw costs one sync
                     self._failure(work, source, i, target, exc)
                 else:
-                    self._succeeded(work, source, i, target, status)
+                    if shared_at is None:
+                        self._succeeded(work, source, i, target, status)
+                    else:
+                        self.metrics.reused.labels(source.name).inc()
+                        self._serve(work, i, target, Reading(status, shared_at))
 
         width = min(source.upstream.concurrency, len(due))
         await asyncio.gather(*(worker() for _ in range(width)))
@@ -478,27 +496,42 @@ class Collector:
         target.failure = None
         self._serve(work, i, target, target.reading)
 
-    def _failure(self, work: _Work, source: Source, i: int, target: Target, exc: Exception) -> None:
-        """Count and note one failed read; every failure is data, never a crash."""
-        errors = self.metrics.errors
+    def _failure(
+        self,
+        work: _Work,
+        source: Source,
+        i: int,
+        target: Target,
+        exc: Exception,
+        *,
+        counted: bool = False,
+    ) -> None:
+        """Count and note one failed read; every failure is data, never a crash.
+
+        `counted`: the failure of another collection's read, already counted there.
+        """
+        counter = None
         if isinstance(exc, UpstreamError):
             reason, detail = exc.reason, exc.detail
             if exc.sent:
-                errors.labels(source.name, reason).inc()
+                counter = self.metrics.errors.labels(source.name, reason)
             elif reason == "rate_limited":
-                self.metrics.skipped.labels(source.name).inc()
+                counter = self.metrics.skipped.labels(source.name)
             elif reason == "budget":
-                self.metrics.deferred.labels(source.name).inc()
+                if not counted:
+                    self.metrics.deferred.labels(source.name).inc()
                 self._defer(work, source, i, target)
                 return
             else:
-                self.metrics.not_started.labels(source.name).inc()
+                counter = self.metrics.not_started.labels(source.name)
         elif isinstance(exc, BadResponse):
             reason, detail = "bad_response", str(exc)
-            errors.labels(source.name, reason).inc()
+            counter = self.metrics.errors.labels(source.name, reason)
         else:
             reason, detail = "bad_response", f"unreadable status ({type(exc).__name__})"
-            errors.labels(source.name, reason).inc()
+            counter = self.metrics.errors.labels(source.name, reason)
+        if not counted:
+            counter.inc()
         self._failed(work, source, target, reason, detail, i)
 
     def _failed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -130,3 +131,34 @@ def carry_over(old: Source, new: Source) -> Source:
     if same_shard and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
     return new
+
+
+class Budgets:
+    """Each source's request budget by source name, across reloads.
+
+    The budget belongs to the source, not to one build of it: a reload that rebuilds a
+    source (a new label, a new limit) hands it the bucket as it was, retuned to the new
+    limit, instead of a full one. A source dropped from the config keeps its bucket while a
+    token of it is out, in case the next reload brings the source back.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Budget] = {}
+
+    def attach(self, sources: list[Source]) -> None:
+        """Give each source with a limit the bucket its name already has."""
+        now = time.monotonic()
+        kept: dict[str, Budget] = {}
+        for source in sources:
+            budget = source.upstream.budget
+            if budget is None:
+                continue
+            known = self._by_name.get(source.name)
+            if known is not None and known is not budget:
+                known.retune(budget.rate)
+                source.upstream.budget = budget = known
+            kept[source.name] = budget
+        for name, known in self._by_name.items():
+            if name not in kept and known.busy(now):
+                kept[name] = known
+        self._by_name = kept

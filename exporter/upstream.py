@@ -36,11 +36,21 @@ class Budget:
     UNSENT_POLL = 0.01
 
     def __init__(self, rate: float) -> None:
+        self._sent: deque[float] = deque()
+        self._unsent = 0
+        self.retune(rate)
+
+    def retune(self, rate: float) -> None:
+        """Take a new rate, keeping every token spent or granted: a reload that changes the
+        limit starts from what was sent, never from a full bucket."""
         self.rate = rate
         self.capacity = max(1, int(rate))
         self.window = self.capacity / rate + self.MARGIN
-        self._sent: deque[float] = deque()
-        self._unsent = 0
+
+    def busy(self, now: float) -> bool:
+        """Whether a token is out: a bucket of a source gone from the config still counts."""
+        self._expire(now)
+        return bool(self._sent) or self._unsent > 0
 
     def _expire(self, now: float) -> None:
         while self._sent and self._sent[0] <= now - self.window:

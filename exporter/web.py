@@ -16,9 +16,9 @@ from aiohttp.typedefs import Middleware
 
 from exporter.collection import Collector, scrape_timeout
 from exporter.config import Config, ConfigError, gc_paused
-from exporter.serving import track_requests
+from exporter.serving import add_security_headers, track_requests
 from exporter.sources import Source
-from exporter.statuspage import page, status_rows
+from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.webconfig import WebSecurityConfig, basic_auth
 
 log = logging.getLogger("exporter.web")
@@ -193,6 +193,11 @@ def probe_problem(request: web.Request, collector: Collector) -> str | None:
     return None
 
 
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers on every answer the app makes, refusals and 404s included."""
+    add_security_headers(response.headers)
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An unexpected error is logged in one line and answered 500, never with a traceback."""
@@ -258,7 +263,11 @@ def make_app(
         return web.Response(body=snapshot.body, headers=headers)
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=page(collector, demo=exporter.demo), content_type="text/html")
+        return web.Response(
+            text=page(collector, demo=exporter.demo),
+            content_type="text/html",
+            headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+        )
 
     async def status(request: web.Request) -> web.Response:
         return web.Response(
@@ -287,6 +296,7 @@ def make_app(
     if security is not None and security.basic_auth_users:
         middlewares.append(basic_auth(security.basic_auth_users))
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)

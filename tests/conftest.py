@@ -50,6 +50,7 @@ class Sim:
         project = self.paragon()
         key = (directory or self.directory) / "paragon-signing-key.pem"
         key.write_text(project["signing_key"])
+        key.chmod(0o600)
         return f"{{signing_key_file: '{key}', project_id: '{project['project_id']}'}}"
 
     def paragon_token(self, user: str = "sim-user", ttl: float | None = None) -> str:

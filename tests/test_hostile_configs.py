@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,9 @@ import httpx
 import pytest
 
 from tests.exposition import Exposition
+from tests.keys import signing_key_pem
 from tests.procs import exporter_command, free_port, run_exporter, running
+from tests.tools import require
 
 GOOD = (
     "sources: [{name: a, provider: paragon, base_url: 'http://127.0.0.1:1', auth: {token: t},"
@@ -225,3 +228,79 @@ def test_a_big_reload_does_not_stall_health_checks(workdir: Path) -> None:
     # Parsing 60,000 syncs takes seconds; only the swap at the end runs on the event loop.
     assert len(latencies) > 20
     assert max(latencies) < 3, f"/-/healthy stalled for {max(latencies):.1f}s"
+
+
+def rsa_pem(bits: int) -> str:
+    """An RSA private key of `bits` bits in PEM form (openssl: cryptography makes none < 1024)."""
+    made = subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return made.stdout
+
+
+@pytest.mark.parametrize("bits", [512, 2047])
+def test_paragon_signing_keys_below_2048_bits_are_refused(bits: int, workdir: Path) -> None:
+    require("openssl")
+    pem = rsa_pem(bits)
+    key = workdir / "key.pem"
+    key.write_text(pem)
+    key.chmod(0o600)
+    inline = pem.replace("\n", "\\n")
+    cases = {
+        f"signing_key_file: '{key}'": (
+            f"sources[0].auth.signing_key_file: signing_key_file '{key}' is an RSA key of"
+            f" {bits} bits: a signing key needs at least 2048"
+        ),
+        f'signing_key: "{inline}"': (
+            f"sources[0].auth.signing_key: signing_key is an RSA key of {bits} bits:"
+            " a signing key needs at least 2048"
+        ),
+    }
+    path = workdir / "weak.yml"
+    for auth, expected in cases.items():
+        path.write_text(
+            f"sources: [{{name: a, provider: paragon, base_url: 'http://127.0.0.1:1',"
+            f" auth: {{{auth}, project_id: p}}, syncs: [{{id: x, user: u}}]}}]\n"
+        )
+        for extra in (["--config.check"], ["--web.listen-address", f"127.0.0.1:{free_port()}"]):
+            result = run_exporter("--config.file", str(path), *extra, timeout=30)
+            assert result.returncode == 1, result.stderr[-2000:]
+            assert f"{path}: {expected}" in result.stderr, result.stderr[-2000:]
+            assert "Traceback" not in result.stderr
+            assert "PRIVATE KEY" not in result.stderr and pem.splitlines()[1] not in result.stderr
+
+
+def test_a_signing_key_file_open_to_others_is_warned_about_once(workdir: Path) -> None:
+    pem = signing_key_pem()
+    loose, tight = workdir / "loose.pem", workdir / "tight.pem"
+    for path, mode in ((loose, 0o664), (tight, 0o600)):
+        path.write_text(pem)
+        path.chmod(mode)
+    config = workdir / "config.yml"
+    config.write_text(
+        "sources:\n"
+        + "".join(
+            f"  - {{name: {name}, provider: paragon, base_url: 'http://127.0.0.1:1',"
+            f" auth: {{signing_key_file: '{path}', project_id: p}}, syncs: [{{id: x, user: u}}]}}\n"
+            for name, path in (("a", loose), ("b", tight))
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "exporter.log"
+    with running(
+        exporter_command(config, port, "--web.enable-lifecycle"), f"{url}/-/healthy", log=log
+    ):
+        for _ in range(3):
+            assert httpx.post(f"{url}/-/reload", timeout=20).status_code == 200
+        assert httpx.get(f"{url}/metrics", timeout=30).status_code == 200
+    logged = log.read_text()
+    warnings = [line for line in logged.splitlines() if "open to group or others" in line]
+    assert len(warnings) == 1, logged[-2000:]
+    assert str(loose) in warnings[0] and "0664" in warnings[0]
+    assert str(tight) not in logged
+    assert "PRIVATE KEY" not in logged and pem.splitlines()[1] not in logged

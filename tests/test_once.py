@@ -54,6 +54,25 @@ def test_fail_on_down_exits_3_and_names_the_syncs_not_read(tmp_path: Path) -> No
     ]
 
 
+def test_fail_on_down_names_down_syncs_whose_ids_hold_unicode_line_separators(
+    tmp_path: Path,
+) -> None:
+    # U+2028 and U+2029 end a line for str.splitlines(), never for the exposition format.
+    source = (
+        f"  - {{name: dead, provider: sequin, base_url: '{DEAD}', auth: {{token: t}},"
+        ' syncs: ["a\\u2028b", "c\\u2029d"]}\n'
+    )
+    result = run_exporter(
+        "--config.file", str(write(tmp_path, source)), "--once", "--once.fail-on-down"
+    )
+    assert result.returncode == 3
+    assert up_values(result.stdout) == [0.0, 0.0]
+    assert result.stderr.split("\n") == [
+        "sync-status-exporter: 2 of 2 syncs down: dead/a\u2028b, dead/c\u2029d",
+        "",
+    ]
+
+
 def test_fail_on_down_exits_0_when_every_sync_is_read(sim: Sim, tmp_path: Path) -> None:
     config = write(tmp_path, sim_source(sim))
     result = run_exporter("--config.file", str(config), "--once", "--once.fail-on-down")

@@ -131,6 +131,40 @@ def test_min_interval_serves_earlier_readings_until_it_passes(sim: Sim, workdir:
         assert third.value("sync_status_read_timestamp_seconds", sync_id="mi-000") > read_at
 
 
+def test_scrapes_with_different_timeouts_share_one_read_in_flight(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "fly", 3)
+    text = paragon_source(sim, ids, ", min_interval: 10s")
+    with exporter(workdir / "fly.yml", text) as url:
+        for sync_id in ids:
+            sim.fault("paragon", sync_id, {"delay": 1.0})
+        try:
+            sim.reset_requests()
+            scrapes: list[Exposition] = []
+            # Each timeout its own collection (up to four at once), all while the reads wait.
+            flood = [
+                threading.Thread(target=lambda t=t: scrapes.append(scrape(url, str(t))))
+                for t in (3, 4, 5, 6, 7, 8, 3.5, 4.5)
+            ]
+            for thread in flood:
+                thread.start()
+                time.sleep(0.1)
+            for thread in flood:
+                thread.join()
+            reads = sim.requests()
+        finally:
+            for sync_id in ids:
+                sim.clear_fault("paragon", sync_id)
+    assert len(scrapes) == len(flood)
+    for exposition in scrapes:
+        assert {labels["sync_id"]: v for labels, v in exposition.find("sync_up")} == dict.fromkeys(
+            ids, 1.0
+        )
+    per_sync = {
+        sync_id: sum(n for path, n in reads.items() if path.endswith(sync_id)) for sync_id in ids
+    }
+    assert per_sync == dict.fromkeys(ids, 1), reads
+
+
 def test_a_reading_is_fresh_until_min_interval_less_a_tenth_at_most_a_second() -> None:
     """Jitter in scrape times is absorbed, and ten scrape intervals read every tenth scrape,
     not every ninth (a flat 90% made 20 s fresh for 18 s: 0.111 requests per sync)."""
@@ -187,6 +221,47 @@ def test_the_budget_holds_across_scrapes_and_listings_oldest_first(sim: Sim, wor
         down = [labels for labels, value in first_round.find("sync_up") if value == 0]
         assert down and all(labels["sync_id"] not in ("",) for labels in down)
         assert first_round.value("sync_exporter_errors_total", source="p", reason="timeout") == 0
+
+
+def test_the_budget_holds_through_a_reload_every_300_ms(sim: Sim, workdir: Path) -> None:
+    ids = paragon_syncs(sim, "rel", 40)
+    config = workdir / "reload.yml"
+
+    def write(round_: int, rate: int) -> None:
+        # A label that changes each time rebuilds the source; so does a changed limit.
+        extra = f", max_requests_per_second: {rate}, labels: {{round: '{round_}'}}"
+        config.write_text(paragon_source(sim, ids, extra))
+
+    write(0, 5)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = exporter_command(config, port, "--web.enable-lifecycle")
+    stop = threading.Event()
+    scraped: list[int] = []
+
+    def scrapes() -> None:
+        while not stop.is_set():
+            headers = {"X-Prometheus-Scrape-Timeout-Seconds": "2"}
+            scraped.append(httpx.get(f"{url}/metrics", headers=headers, timeout=30).status_code)
+
+    with running(command, f"{url}/-/ready", log=workdir / "reload.log"):
+        sim.reset_requests()
+        scraper = threading.Thread(target=scrapes)
+        scraper.start()
+        try:
+            for round_ in range(1, 25):
+                # The same limit for the first half, then 4 and 5 in turn.
+                write(round_, 5 if round_ < 12 or round_ % 2 else 4)
+                assert httpx.post(f"{url}/-/reload", timeout=20).status_code == 200
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            scraper.join()
+        log = sim.http.get("/_sim/requests").json()
+    assert scraped and set(scraped) == {200}
+    # The provider saw requests all along, and never more than the budget in any second.
+    assert log["providers"]["paragon"] >= 20
+    assert log["max_per_second"]["paragon"] <= 5, log["per_second"]["paragon"]
 
 
 def test_the_budget_holds_where_requests_are_written_however_late_after_grant() -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +72,12 @@ CLOUD_INSTANCE = "useparagon.com"
 _SERVICE_LABELS = ("ms-sync.", "sync.")
 MIN_TOKEN_TTL = 10.0
 MAX_TOKEN_TTL = 86400.0
+# NIST SP 800-131A: RSA keys below 2,048 bits are disallowed for signatures.
+MIN_KEY_BITS = 2048
+
+log = logging.getLogger("exporter.paragon")
+_loose_files: set[str] = set()
+_loose_lock = threading.Lock()
 
 
 def _private_key(pem: str) -> RSAPrivateKey:
@@ -79,6 +88,10 @@ def _private_key(pem: str) -> RSAPrivateKey:
         raise ValueError("is not an unencrypted private key in PEM form") from None
     if not isinstance(key, RSAPrivateKey):
         raise ValueError("is not an RSA private key (Paragon signs user tokens with RS256)")
+    if key.key_size < MIN_KEY_BITS:
+        raise ValueError(
+            f"is an RSA key of {key.key_size} bits: a signing key needs at least {MIN_KEY_BITS}"
+        )
     return key
 
 
@@ -103,6 +116,26 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _warn_if_loose(path: Path) -> None:
+    """Say once per file that others on the host may read or replace the signing key."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return
+    name = str(path)
+    with _loose_lock:
+        if not mode & 0o077:
+            _loose_files.discard(name)  # fixed: a later loosening is worth a new warning
+            return
+        if name in _loose_files:
+            return
+        _loose_files.add(name)
+    log.warning(
+        "the signing key file is open to group or others: chmod 600 it",
+        extra={"fields": {"signing_key_file": shown(name), "mode": f"{mode:04o}"}},
+    )
 
 
 class ParagonAuth(Model):
@@ -165,9 +198,10 @@ class ParagonAuth(Model):
             problems.append(FieldError("", "set either signing_key or signing_key_file, not both"))
             return None
         key = self.signing_key
-        where = "signing_key"
+        where = named = "signing_key"
         if self.signing_key_file is not None:
             where = "signing_key_file"
+            named = f"{where} {shown(str(self.signing_key_file))}"
             try:
                 key = SecretStr(read_secret_file(self.signing_key_file, where))
             except ValueError as exc:
@@ -178,7 +212,7 @@ class ParagonAuth(Model):
         try:
             _private_key(key.get_secret_value())
         except ValueError as exc:
-            problems.append(FieldError(where, f"{where} {exc}"))
+            problems.append(FieldError(where, f"{named} {exc}"))
             return None
         return key
 
@@ -309,6 +343,8 @@ class Paragon(Adapter[ParagonConfig]):
         self._key = (
             None if auth.signing_key is None else _private_key(auth.signing_key.get_secret_value())
         )
+        if auth.signing_key_file is not None:
+            _warn_if_loose(auth.signing_key_file)
         self._static_headers = {"Authorization": f"Bearer {self._static}"}
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
         self.audience = auth.audience or default_audience(self.base_url, auth.project_id or "")
