@@ -14,7 +14,6 @@ import asyncio
 import base64
 import copy
 import functools
-import math
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,10 +24,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import yaml
-from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from exporter import values
+from exporter import jpath
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     MAX_LIST_PAGES,
@@ -58,10 +56,8 @@ PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic"})
 MAX_RULES = 50
 # A list fetched for a scrape answers the reads of that scrape's leftovers for this long.
 LIST_REUSE = 1.0
-_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*$")
 _REQUEST_PATH = re.compile(r"^/(?!/)[\x21-\x22\x24-\x7e]*$")
 _PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 # --- the configuration ---------------------------------------------------------------------
@@ -397,64 +393,6 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _search(expression: Any, document: Any) -> Any:
-    """What a compiled path finds; nothing (None) when a function meets the wrong type, an
-    overflow (`ceil` of 1e308 + 1e308) or a document too deep to walk."""
-    try:
-        return expression.search(document)
-    except (JMESPathError, TypeError, ValueError, ArithmeticError, RecursionError):
-        return None
-
-
-def _truthy(value: Any) -> bool:
-    """JMESPath's truth: false, null and empty strings, arrays and objects are false."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and not value)
-
-
-def _text(value: Any) -> str | None:
-    """A string, or a number or boolean written as text; None for anything else."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value) if abs(value) < 2**64 else None
-    if isinstance(value, float) and math.isfinite(value):
-        return values.format_number(value)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number, or a string holding one; None for anything else."""
-    try:
-        if isinstance(value, str) and len(value) <= 64 and _NUMBER.match(value):
-            return values.number(float(value))
-        return values.number(value)
-    except OverflowError:
-        return None
-
-
-def _time(value: Any, format: str) -> float | None:
-    """Unix seconds from an ISO-8601 string or an epoch number; None when it is neither."""
-    if format == "iso":
-        return values.timestamp(value)
-    number = _number(value)
-    if number is None:
-        return None
-    return number / 1000.0 if format == "epoch_ms" else number
-
-
-def _duration(value: Any, unit: str) -> float | None:
-    """Seconds from a number of `unit`s, a duration string such as `1h30m`, or one written out
-    such as `every 30 minutes`."""
-    number = _number(value)
-    if number is not None:
-        return number * _UNIT_SECONDS[unit]
-    return values.spoken_duration(value)
-
-
 @dataclass(frozen=True, slots=True)
 class StatusMap:
     """A `generic:` block with every path compiled once: the document-to-status function."""
@@ -513,7 +451,7 @@ class StatusMap:
     def state(self, document: Any, status: str) -> State:
         """The first rule that holds, else the status's mapping (exact, then ignoring case)."""
         for when, state in self.rules:
-            if _truthy(_search(when, document)):
+            if jpath.truthy(jpath.search(when, document)):
                 return state
         found = self.states.get(status)
         if found is None:
@@ -524,11 +462,11 @@ class StatusMap:
         """Map one sync's document (a list item, or a detail body over it) to a status."""
         if not isinstance(document, dict | list):
             raise BadResponse(f"expected a JSON object or array, got {type(document).__name__}")
-        status = _text(_search(self.status, document))
+        status = jpath.text(jpath.search(self.status, document))
         if status is None:
             raise BadResponse(f"the status path {self.status_text!r} found no string")
         state = self.state(document, status)
-        found = {name: _text(_search(path, document)) or "" for name, path in self.texts}
+        found = {name: jpath.text(jpath.search(path, document)) or "" for name, path in self.texts}
         result = SyncStatus(
             state=state,
             provider_status=status,
@@ -536,14 +474,14 @@ class StatusMap:
             error_reason=found.get("error", ""),
         )
         for name, path, scale in self.numbers:
-            number = _number(_search(path, document))
+            number = jpath.number(jpath.search(path, document))
             setattr(result, name, None if number is None else number / scale)
         if self.last_success is not None:
             path, format = self.last_success
-            result.last_synced_timestamp = _time(_search(path, document), format)
+            result.last_synced_timestamp = jpath.point(jpath.search(path, document), format)
         if self.interval is not None:
             path, unit = self.interval
-            result.interval_seconds = _duration(_search(path, document), unit)
+            result.interval_seconds = jpath.duration(jpath.search(path, document), unit)
         result.rate_limit_backoff_seconds = self._backoff(document, state, now)
         return result
 
@@ -554,12 +492,12 @@ class StatusMap:
             return 0.0
         if self.backoff is not None:
             path, unit = self.backoff
-            seconds = _duration(_search(path, document), unit)
+            seconds = jpath.duration(jpath.search(path, document), unit)
             if seconds is not None:
                 return seconds
         if self.backoff_until is not None:
             path, format = self.backoff_until
-            until = _time(_search(path, document), format)
+            until = jpath.point(jpath.search(path, document), format)
             if until is not None:
                 return max(until - (time.time() if now is None else now), 0.0)
         return None
@@ -716,12 +654,12 @@ class Generic(Adapter[GenericConfig]):
         seen: set[str] = set()
         for _ in range(MAX_LIST_PAGES):
             body = await http.get(url, self._headers(None), listing=True)
-            items = _search(self._items, body)
+            items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
-            found.extend((_text(_search(self._id, item)) or "", item) for item in items)
-            given = None if self._next is None else _search(self._next, body)
-            cursor = _text(given) if _truthy(given) else None
+            found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
+            given = None if self._next is None else jpath.search(self._next, body)
+            cursor = jpath.text(given) if jpath.truthy(given) else None
             if not cursor:
                 return found
             if cursor in seen:
