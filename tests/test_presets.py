@@ -145,7 +145,11 @@ def test_a_preset_hole_left_open_is_a_config_error() -> None:
 
 
 def fivetran_connection(connection_id: str, **status: Any) -> dict[str, Any]:
-    fields = {key: status.pop(key) for key in list(status) if key in ("paused", "failed_at")}
+    fields = {
+        key: status.pop(key)
+        for key in list(status)
+        if key in ("paused", "failed_at", "succeeded_at", "schedule_type")
+    }
     return {
         "id": connection_id,
         "service": "salesforce",
@@ -179,6 +183,11 @@ def test_fivetran(sim: Sim, tmp_path: Path) -> None:
             "errored",
         ),
         "ft_failed": ({"failed_at": "2026-01-01T11:00:00.000Z"}, "errored"),
+        # A failure earlier in the same second, its fraction left out: compared as times.
+        "ft_recovered": (
+            {"failed_at": "2026-01-01T10:00:00Z", "succeeded_at": "2026-01-01T10:00:00.870504Z"},
+            "idle",
+        ),
         "ft_quota": (
             {"sync_state": "rescheduled", "rescheduled_for": "2099-01-01T00:00:00.000Z"},
             "rate_limited",
