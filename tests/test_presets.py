@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -23,12 +24,12 @@ from exporter.providers.generic import (
     preset,
     preset_names,
 )
-from exporter.simulator import World
+from exporter.simulator import World, run_simulator_in_thread
 from exporter.simulator.providers import airbyte, fivetran, merge, nango
 from tests import payloads
 from tests.conftest import Sim
 from tests.exposition import Exposition
-from tests.procs import run_exporter
+from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.test_properties import check_status
 from tests.tools import ROOT
 
@@ -236,6 +237,7 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     cases = {
         "ng_initial": (sync("RUNNING", "INITIAL"), "initializing"),
         "ng_running": (sync("RUNNING", finishedAt=done), "active"),
+        "ng_full": (sync("RUNNING", "INITIAL", finishedAt=done), "initializing"),
         "ng_done": (
             sync(
                 "SUCCESS", finishedAt=done, recordCount={"A": 2, "B": 3}, frequency="every 2 hours"
@@ -243,8 +245,8 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
             "idle",
         ),
         "ng_error": (sync("ERROR", finishedAt=done, frequency="whenever"), "errored"),
-        "ng_paused": (sync("PAUSED"), "disabled"),
-        "ng_stopped": (sync("STOPPED"), "disabled"),
+        "ng_paused": (sync("PAUSED", finishedAt=done), "disabled"),
+        "ng_stopped": (sync("STOPPED", finishedAt=done), "disabled"),
         "ng_odd": (sync("QUEUED"), "unknown"),
     }
     for sync_id, (body, _) in cases.items():
@@ -264,6 +266,10 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_records_synced", sync_id="ng_done") == 5
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="ng_done") == 1769904000
     assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ng_error")
+    # A running sync's finishedAt (older servers: the job's update) and a paused or stopped
+    # one's (the latest run's, maybe failed) are no success.
+    for unsure in ("ng_running", "ng_full", "ng_paused", "ng_stopped"):
+        assert not m.has("sync_last_synced_timestamp_seconds", sync_id=unsure), unsure
     # The frequency as Nango writes it sets the staleness budget; text it cannot read does not.
     assert m.value("sync_interval_seconds", sync_id="ng_done") == 7200
     assert m.value("sync_stale_threshold_seconds", sync_id="ng_done") > 7200
@@ -271,6 +277,96 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     ((labels, _),) = m.find("sync_info", sync_id="ng_done")
     assert labels["connection_id"] == "c1" and labels["name"] == "success"
     assert sim.requests() == {"/nango/sync/status": 2}
+
+
+def test_nango_remembers_the_last_success_across_readings(sim: Sim, tmp_path: Path) -> None:
+    """A reading without a success keeps the last one; it never moves backwards nor to a far
+    future; a full-refresh sync (INITIAL on every run) is initializing only before its first."""
+    integration = "it-memory"
+
+    def put(sync_id: str, status: str, kind: str = "INCREMENTAL", **fields: Any) -> None:
+        body = {"id": sync_id, "connection_id": "c9", "name": sync_id, "status": status}
+        create(sim, "nango", sync_id, {**body, "type": kind, **fields}, integration=integration)
+
+    first, later, older = (
+        "2026-02-01T00:00:00.000Z",
+        "2026-02-01T01:00:00.000Z",
+        "2026-01-01T00:00:00.000Z",
+    )
+    put("mem_inc", "SUCCESS", finishedAt=first)
+    put("mem_full", "RUNNING", "INITIAL")
+    config = tmp_path / "memory.yml"
+    source = {
+        "name": "mem",
+        "provider": "generic",
+        "preset": "nango",
+        "base_url": f"{sim.base}/nango",
+        "auth": {"token": nango.SECRET},
+        "discover": True,
+        "generic": {"list": {"params": {"provider_config_key": integration}}},
+    }
+    config.write_text(yaml.safe_dump({"sources": [source]}, sort_keys=False))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def scrape() -> Exposition:
+        return Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+
+    def last(m: Exposition, sync_id: str) -> float | None:
+        found = m.find("sync_last_synced_timestamp_seconds", sync_id=sync_id)
+        return found[0][1] if found else None
+
+    with running(exporter_command(config, port), f"{url}/-/ready"):
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert states(m, "mem") == {"mem_inc": "idle", "mem_full": "initializing"}
+        # Running (no finishedAt), then as an older server (the job's update as finishedAt).
+        put("mem_inc", "RUNNING")
+        put("mem_full", "SUCCESS", "INITIAL", finishedAt=later)
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000, "a run in progress keeps the last success"
+        assert m.has("sync_stale_threshold_seconds", sync_id="mem_inc")
+        assert last(m, "mem_full") == 1769907600
+        put("mem_inc", "RUNNING", finishedAt="2026-02-01T00:30:00.000Z")
+        put("mem_full", "RUNNING", "INITIAL")
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert states(m, "mem") == {"mem_inc": "active", "mem_full": "active"}
+        # Paused after a failed run, an older time, a time far ahead: the last success stays.
+        put("mem_inc", "PAUSED", finishedAt=later)
+        put("mem_full", "SUCCESS", "INITIAL", finishedAt=older)
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert last(m, "mem_full") == 1769907600, "never backwards"
+        put("mem_inc", "SUCCESS", finishedAt="2099-01-01T00:00:00.000Z")
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000, "a time far in the future is not kept"
+        put("mem_inc", "SUCCESS", finishedAt=later)
+        assert last(scrape(), "mem_inc") == 1769907600
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["current", "older-server"])
+def test_nango_running_syncs_of_either_server_have_no_success(older: bool, tmp_path: Path) -> None:
+    """Current servers leave finishedAt out while a sync runs; older ones (a guess) send the
+    running job's update: either way a running sync's last success is not that time."""
+    with run_simulator_in_thread(World.demo(period=600.0, nango_older_server=older)) as running:
+        http = httpx.Client(base_url=running.base_url, timeout=10, trust_env=False)
+        http.put("/_sim/clock", json={"elapsed": 0, "period": 600.0}).raise_for_status()
+        answer = http.get(
+            "/nango/sync/status",
+            params={"provider_config_key": nango.INTEGRATION, "syncs": "*"},
+            headers={"Authorization": f"Bearer {nango.SECRET}"},
+        ).json()["syncs"]
+        active = {entry["id"] for entry in answer if entry["status"] == "RUNNING"}
+        assert active, "the demo has a running sync at its start"
+        assert all(("finishedAt" in e) is older for e in answer if e["status"] == "RUNNING")
+        assert all("finishedAt" in e for e in answer if e["status"] != "RUNNING")
+        config = http.get("/_sim/config").json()
+        sources = [s for s in config["sources"] if s["name"] == "demo-nango"]
+        m, _ = once(tmp_path / "n.yml", sources)
+    for sync_id in active:
+        assert not m.has("sync_last_synced_timestamp_seconds", sync_id=sync_id), sync_id
+    assert states(m, "demo-nango")
 
 
 def merge_model(

@@ -50,6 +50,7 @@ from exporter.schema import (
     secret_from,
     shown,
 )
+from exporter.successes import Successes
 from exporter.targets import Found, Shard, Target
 
 PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic"})
@@ -180,6 +181,9 @@ class GenericApi(Checked):
     fields: Fields
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
+    # For providers that mark every full run initial (Nango): initializing only until a
+    # success of the sync has been seen.
+    initial_until_success: bool = False
 
     @classmethod
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
@@ -549,6 +553,7 @@ class Generic(Adapter[GenericConfig]):
         self._root = f"{base.scheme}://{base.netloc}"
         self._lock = asyncio.Lock()
         self._listed: tuple[float, dict[str, Any]] | None = None
+        self._successes = Successes(api.initial_until_success)
 
     def _headers(self, sync_id: str | None) -> dict[str, str]:
         if sync_id is None or sync_id not in self._own:
@@ -587,7 +592,7 @@ class Generic(Adapter[GenericConfig]):
                 status.info.update(self.described(item))
             except Exception:
                 continue  # read on its own next, which says why
-            statuses[sync_id] = status
+            statuses[sync_id] = self._successes.settle(sync_id, status, now)
         return statuses
 
     async def _fresh_listing(self, http: Http) -> tuple[float, dict[str, Any]]:
@@ -609,9 +614,10 @@ class Generic(Adapter[GenericConfig]):
             document = {**item, **body} if isinstance(body, dict) else body
         else:
             document = await self._listed_item(target.sync_id, http)
-        status = self.mapping.parse(document)
+        now = time.time()
+        status = self.mapping.parse(document, now)
         status.info.update(self.described(document))
-        return status
+        return self._successes.settle(target.sync_id, status, now)
 
     async def _listed_item(self, sync_id: str, http: Http) -> Any:
         """The sync's item from a listing at most LIST_REUSE old, so leftovers of a bulk read
