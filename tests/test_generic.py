@@ -128,6 +128,24 @@ BAD = {
         "      list: {path: /x, cursor_param: c}\n      fields: {status: s}\n",
         "sources[0].generic.list.cursor_param: needs next",
     ),
+    "detail pages without detail": (
+        "      list: {path: /x}\n      detail_pages: {items: r, next: n}\n"
+        "      fields: {status: s}\n",
+        "sources[0].generic.detail_pages: pages of the detail body: set detail",
+    ),
+    "detail pages of a nested array": (
+        "      detail: /x/{id}\n      detail_pages: {items: a.b, next: n}\n"
+        "      fields: {status: s}\n",
+        "sources[0].generic.detail_pages.items: must be a top-level key of the body",
+    ),
+    "detail pages without next": (
+        "      detail: /x/{id}\n      detail_pages: {items: r}\n      fields: {status: s}\n",
+        "sources[0].generic.detail_pages.next: Field required",
+    ),
+    "bad warning path": (
+        "      detail: /x/{id}\n      fields: {status: s, warning: 'a[?'}\n",
+        "sources[0].generic.fields.warning: not a JMESPath expression",
+    ),
     "listed detail without id": (
         "      list: {path: /x}\n      detail: /status\n      fields: {status: s}\n",
         "sources[0].generic.detail: must contain {id} when syncs are listed",

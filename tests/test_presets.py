@@ -393,7 +393,7 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         ),
         "mg_partial": (
             [merge_model("Employee", "PARTIALLY_SYNCED"), merge_model("Team", "DONE")],
-            "errored",
+            "idle",
         ),
         "mg_done": (
             [
@@ -411,6 +411,16 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         "mg_paused": (
             [merge_model("Employee", "PAUSED"), merge_model("Team", "PAUSED")],
             "disabled",
+        ),
+        # Paused after two weeks of failed syncs: a failure, not a pause.
+        "mg_paused_failing": (
+            [merge_model("Employee", "PAUSED", result="FAILED"), merge_model("Team", "PAUSED")],
+            "errored",
+        ),
+        # More models than a page holds: the failure is on the second page.
+        "mg_many": (
+            [merge_model(f"M{n:03}", "DONE") for n in range(129)] + [merge_model("M129", "FAILED")],
+            "errored",
         ),
     }
     syncs = []
@@ -434,7 +444,7 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         **base,
         "name": "mg-ats",
         "auth": auth,
-        "generic": {"detail": "/api/ats/v1/sync-status"},
+        "generic": {"detail": "/api/ats/v1/sync-status?page_size=100"},
         "syncs": [{"id": "mg_ats", "headers": {"X-Account-Token": "tok-ats"}}],
     }
     sim.reset_requests()
@@ -444,12 +454,20 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_up", sync_id="mg_wrong") == 0
     assert m.value("sync_exporter_errors_total", source="mg", reason="unauthorized") == 1
     assert m.value("sync_error_info", sync_id="mg_failed", reason="TimeOff") == 1
-    assert m.value("sync_error_info", sync_id="mg_partial", reason="Employee") == 1
+    assert not m.has("sync_error_info", sync_id="mg_partial")
+    # Partly synced is Merge's soft warning: health warn (SyncHealthWarning), not a page.
+    assert m.value("sync_health", sync_id="mg_partial", status="warn") == 1
+    assert m.value("sync_health", sync_id="mg_done", status="ok") == 1
+    assert m.value("sync_provider_status", sync_id="mg_partial", status="PARTIALLY_SYNCED") == 1
+    assert m.value("sync_last_synced_timestamp_seconds", sync_id="mg_partial") == 1772323200
+    assert m.value("sync_error_info", sync_id="mg_paused_failing", reason="Employee") == 1
+    assert m.value("sync_error_info", sync_id="mg_many", reason="M129") == 1
     # The oldest successful finish among the models still syncing (a disabled one is left out).
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="mg_done") == 1772150400
     assert states(m, "mg-ats") == {"mg_ats": "idle"}
+    # page_size=100: one request an account, two for the account of 130 models.
     assert sim.requests() == {
-        "/merge/api/hris/v1/sync-status": len(accounts) + 1,
+        "/merge/api/hris/v1/sync-status": len(accounts) + 2,
         "/merge/api/ats/v1/sync-status": 1,
     }
     for account in accounts:

@@ -16,7 +16,7 @@ import copy
 import functools
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ import yaml
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from exporter import jpath
+from exporter.metrics import SYNC_HEALTH
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     MAX_LIST_PAGES,
@@ -130,6 +131,7 @@ class Fields(Model):
     backoff: DurationField | None = None
     backoff_until: TimeField | None = None
     error: Expression | None = None
+    warning: Expression | None = None
     name: Expression | None = None
     integration: Expression | None = None
 
@@ -173,11 +175,34 @@ def _detail(text: str) -> str:
     return text
 
 
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DetailPages(Checked):
+    """A detail body that comes in pages: the array under `items` is gathered from every page,
+    following `next` (a cursor, or the next page's URL)."""
+
+    items: str
+    next: Expression
+    cursor_param: str | None = None
+
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """The array is a top-level key (the pages' arrays are joined under it)."""
+        items = values.get("items")
+        if isinstance(items, str) and not _KEY.match(items):
+            yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
+        cursor = values.get("cursor_param")
+        if cursor is not None and not cursor.strip():
+            yield FieldError("cursor_param", "is empty")
+
+
 class GenericApi(Checked):
     """The `generic:` block: where the syncs are and how their JSON maps to a status."""
 
     listing: ListSpec | None = Field(default=None, alias="list")
     detail: Annotated[str, AfterValidator(_detail)] | None = None
+    detail_pages: DetailPages | None = None
     fields: Fields
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
@@ -192,6 +217,8 @@ class GenericApi(Checked):
             yield FieldError(
                 "", "set list (the syncs and their statuses), detail (one GET per sync), or both"
             )
+        if raw.get("detail_pages") is not None and raw.get("detail") is None:
+            yield FieldError("detail_pages", "pages of the detail body: set detail")
         folded: dict[str, tuple[str, State]] = {}
         for status, state in values.get("states", {}).items():
             if not status:
@@ -412,6 +439,7 @@ class StatusMap:
     backoff: tuple[Any, str] | None
     backoff_until: tuple[Any, str] | None
     texts: tuple[tuple[str, Any], ...]
+    warning: Any = None
 
     @classmethod
     def of(cls, api: GenericApi) -> StatusMap:
@@ -450,6 +478,7 @@ class StatusMap:
             backoff=lasting(f.backoff),
             backoff_until=timed(f.backoff_until),
             texts=texts,
+            warning=None if f.warning is None else compile_path(f.warning),
         )
 
     def state(self, document: Any, status: str) -> State:
@@ -487,6 +516,9 @@ class StatusMap:
             path, unit = self.interval
             result.interval_seconds = jpath.duration(jpath.search(path, document), unit)
         result.rate_limit_backoff_seconds = self._backoff(document, state, now)
+        if self.warning is not None:
+            warned = jpath.truthy(jpath.search(self.warning, document))
+            result.sets[SYNC_HEALTH.field] = "warn" if warned else "ok"
         return result
 
     def _backoff(self, document: Any, state: State, now: float | None) -> float | None:
@@ -528,6 +560,7 @@ class Generic(Adapter[GenericConfig]):
     # With a detail request the list item describes each sync (its name, say); without one
     # discover() lists only when asked to, as a scrape reads the list anyway.
     lists_for_info = True
+    families = (SYNC_HEALTH,)
 
     def __init__(self, config: GenericConfig, shard: Shard) -> None:
         super().__init__(config, shard)
@@ -535,6 +568,10 @@ class Generic(Adapter[GenericConfig]):
         self.mapping = StatusMap.of(api)
         self._listing = api.listing
         self._detail = api.detail
+        self._detail_pages = api.detail_pages
+        self._detail_next = (
+            None if api.detail_pages is None else compile_path(api.detail_pages.next)
+        )
         self._items = None if api.listing is None else compile_path(api.listing.items)
         self._next = (
             None
@@ -610,7 +647,7 @@ class Generic(Adapter[GenericConfig]):
         item = target.context if isinstance(target.context, dict) else {}
         if self._detail is not None:
             url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
-            body = await http.get(url, self._headers(target.sync_id))
+            body = await self._detail_body(url, self._headers(target.sync_id), http)
             document = {**item, **body} if isinstance(body, dict) else body
         else:
             document = await self._listed_item(target.sync_id, http)
@@ -630,6 +667,21 @@ class Generic(Adapter[GenericConfig]):
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
 
+    async def _detail_body(self, url: str, headers: dict[str, str], http: Http) -> Any:
+        """The detail body; with detail_pages, the first page's with every page's items."""
+        pages = self._detail_pages
+        if pages is None or self._detail_next is None:
+            return await http.get(url, headers)
+        found: list[Any] = []
+        first: Any = None
+        async for body in self._pages(http, url, headers, self._detail_next, pages.cursor_param):
+            items = body.get(pages.items) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise BadResponse(f"the detail body's {pages.items!r} is no JSON array")
+            first = body if first is None else first
+            found.extend(items)
+        return {**first, pages.items: found}
+
     def _first_page(self) -> str:
         assert self._listing is not None
         url = self.base_url + self._listing.path
@@ -638,12 +690,11 @@ class Generic(Adapter[GenericConfig]):
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
-    def _following(self, first: str, cursor: str) -> str:
+    def _following(self, first: str, cursor: str, cursor_param: str | None) -> str:
         """The next page's URL: the first one with the cursor, or the URL the provider gave,
         which must stay on base_url's host (the request carries credentials)."""
-        assert self._listing is not None
-        if self._listing.cursor_param is not None:
-            query = urlencode({self._listing.cursor_param: cursor})
+        if cursor_param is not None:
+            query = urlencode({cursor_param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
             return self._root + cursor
@@ -652,27 +703,46 @@ class Generic(Adapter[GenericConfig]):
         return cursor
 
     async def _list(self, http: Http) -> list[tuple[str, Any]]:
-        """Every page of the list, as (sync id, item); a cursor seen twice is a failure."""
-        assert self._items is not None
-        first = self._first_page()
-        url = first
+        """Every page of the list, as (sync id, item)."""
+        assert self._items is not None and self._listing is not None
         found: list[tuple[str, Any]] = []
-        seen: set[str] = set()
-        for _ in range(MAX_LIST_PAGES):
-            body = await http.get(url, self._headers(None), listing=True)
+        cursor_param = self._listing.cursor_param
+        async for body in self._pages(http, self._first_page(), None, self._next, cursor_param):
             items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
             found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
-            given = None if self._next is None else jpath.search(self._next, body)
+        return found
+
+    async def _pages(
+        self,
+        http: Http,
+        first: str,
+        headers: dict[str, str] | None,
+        following: Any,
+        cursor_param: str | None,
+    ) -> AsyncIterator[Any]:
+        """Each page's body from `first` on (the list's without headers, else a detail's),
+        while `following` finds a cursor; a cursor seen twice, or more than MAX_LIST_PAGES
+        pages, is a failure."""
+        listing = headers is None
+        what = "the list" if listing else "the detail body"
+        url = first
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(
+                url, self._headers(None) if headers is None else headers, listing=listing
+            )
+            yield body
+            given = None if following is None else jpath.search(following, body)
             cursor = jpath.text(given) if jpath.truthy(given) else None
             if not cursor:
-                return found
+                return
             if cursor in seen:
-                raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
+                raise UpstreamError("bad_response", f"{what}'s next cursor repeats an earlier one")
             seen.add(cursor)
-            url = self._following(first, cursor)
-        raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
+            url = self._following(first, cursor, cursor_param)
+        raise UpstreamError("bad_response", f"{what} did not end within {MAX_LIST_PAGES} pages")
 
 
 PROVIDER = Generic
