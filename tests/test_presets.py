@@ -189,6 +189,8 @@ def test_fivetran(sim: Sim, tmp_path: Path) -> None:
             {"failed_at": "2026-01-01T10:00:00Z", "succeeded_at": "2026-01-01T10:00:00.870504Z"},
             "idle",
         ),
+        "ft_manual": ({"schedule_type": "manual"}, "idle"),
+        "ft_delayed": ({"update_state": "delayed"}, "idle"),
         "ft_quota": (
             {"sync_state": "rescheduled", "rescheduled_for": "2099-01-01T00:00:00.000Z"},
             "rate_limited",
@@ -216,6 +218,14 @@ def test_fivetran(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="ft_idle") == 1767261600
     assert m.value("sync_interval_seconds", sync_id="ft_idle") == 3600
     assert m.value("sync_rate_limit_backoff_seconds", sync_id="ft_quota") > 0
+    # A manual schedule syncs on demand: no staleness budget (as Terminal's manual mode).
+    assert m.value("sync_last_synced_timestamp_seconds", sync_id="ft_manual") == 1767261600
+    assert not m.has("sync_stale_threshold_seconds", sync_id="ft_manual")
+    assert not m.has("sync_interval_seconds", sync_id="ft_manual")
+    assert m.value("sync_stale_threshold_seconds", sync_id="ft_idle") > 3600
+    # Data late against its schedule: a health warning.
+    assert m.value("sync_health", sync_id="ft_delayed", status="warn") == 1
+    assert m.value("sync_health", sync_id="ft_idle", status="ok") == 1
     ((labels, _),) = m.find("sync_info", sync_id="ft_idle")
     assert labels["name"] == "schema_ft_idle" and labels["integration"] == "salesforce"
     # Three connections a page, for discovery and once for the scrape: no per-sync requests.

@@ -132,6 +132,7 @@ class Fields(Model):
     backoff_until: TimeField | None = None
     error: Expression | None = None
     warning: Expression | None = None
+    on_demand: Expression | None = None
     name: Expression | None = None
     integration: Expression | None = None
 
@@ -440,6 +441,7 @@ class StatusMap:
     backoff_until: tuple[Any, str] | None
     texts: tuple[tuple[str, Any], ...]
     warning: Any = None
+    on_demand: Any = None
 
     @classmethod
     def of(cls, api: GenericApi) -> StatusMap:
@@ -479,6 +481,7 @@ class StatusMap:
             backoff_until=timed(f.backoff_until),
             texts=texts,
             warning=None if f.warning is None else compile_path(f.warning),
+            on_demand=None if f.on_demand is None else compile_path(f.on_demand),
         )
 
     def state(self, document: Any, status: str) -> State:
@@ -516,6 +519,9 @@ class StatusMap:
             path, unit = self.interval
             result.interval_seconds = jpath.duration(jpath.search(path, document), unit)
         result.rate_limit_backoff_seconds = self._backoff(document, state, now)
+        if self.on_demand is not None and jpath.truthy(jpath.search(self.on_demand, document)):
+            # Syncs only when asked (manual schedules): no budget from an interval.
+            result.on_demand, result.interval_seconds = True, None
         if self.warning is not None:
             warned = jpath.truthy(jpath.search(self.warning, document))
             result.sets[SYNC_HEALTH.field] = "warn" if warned else "ok"
