@@ -326,7 +326,8 @@ def test_nango_remembers_the_last_success_across_readings(sim: Sim, tmp_path: Pa
         found = m.find("sync_last_synced_timestamp_seconds", sync_id=sync_id)
         return found[0][1] if found else None
 
-    with running(exporter_command(config, port), f"{url}/-/ready"):
+    lifecycle = exporter_command(config, port, "--web.enable-lifecycle")
+    with running(lifecycle, f"{url}/-/ready"):
         m = scrape()
         assert last(m, "mem_inc") == 1769904000
         assert states(m, "mem") == {"mem_inc": "idle", "mem_full": "initializing"}
@@ -353,6 +354,15 @@ def test_nango_remembers_the_last_success_across_readings(sim: Sim, tmp_path: Pa
         assert last(m, "mem_inc") == 1769904000, "a time far in the future is not kept"
         put("mem_inc", "SUCCESS", finishedAt=later)
         assert last(scrape(), "mem_inc") == 1769907600
+        # A reload that keeps the listing keeps what was learnt.
+        put("mem_inc", "RUNNING")
+        config.write_text(
+            yaml.safe_dump({"sources": [{**source, "labels": {"team": "a"}}]}, sort_keys=False)
+        )
+        assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
+        m = scrape()
+        assert m.find("sync_up", team="a"), "the reload took"
+        assert last(m, "mem_inc") == 1769907600, "a reload keeps the last success"
 
 
 @pytest.mark.parametrize("older", [False, True], ids=["current", "older-server"])

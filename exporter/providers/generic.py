@@ -598,6 +598,11 @@ class Generic(Adapter[GenericConfig]):
         self._listed: tuple[float, dict[str, Any]] | None = None
         self._successes = Successes(api.initial_until_success)
 
+    def adopt(self, previous: Adapter[Any]) -> None:
+        """The last successes the replaced source saw (its mapping was the same)."""
+        if isinstance(previous, Generic):
+            self._successes = previous._successes
+
     def _headers(self, sync_id: str | None) -> dict[str, str]:
         if sync_id is None or sync_id not in self._own:
             return self._auth
