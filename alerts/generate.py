@@ -119,7 +119,9 @@ class Settings:
     health_warning_for: str = _setting(
         "30m",
         "SyncHealthWarning",
-        "How long a sync's provider-reported health may stay `warn` (Sequin's `health.status`).",
+        "How long a sync's provider-reported health may stay `warn` (Sequin's `health.status`; "
+        "a generic source's warning, such as Merge's PARTIALLY_SYNCED or Fivetran's delayed "
+        "data).",
     )
     disabled_for: str = _setting(
         "24h", "SyncDisabled", "How long a sync may stay disabled (paused) before an info alert."
@@ -233,6 +235,9 @@ def sync_alerts(s: Settings) -> list[Alert]:
         f"last_over_time(sync_rate_limit_backoff_seconds{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS
     )
     progress = _lookup(f"last_over_time(sync_progress_ratio{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS)
+    provider_status = _lookup(
+        f"last_over_time(sync_provider_status{{{_SYNC_MATCH}}}[{gap}])", _SYNC_LABELS
+    )
     read_error = _lookup(
         "topk(1, sum by (reason) (increase(sync_exporter_errors_total{"
         f"{_SOURCE_MATCH}}}[{s.unavailable_for}])) > 0)",
@@ -345,8 +350,11 @@ def sync_alerts(s: Settings) -> list[Alert]:
             description=(
                 f"The provider has reported the health of "
                 f"{_WHICH[0].lower()}{_WHICH[1:]} as warn for more than "
-                f"{s.health_warning_for}: the sync still runs, but its credential or the "
-                "third-party API needs attention (the provider's console has the notes)."
+                f"{s.health_warning_for}: the sync still runs, but something needs attention "
+                "(Sequin: its credential or the third-party API; Merge: some fields failed to "
+                "sync; Fivetran: its data is late; the provider's console has the details). "
+                f"Provider status: {{{{ with {provider_status} }}}}"
+                '{{ . | first | label "status" }}{{ else }}not known{{ end }}.'
             ),
         ),
         Alert(

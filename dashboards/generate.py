@@ -375,9 +375,10 @@ def fleet() -> builders.Dashboard:
             with_queries(
                 table_panel(
                     "Health warnings",
-                    "Syncs whose provider reports their health as warn now (sync_health, "
-                    "Sequin): still running, but a credential or the third-party API needs "
-                    "attention; SyncHealthWarning fires after 30 minutes.",
+                    "Syncs whose provider reports their health as warn now (sync_health: "
+                    "Sequin's health, a generic source's warning such as Merge's partly "
+                    "synced models or Fivetran's delayed data): still running, but something "
+                    "needs attention; SyncHealthWarning fires after 30 minutes.",
                     width=24,
                     height=5,
                 ).with_transformation(organize((*NOISE, "Value"), {"status": "health"})),

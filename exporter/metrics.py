@@ -72,6 +72,18 @@ SYNC_STALE_THRESHOLD = Family(
     "with a last successful sync time.",
 )
 
+# A family more than one adapter fills (Sequin's health, a generic source's warning): defined
+# once, as two adapters' families of one name must agree.
+SYNC_HEALTH = Family(
+    "sync_health",
+    "The provider's health of the sync as a state set over the statuses seen so far "
+    "(Sequin's health status; warn or ok for a generic source with a warning field; an "
+    "unseen status gets a series of its own; unknown when absent): exactly one is 1.",
+    labels=("status",),
+    field="health",
+    states=("healthy", "ok", "warn", "error", "unknown"),
+)
+
 # Core families with one sample per sync whose value is a SyncStatus field, emitted when set.
 VALUE_FAMILIES: tuple[Family, ...] = (
     Family(

@@ -130,6 +130,7 @@ def carry_over(old: Source, new: Source) -> Source:
     same_shard = old.settings[4:] == new.settings[4:]
     if same_shard and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
+        new.adapter.adopt(old.adapter)
     return new
 
 

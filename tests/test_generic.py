@@ -128,6 +128,24 @@ BAD = {
         "      list: {path: /x, cursor_param: c}\n      fields: {status: s}\n",
         "sources[0].generic.list.cursor_param: needs next",
     ),
+    "detail pages without detail": (
+        "      list: {path: /x}\n      detail_pages: {items: r, next: n}\n"
+        "      fields: {status: s}\n",
+        "sources[0].generic.detail_pages: pages of the detail body: set detail",
+    ),
+    "detail pages of a nested array": (
+        "      detail: /x/{id}\n      detail_pages: {items: a.b, next: n}\n"
+        "      fields: {status: s}\n",
+        "sources[0].generic.detail_pages.items: must be a top-level key of the body",
+    ),
+    "detail pages without next": (
+        "      detail: /x/{id}\n      detail_pages: {items: r}\n      fields: {status: s}\n",
+        "sources[0].generic.detail_pages.next: Field required",
+    ),
+    "bad warning path": (
+        "      detail: /x/{id}\n      fields: {status: s, warning: 'a[?'}\n",
+        "sources[0].generic.fields.warning: not a JMESPath expression",
+    ),
     "listed detail without id": (
         "      list: {path: /x}\n      detail: /status\n      fields: {status: s}\n",
         "sources[0].generic.detail: must contain {id} when syncs are listed",
@@ -287,6 +305,19 @@ def test_rules_use_jmespath_truth() -> None:
     )
     later = {"s": "x", "a": "2026-02-01T00:00:00Z", "b": "2026-01-31T23:59:59Z"}
     assert newer.parse(later).state is State.ERRORED, "ISO times of one format compare"
+    timed = mapping(
+        fields={"status": "s"},
+        states={},
+        state_rules=[{"when": "to_epoch(a) > to_epoch(b)", "state": "errored"}],
+    )
+    # 11:30 at +02:00 is before 10:00 UTC: as text it would look later.
+    earlier = {"s": "x", "a": "2026-01-01T11:30:00+02:00", "b": "2026-01-01T10:00:00Z"}
+    assert timed.parse(earlier).state is State.UNKNOWN
+    assert timed.parse({**earlier, "b": "2026-01-01T09:00:00.5Z"}).state is State.ERRORED
+    assert timed.parse({"s": "x", "a": "soon", "b": True}).state is State.UNKNOWN
+    epoch = {"path": "to_epoch(t)", "format": "epoch"}
+    seconds = mapping(fields={"status": "s", "last_success": epoch}, states={})
+    assert seconds.parse({"s": "x", "t": "1970-01-01T00:01:00Z"}).last_synced_timestamp == 60
 
 
 def test_a_function_that_overflows_or_a_document_too_deep_gives_an_absent_value() -> None:

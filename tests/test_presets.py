@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -23,12 +24,12 @@ from exporter.providers.generic import (
     preset,
     preset_names,
 )
-from exporter.simulator import World
+from exporter.simulator import World, run_simulator_in_thread
 from exporter.simulator.providers import airbyte, census, fivetran, hightouch, merge, nango
 from tests import payloads
 from tests.conftest import Sim
 from tests.exposition import Exposition
-from tests.procs import run_exporter
+from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.test_properties import check_status
 from tests.tools import ROOT
 
@@ -147,7 +148,11 @@ def test_a_preset_hole_left_open_is_a_config_error() -> None:
 
 
 def fivetran_connection(connection_id: str, **status: Any) -> dict[str, Any]:
-    fields = {key: status.pop(key) for key in list(status) if key in ("paused", "failed_at")}
+    fields = {
+        key: status.pop(key)
+        for key in list(status)
+        if key in ("paused", "failed_at", "succeeded_at", "schedule_type")
+    }
     return {
         "id": connection_id,
         "service": "salesforce",
@@ -181,6 +186,13 @@ def test_fivetran(sim: Sim, tmp_path: Path) -> None:
             "errored",
         ),
         "ft_failed": ({"failed_at": "2026-01-01T11:00:00.000Z"}, "errored"),
+        # A failure earlier in the same second, its fraction left out: compared as times.
+        "ft_recovered": (
+            {"failed_at": "2026-01-01T10:00:00Z", "succeeded_at": "2026-01-01T10:00:00.870504Z"},
+            "idle",
+        ),
+        "ft_manual": ({"schedule_type": "manual"}, "idle"),
+        "ft_delayed": ({"update_state": "delayed"}, "idle"),
         "ft_quota": (
             {"sync_state": "rescheduled", "rescheduled_for": "2099-01-01T00:00:00.000Z"},
             "rate_limited",
@@ -208,6 +220,14 @@ def test_fivetran(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="ft_idle") == 1767261600
     assert m.value("sync_interval_seconds", sync_id="ft_idle") == 3600
     assert m.value("sync_rate_limit_backoff_seconds", sync_id="ft_quota") > 0
+    # A manual schedule syncs on demand: no staleness budget (as Terminal's manual mode).
+    assert m.value("sync_last_synced_timestamp_seconds", sync_id="ft_manual") == 1767261600
+    assert not m.has("sync_stale_threshold_seconds", sync_id="ft_manual")
+    assert not m.has("sync_interval_seconds", sync_id="ft_manual")
+    assert m.value("sync_stale_threshold_seconds", sync_id="ft_idle") > 3600
+    # Data late against its schedule: a health warning.
+    assert m.value("sync_health", sync_id="ft_delayed", status="warn") == 1
+    assert m.value("sync_health", sync_id="ft_idle", status="ok") == 1
     ((labels, _),) = m.find("sync_info", sync_id="ft_idle")
     assert labels["name"] == "schema_ft_idle" and labels["integration"] == "salesforce"
     # Three connections a page, for discovery and once for the scrape: no per-sync requests.
@@ -229,6 +249,7 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     cases = {
         "ng_initial": (sync("RUNNING", "INITIAL"), "initializing"),
         "ng_running": (sync("RUNNING", finishedAt=done), "active"),
+        "ng_full": (sync("RUNNING", "INITIAL", finishedAt=done), "initializing"),
         "ng_done": (
             sync(
                 "SUCCESS", finishedAt=done, recordCount={"A": 2, "B": 3}, frequency="every 2 hours"
@@ -236,8 +257,8 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
             "idle",
         ),
         "ng_error": (sync("ERROR", finishedAt=done, frequency="whenever"), "errored"),
-        "ng_paused": (sync("PAUSED"), "disabled"),
-        "ng_stopped": (sync("STOPPED"), "disabled"),
+        "ng_paused": (sync("PAUSED", finishedAt=done), "disabled"),
+        "ng_stopped": (sync("STOPPED", finishedAt=done), "disabled"),
         "ng_odd": (sync("QUEUED"), "unknown"),
     }
     for sync_id, (body, _) in cases.items():
@@ -257,6 +278,10 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_records_synced", sync_id="ng_done") == 5
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="ng_done") == 1769904000
     assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ng_error")
+    # A running sync's finishedAt (older servers: the job's update) and a paused or stopped
+    # one's (the latest run's, maybe failed) are no success.
+    for unsure in ("ng_running", "ng_full", "ng_paused", "ng_stopped"):
+        assert not m.has("sync_last_synced_timestamp_seconds", sync_id=unsure), unsure
     # The frequency as Nango writes it sets the staleness budget; text it cannot read does not.
     assert m.value("sync_interval_seconds", sync_id="ng_done") == 7200
     assert m.value("sync_stale_threshold_seconds", sync_id="ng_done") > 7200
@@ -264,6 +289,106 @@ def test_nango(sim: Sim, tmp_path: Path) -> None:
     ((labels, _),) = m.find("sync_info", sync_id="ng_done")
     assert labels["connection_id"] == "c1" and labels["name"] == "success"
     assert sim.requests() == {"/nango/sync/status": 2}
+
+
+def test_nango_remembers_the_last_success_across_readings(sim: Sim, tmp_path: Path) -> None:
+    """A reading without a success keeps the last one; it never moves backwards nor to a far
+    future; a full-refresh sync (INITIAL on every run) is initializing only before its first."""
+    integration = "it-memory"
+
+    def put(sync_id: str, status: str, kind: str = "INCREMENTAL", **fields: Any) -> None:
+        body = {"id": sync_id, "connection_id": "c9", "name": sync_id, "status": status}
+        create(sim, "nango", sync_id, {**body, "type": kind, **fields}, integration=integration)
+
+    first, later, older = (
+        "2026-02-01T00:00:00.000Z",
+        "2026-02-01T01:00:00.000Z",
+        "2026-01-01T00:00:00.000Z",
+    )
+    put("mem_inc", "SUCCESS", finishedAt=first)
+    put("mem_full", "RUNNING", "INITIAL")
+    config = tmp_path / "memory.yml"
+    source = {
+        "name": "mem",
+        "provider": "generic",
+        "preset": "nango",
+        "base_url": f"{sim.base}/nango",
+        "auth": {"token": nango.SECRET},
+        "discover": True,
+        "generic": {"list": {"params": {"provider_config_key": integration}}},
+    }
+    config.write_text(yaml.safe_dump({"sources": [source]}, sort_keys=False))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def scrape() -> Exposition:
+        return Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+
+    def last(m: Exposition, sync_id: str) -> float | None:
+        found = m.find("sync_last_synced_timestamp_seconds", sync_id=sync_id)
+        return found[0][1] if found else None
+
+    lifecycle = exporter_command(config, port, "--web.enable-lifecycle")
+    with running(lifecycle, f"{url}/-/ready"):
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert states(m, "mem") == {"mem_inc": "idle", "mem_full": "initializing"}
+        # Running (no finishedAt), then as an older server (the job's update as finishedAt).
+        put("mem_inc", "RUNNING")
+        put("mem_full", "SUCCESS", "INITIAL", finishedAt=later)
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000, "a run in progress keeps the last success"
+        assert m.has("sync_stale_threshold_seconds", sync_id="mem_inc")
+        assert last(m, "mem_full") == 1769907600
+        put("mem_inc", "RUNNING", finishedAt="2026-02-01T00:30:00.000Z")
+        put("mem_full", "RUNNING", "INITIAL")
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert states(m, "mem") == {"mem_inc": "active", "mem_full": "active"}
+        # Paused after a failed run, an older time, a time far ahead: the last success stays.
+        put("mem_inc", "PAUSED", finishedAt=later)
+        put("mem_full", "SUCCESS", "INITIAL", finishedAt=older)
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000
+        assert last(m, "mem_full") == 1769907600, "never backwards"
+        put("mem_inc", "SUCCESS", finishedAt="2099-01-01T00:00:00.000Z")
+        m = scrape()
+        assert last(m, "mem_inc") == 1769904000, "a time far in the future is not kept"
+        put("mem_inc", "SUCCESS", finishedAt=later)
+        assert last(scrape(), "mem_inc") == 1769907600
+        # A reload that keeps the listing keeps what was learnt.
+        put("mem_inc", "RUNNING")
+        config.write_text(
+            yaml.safe_dump({"sources": [{**source, "labels": {"team": "a"}}]}, sort_keys=False)
+        )
+        assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
+        m = scrape()
+        assert m.find("sync_up", team="a"), "the reload took"
+        assert last(m, "mem_inc") == 1769907600, "a reload keeps the last success"
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["current", "older-server"])
+def test_nango_running_syncs_of_either_server_have_no_success(older: bool, tmp_path: Path) -> None:
+    """Current servers leave finishedAt out while a sync runs; older ones (a guess) send the
+    running job's update: either way a running sync's last success is not that time."""
+    with run_simulator_in_thread(World.demo(period=600.0, nango_older_server=older)) as running:
+        http = httpx.Client(base_url=running.base_url, timeout=10, trust_env=False)
+        http.put("/_sim/clock", json={"elapsed": 0, "period": 600.0}).raise_for_status()
+        answer = http.get(
+            "/nango/sync/status",
+            params={"provider_config_key": nango.INTEGRATION, "syncs": "*"},
+            headers={"Authorization": f"Bearer {nango.SECRET}"},
+        ).json()["syncs"]
+        active = {entry["id"] for entry in answer if entry["status"] == "RUNNING"}
+        assert active, "the demo has a running sync at its start"
+        assert all(("finishedAt" in e) is older for e in answer if e["status"] == "RUNNING")
+        assert all("finishedAt" in e for e in answer if e["status"] != "RUNNING")
+        config = http.get("/_sim/config").json()
+        sources = [s for s in config["sources"] if s["name"] == "demo-nango"]
+        m, _ = once(tmp_path / "n.yml", sources)
+    for sync_id in active:
+        assert not m.has("sync_last_synced_timestamp_seconds", sync_id=sync_id), sync_id
+    assert states(m, "demo-nango")
 
 
 def merge_model(
@@ -290,7 +415,7 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         ),
         "mg_partial": (
             [merge_model("Employee", "PARTIALLY_SYNCED"), merge_model("Team", "DONE")],
-            "errored",
+            "idle",
         ),
         "mg_done": (
             [
@@ -308,6 +433,16 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         "mg_paused": (
             [merge_model("Employee", "PAUSED"), merge_model("Team", "PAUSED")],
             "disabled",
+        ),
+        # Paused after two weeks of failed syncs: a failure, not a pause.
+        "mg_paused_failing": (
+            [merge_model("Employee", "PAUSED", result="FAILED"), merge_model("Team", "PAUSED")],
+            "errored",
+        ),
+        # More models than a page holds: the failure is on the second page.
+        "mg_many": (
+            [merge_model(f"M{n:03}", "DONE") for n in range(129)] + [merge_model("M129", "FAILED")],
+            "errored",
         ),
     }
     syncs = []
@@ -331,7 +466,7 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
         **base,
         "name": "mg-ats",
         "auth": auth,
-        "generic": {"detail": "/api/ats/v1/sync-status"},
+        "generic": {"detail": "/api/ats/v1/sync-status?page_size=100"},
         "syncs": [{"id": "mg_ats", "headers": {"X-Account-Token": "tok-ats"}}],
     }
     sim.reset_requests()
@@ -341,12 +476,20 @@ def test_merge(sim: Sim, tmp_path: Path) -> None:
     assert m.value("sync_up", sync_id="mg_wrong") == 0
     assert m.value("sync_exporter_errors_total", source="mg", reason="unauthorized") == 1
     assert m.value("sync_error_info", sync_id="mg_failed", reason="TimeOff") == 1
-    assert m.value("sync_error_info", sync_id="mg_partial", reason="Employee") == 1
+    assert not m.has("sync_error_info", sync_id="mg_partial")
+    # Partly synced is Merge's soft warning: health warn (SyncHealthWarning), not a page.
+    assert m.value("sync_health", sync_id="mg_partial", status="warn") == 1
+    assert m.value("sync_health", sync_id="mg_done", status="ok") == 1
+    assert m.value("sync_provider_status", sync_id="mg_partial", status="PARTIALLY_SYNCED") == 1
+    assert m.value("sync_last_synced_timestamp_seconds", sync_id="mg_partial") == 1772323200
+    assert m.value("sync_error_info", sync_id="mg_paused_failing", reason="Employee") == 1
+    assert m.value("sync_error_info", sync_id="mg_many", reason="M129") == 1
     # The oldest successful finish among the models still syncing (a disabled one is left out).
     assert m.value("sync_last_synced_timestamp_seconds", sync_id="mg_done") == 1772150400
     assert states(m, "mg-ats") == {"mg_ats": "idle"}
+    # page_size=100: one request an account, two for the account of 130 models.
     assert sim.requests() == {
-        "/merge/api/hris/v1/sync-status": len(accounts) + 1,
+        "/merge/api/hris/v1/sync-status": len(accounts) + 2,
         "/merge/api/ats/v1/sync-status": 1,
     }
     for account in accounts:

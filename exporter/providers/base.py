@@ -95,6 +95,10 @@ class Adapter(ABC, Generic[C]):
         """Whether this source signs its own tokens (exports the minting counters)."""
         return False
 
+    def adopt(self, previous: Adapter[Any]) -> None:
+        """Keep what the adapter it replaces learnt across readings (a reload that keeps the
+        source's listings); most adapters learn nothing."""
+
     def info_label_names(self) -> tuple[str, ...]:
         """Every sync_info label of this source's syncs, in order."""
         return (*self.info_labels, *(label for label, _ in self.label_from))

@@ -14,10 +14,9 @@ import asyncio
 import base64
 import copy
 import functools
-import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,10 +24,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import yaml
-from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from exporter import values
+from exporter import jpath
+from exporter.metrics import SYNC_HEALTH
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     MAX_LIST_PAGES,
@@ -52,16 +51,15 @@ from exporter.schema import (
     secret_from,
     shown,
 )
+from exporter.successes import Successes
 from exporter.targets import Found, Shard, Target
 
 PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic"})
 MAX_RULES = 50
 # A list fetched for a scrape answers the reads of that scrape's leftovers for this long.
 LIST_REUSE = 1.0
-_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*$")
 _REQUEST_PATH = re.compile(r"^/(?!/)[\x21-\x22\x24-\x7e]*$")
 _PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 # --- the configuration ---------------------------------------------------------------------
@@ -133,6 +131,8 @@ class Fields(Model):
     backoff: DurationField | None = None
     backoff_until: TimeField | None = None
     error: Expression | None = None
+    warning: Expression | None = None
+    on_demand: Expression | None = None
     name: Expression | None = None
     integration: Expression | None = None
 
@@ -188,14 +188,40 @@ def _detail(text: str) -> str:
     return text
 
 
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DetailPages(Checked):
+    """A detail body that comes in pages: the array under `items` is gathered from every page,
+    following `next` (a cursor, or the next page's URL)."""
+
+    items: str
+    next: Expression
+    cursor_param: str | None = None
+
+    @classmethod
+    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
+        """The array is a top-level key (the pages' arrays are joined under it)."""
+        items = values.get("items")
+        if isinstance(items, str) and not _KEY.match(items):
+            yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
+        cursor = values.get("cursor_param")
+        if cursor is not None and not cursor.strip():
+            yield FieldError("cursor_param", "is empty")
+
+
 class GenericApi(Checked):
     """The `generic:` block: where the syncs are and how their JSON maps to a status."""
 
     listing: ListSpec | None = Field(default=None, alias="list")
     detail: Annotated[str, AfterValidator(_detail)] | None = None
+    detail_pages: DetailPages | None = None
     fields: Fields
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
+    # For providers that mark every full run initial (Nango): initializing only until a
+    # success of the sync has been seen.
+    initial_until_success: bool = False
 
     @classmethod
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
@@ -204,6 +230,8 @@ class GenericApi(Checked):
             yield FieldError(
                 "", "set list (the syncs and their statuses), detail (one GET per sync), or both"
             )
+        if raw.get("detail_pages") is not None and raw.get("detail") is None:
+            yield FieldError("detail_pages", "pages of the detail body: set detail")
         folded: dict[str, tuple[str, State]] = {}
         for status, state in values.get("states", {}).items():
             if not status:
@@ -409,64 +437,6 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _search(expression: Any, document: Any) -> Any:
-    """What a compiled path finds; nothing (None) when a function meets the wrong type, an
-    overflow (`ceil` of 1e308 + 1e308) or a document too deep to walk."""
-    try:
-        return expression.search(document)
-    except (JMESPathError, TypeError, ValueError, ArithmeticError, RecursionError):
-        return None
-
-
-def _truthy(value: Any) -> bool:
-    """JMESPath's truth: false, null and empty strings, arrays and objects are false."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and not value)
-
-
-def _text(value: Any) -> str | None:
-    """A string, or a number or boolean written as text; None for anything else."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value) if abs(value) < 2**64 else None
-    if isinstance(value, float) and math.isfinite(value):
-        return values.format_number(value)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number, or a string holding one; None for anything else."""
-    try:
-        if isinstance(value, str) and len(value) <= 64 and _NUMBER.match(value):
-            return values.number(float(value))
-        return values.number(value)
-    except OverflowError:
-        return None
-
-
-def _time(value: Any, format: str) -> float | None:
-    """Unix seconds from an ISO-8601 string or an epoch number; None when it is neither."""
-    if format == "iso":
-        return values.timestamp(value)
-    number = _number(value)
-    if number is None:
-        return None
-    return number / 1000.0 if format == "epoch_ms" else number
-
-
-def _duration(value: Any, unit: str) -> float | None:
-    """Seconds from a number of `unit`s, a duration string such as `1h30m`, or one written out
-    such as `every 30 minutes`."""
-    number = _number(value)
-    if number is not None:
-        return number * _UNIT_SECONDS[unit]
-    return values.spoken_duration(value)
-
-
 @dataclass(frozen=True, slots=True)
 class StatusMap:
     """A `generic:` block with every path compiled once: the document-to-status function."""
@@ -482,6 +452,8 @@ class StatusMap:
     backoff: tuple[Any, str] | None
     backoff_until: tuple[Any, str] | None
     texts: tuple[tuple[str, Any], ...]
+    warning: Any = None
+    on_demand: Any = None
 
     @classmethod
     def of(cls, api: GenericApi) -> StatusMap:
@@ -520,12 +492,14 @@ class StatusMap:
             backoff=lasting(f.backoff),
             backoff_until=timed(f.backoff_until),
             texts=texts,
+            warning=None if f.warning is None else compile_path(f.warning),
+            on_demand=None if f.on_demand is None else compile_path(f.on_demand),
         )
 
     def state(self, document: Any, status: str) -> State:
         """The first rule that holds, else the status's mapping (exact, then ignoring case)."""
         for when, state in self.rules:
-            if _truthy(_search(when, document)):
+            if jpath.truthy(jpath.search(when, document)):
                 return state
         found = self.states.get(status)
         if found is None:
@@ -536,11 +510,11 @@ class StatusMap:
         """Map one sync's document (a list item, or a detail body over it) to a status."""
         if not isinstance(document, dict | list):
             raise BadResponse(f"expected a JSON object or array, got {type(document).__name__}")
-        status = _text(_search(self.status, document))
+        status = jpath.text(jpath.search(self.status, document))
         if status is None:
             raise BadResponse(f"the status path {self.status_text!r} found no string")
         state = self.state(document, status)
-        found = {name: _text(_search(path, document)) or "" for name, path in self.texts}
+        found = {name: jpath.text(jpath.search(path, document)) or "" for name, path in self.texts}
         result = SyncStatus(
             state=state,
             provider_status=status,
@@ -548,15 +522,21 @@ class StatusMap:
             error_reason=found.get("error", ""),
         )
         for name, path, scale in self.numbers:
-            number = _number(_search(path, document))
+            number = jpath.number(jpath.search(path, document))
             setattr(result, name, None if number is None else number / scale)
         if self.last_success is not None:
             path, format = self.last_success
-            result.last_synced_timestamp = _time(_search(path, document), format)
+            result.last_synced_timestamp = jpath.point(jpath.search(path, document), format)
         if self.interval is not None:
             path, unit = self.interval
-            result.interval_seconds = _duration(_search(path, document), unit)
+            result.interval_seconds = jpath.duration(jpath.search(path, document), unit)
         result.rate_limit_backoff_seconds = self._backoff(document, state, now)
+        if self.on_demand is not None and jpath.truthy(jpath.search(self.on_demand, document)):
+            # Syncs only when asked (manual schedules): no budget from an interval.
+            result.on_demand, result.interval_seconds = True, None
+        if self.warning is not None:
+            warned = jpath.truthy(jpath.search(self.warning, document))
+            result.sets[SYNC_HEALTH.field] = "warn" if warned else "ok"
         return result
 
     def _backoff(self, document: Any, state: State, now: float | None) -> float | None:
@@ -566,12 +546,12 @@ class StatusMap:
             return 0.0
         if self.backoff is not None:
             path, unit = self.backoff
-            seconds = _duration(_search(path, document), unit)
+            seconds = jpath.duration(jpath.search(path, document), unit)
             if seconds is not None:
                 return seconds
         if self.backoff_until is not None:
             path, format = self.backoff_until
-            until = _time(_search(path, document), format)
+            until = jpath.point(jpath.search(path, document), format)
             if until is not None:
                 return max(until - (time.time() if now is None else now), 0.0)
         return None
@@ -598,6 +578,7 @@ class Generic(Adapter[GenericConfig]):
     # With a detail request the list item describes each sync (its name, say); without one
     # discover() lists only when asked to, as a scrape reads the list anyway.
     lists_for_info = True
+    families = (SYNC_HEALTH,)
 
     def __init__(self, config: GenericConfig, shard: Shard) -> None:
         super().__init__(config, shard)
@@ -605,6 +586,10 @@ class Generic(Adapter[GenericConfig]):
         self.mapping = StatusMap.of(api)
         self._listing = api.listing
         self._detail = api.detail
+        self._detail_pages = api.detail_pages
+        self._detail_next = (
+            None if api.detail_pages is None else compile_path(api.detail_pages.next)
+        )
         self._items = None if api.listing is None else compile_path(api.listing.items)
         self._next = (
             None
@@ -628,6 +613,12 @@ class Generic(Adapter[GenericConfig]):
         self._root = f"{base.scheme}://{base.netloc}"
         self._lock = asyncio.Lock()
         self._listed: tuple[float, dict[str, Any]] | None = None
+        self._successes = Successes(api.initial_until_success)
+
+    def adopt(self, previous: Adapter[Any]) -> None:
+        """The last successes the replaced source saw (its mapping was the same)."""
+        if isinstance(previous, Generic):
+            self._successes = previous._successes
 
     def _headers(self, sync_id: str | None) -> dict[str, str]:
         if sync_id is None or sync_id not in self._own:
@@ -666,7 +657,7 @@ class Generic(Adapter[GenericConfig]):
                 status.info.update(self.described(item))
             except Exception:
                 continue  # read on its own next, which says why
-            statuses[sync_id] = status
+            statuses[sync_id] = self._successes.settle(sync_id, status, now)
         return statuses
 
     async def _fresh_listing(self, http: Http) -> tuple[float, dict[str, Any]]:
@@ -684,13 +675,14 @@ class Generic(Adapter[GenericConfig]):
         item = target.context if isinstance(target.context, dict) else {}
         if self._detail is not None:
             url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
-            body = await http.get(url, self._headers(target.sync_id))
+            body = await self._detail_body(url, self._headers(target.sync_id), http)
             document = {**item, **body} if isinstance(body, dict) else body
         else:
             document = await self._listed_item(target.sync_id, http)
-        status = self.mapping.parse(document)
+        now = time.time()
+        status = self.mapping.parse(document, now)
         status.info.update(self.described(document))
-        return status
+        return self._successes.settle(target.sync_id, status, now)
 
     async def _listed_item(self, sync_id: str, http: Http) -> Any:
         """The sync's item from a listing at most LIST_REUSE old, so leftovers of a bulk read
@@ -703,6 +695,21 @@ class Generic(Adapter[GenericConfig]):
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
 
+    async def _detail_body(self, url: str, headers: dict[str, str], http: Http) -> Any:
+        """The detail body; with detail_pages, the first page's with every page's items."""
+        pages = self._detail_pages
+        if pages is None or self._detail_next is None:
+            return await http.get(url, headers)
+        found: list[Any] = []
+        first: Any = None
+        async for body in self._pages(http, url, headers, self._detail_next, pages.cursor_param):
+            items = body.get(pages.items) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise BadResponse(f"the detail body's {pages.items!r} is no JSON array")
+            first = body if first is None else first
+            found.extend(items)
+        return {**first, pages.items: found}
+
     def _first_page(self) -> str:
         assert self._listing is not None
         url = self.base_url + self._listing.path
@@ -711,13 +718,11 @@ class Generic(Adapter[GenericConfig]):
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
-    def _following(self, first: str, cursor: str) -> str:
+    def _following(self, first: str, cursor: str, cursor_param: str | None) -> str:
         """The next page's URL: the first one with the cursor, or the URL the provider gave,
         which must stay on base_url's host (the request carries credentials)."""
-        assert self._listing is not None
-        param = self._listing.cursor_param or self._listing.offset_param
-        if param is not None:
-            query = urlencode({param: cursor})
+        if cursor_param is not None:
+            query = urlencode({cursor_param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
             return self._root + cursor
@@ -726,34 +731,68 @@ class Generic(Adapter[GenericConfig]):
         return cursor
 
     async def _list(self, http: Http) -> list[tuple[str, Any]]:
-        """Every page of the list, as (sync id, item); a cursor seen twice is a failure, and so
-        is an empty page that says more follow (its offset would repeat)."""
-        assert self._items is not None
-        first = self._first_page()
-        url = first
+        """Every page of the list, as (sync id, item)."""
+        assert self._items is not None and self._listing is not None
         found: list[tuple[str, Any]] = []
-        seen: set[str] = set()
-        for _ in range(MAX_LIST_PAGES):
-            body = await http.get(url, self._headers(None), listing=True)
-            items = _search(self._items, body)
+        cursor_param = self._listing.cursor_param
+        pages = (
+            self._pages(http, self._first_page(), None, self._next, cursor_param)
+            if self._more is None
+            else self._offset_pages(http, found)
+        )
+        async for body in pages:
+            items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
-            found.extend((_text(_search(self._id, item)) or "", item) for item in items)
-            if self._more is not None:
-                if not _truthy(_search(self._more, body)):
-                    return found
-                if not items:
-                    raise UpstreamError("bad_response", "an empty page says more follow")
-                url = self._following(first, str(len(found)))
-                continue
-            given = None if self._next is None else _search(self._next, body)
-            cursor = _text(given) if _truthy(given) else None
+            found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
+        return found
+
+    async def _pages(
+        self,
+        http: Http,
+        first: str,
+        headers: dict[str, str] | None,
+        following: Any,
+        cursor_param: str | None,
+    ) -> AsyncIterator[Any]:
+        """Each page's body from `first` on (the list's without headers, else a detail's),
+        while `following` finds a cursor; a cursor seen twice, or more than MAX_LIST_PAGES
+        pages, is a failure."""
+        listing = headers is None
+        what = "the list" if listing else "the detail body"
+        url = first
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(
+                url, self._headers(None) if headers is None else headers, listing=listing
+            )
+            yield body
+            given = None if following is None else jpath.search(following, body)
+            cursor = jpath.text(given) if jpath.truthy(given) else None
             if not cursor:
-                return found
+                return
             if cursor in seen:
-                raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
+                raise UpstreamError("bad_response", f"{what}'s next cursor repeats an earlier one")
             seen.add(cursor)
-            url = self._following(first, cursor)
+            url = self._following(first, cursor, cursor_param)
+        raise UpstreamError("bad_response", f"{what} did not end within {MAX_LIST_PAGES} pages")
+
+    async def _offset_pages(self, http: Http, found: list[Any]) -> AsyncIterator[Any]:
+        """Each page's body while `more` says more follow, the next one starting after the
+        items read so far (`found`, which the caller fills between pages); an empty page that
+        says more follow is a failure, as its offset would repeat."""
+        assert self._listing is not None and self._listing.offset_param is not None
+        first = self._first_page()
+        url = first
+        for _ in range(MAX_LIST_PAGES):
+            read = len(found)
+            body = await http.get(url, self._headers(None), listing=True)
+            yield body
+            if not jpath.truthy(jpath.search(self._more, body)):
+                return
+            if len(found) == read:
+                raise UpstreamError("bad_response", "an empty page of the list says more follow")
+            url = self._following(first, str(len(found)), self._listing.offset_param)
         raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from exporter import values
-from exporter.metrics import Family
+from exporter.metrics import SYNC_HEALTH, Family
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     Adapter,
@@ -29,14 +29,7 @@ from exporter.targets import Found, Target
 
 _FINE = frozenset({"healthy", "ok"})
 
-HEALTH = Family(
-    "sync_health",
-    "Sequin's health status of the sync as a state set over the statuses seen so far (an "
-    "unseen status gets a series of its own; unknown when absent): exactly one is 1.",
-    labels=("status",),
-    field="health",
-    states=("healthy", "ok", "warn", "error", "unknown"),
-)
+HEALTH = SYNC_HEALTH
 BACKFILL = Family(
     "sync_initial_backfill_completed_timestamp_seconds",
     "Unix time the initial backfill completed.",

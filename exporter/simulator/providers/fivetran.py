@@ -8,9 +8,11 @@ its last success and failure, behind HTTP Basic auth (API key and secret).
                     GET /v1/connections/{id}                {"code": "Success", "data": {...}}
 
 Shapes follow Fivetran's public REST API reference: a connection's `paused`,
-`sync_frequency` (minutes), `succeeded_at`, `failed_at`, and `status` with `setup_state`
-(incomplete, connected, broken), `sync_state` (scheduled, syncing, paused, rescheduled),
-`update_state`, `is_historical_sync`, `tasks` and `warnings`. Guesses, marked as such:
+`sync_frequency` (minutes), `schedule_type` (auto, or manual: syncs only when triggered),
+`succeeded_at`, `failed_at`, and `status` with `setup_state` (incomplete, connected,
+broken), `sync_state` (scheduled, syncing, paused, rescheduled), `update_state`
+(on_schedule, or delayed: the data is later than expected), `is_historical_sync`, `tasks`
+and `warnings`. Guesses, marked as such:
 `status.rescheduled_for` as the time a rescheduled sync resumes; a request without one
 Accept header holding `version=2` is refused here (Fivetran would answer an older shape, or
 pick either of two), so a preset or client that loses the header fails its test; the error
@@ -45,6 +47,7 @@ STRIPE = "eager_lynx"
 ZENDESK = "gentle_moose"
 POSTGRES = "quiet_badger"
 NETSUITE = "steady_walrus"
+SHEETS = "tidy_heron"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,8 @@ class Connection:
     """A catalogue connection and its lifecycle (`kind`): `scheduled` (syncs every period),
     `historical` (a first historical sync, then scheduled), `rescheduled` (waiting for the
     source's API quota part of the time), `broken` (setup broken, a task asks to reconnect),
-    `paused`, `failing` (connected, but the last sync failed after the last success)."""
+    `paused`, `failing` (connected, but the last sync failed after the last success, its data
+    delayed), `manual` (syncs only when triggered: last done days ago)."""
 
     id: str
     service: str
@@ -91,6 +95,8 @@ class Connection:
             sync = "paused"
         elif self.kind == "failing":
             succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
+        elif self.kind == "manual":
+            succeeded = m.now - 4 * DAY
         return {
             "id": self.id,
             "group_id": GROUP,
@@ -104,7 +110,7 @@ class Connection:
             "paused": self.kind == "paused",
             "pause_after_trial": False,
             "sync_frequency": self.frequency,
-            "schedule_type": "auto",
+            "schedule_type": "manual" if self.kind == "manual" else "auto",
             "status": {
                 "setup_state": setup,
                 "sync_state": sync,
@@ -118,7 +124,7 @@ class Connection:
 
 
 def demo_connections() -> list[Connection]:
-    """Six connections, one per case the preset must get right."""
+    """Seven connections, one per case the preset must get right."""
     return [
         Connection(
             SALESFORCE, "salesforce", "salesforce_sales", "scheduled", labels={"team": "sales"}
@@ -130,6 +136,7 @@ def demo_connections() -> list[Connection]:
         Connection(
             NETSUITE, "netsuite_suiteanalytics", "netsuite_finance", "failing", frequency=1440
         ),
+        Connection(SHEETS, "google_sheets", "finance_sheets", "manual", frequency=360),
     ]
 
 
@@ -161,7 +168,7 @@ class Fivetran(SimProvider):
     in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> FivetranWorld:
-        """Six connections of one destination group."""
+        """Seven connections of one destination group."""
         return FivetranWorld(demo_connections())
 
     def bulk(self, count: int, options: Mapping[str, Any]) -> FivetranWorld:

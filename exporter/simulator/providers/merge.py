@@ -8,9 +8,14 @@ organisation's API key and that account's own `X-Account-Token`.
                      status, is_initial_sync, selective_sync_configurations_usage}]}
 
 Shapes follow Merge's public API reference for `/sync-status`: `status` and
-`last_sync_result` are DISABLED, DONE, FAILED, PARTIALLY_SYNCED, PAUSED or SYNCING. Guesses,
-marked as such: an unknown account token is a 401 and an account read under another category
-a 404; the error body `{detail}`.
+`last_sync_result` are DISABLED, DONE, FAILED, PARTIALLY_SYNCED, PAUSED or SYNCING; pages by
+`cursor` and `page_size` (at most 100), `next` the following page's cursor. Merge's help
+center: PAUSED is an account without API requests for two weeks, or failing its syncs for
+two weeks; PARTIALLY_SYNCED means some fields of a model failed while the rest synced.
+Guesses, marked as such: the default page size (3 here, so a client that does not ask for
+100 reads several pages); a paused failing account's `last_sync_result` FAILED; an unknown
+account token is a 401 and an account read under another category a 404; the error body
+`{detail}`.
 
 The exporter's sync id is whatever name the config gives a linked account (the simulator's
 demo calls them acme, wonka, initech and tyrell); the token says which account is read.
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 NAME = "merge"
 API_KEY = "sim-merge-api-key"
 MODELS = ("Employee", "Employment", "Team", "TimeOff")
+DEFAULT_PAGE = 3
 
 
 def account_token(account: str) -> str:
@@ -47,7 +53,8 @@ def account_token(account: str) -> str:
 class Account:
     """A linked account of one category; `kind` picks its models' lifecycle: `first` (an
     initial sync, then daily ones), `failing` (one model fails), `steady` (one model disabled,
-    the others done), `paused` (the account has been inactive)."""
+    the others done), `partial` (some fields of one model failed to sync), `paused` (the
+    account has been inactive), `paused_failing` (paused after two weeks of failed syncs)."""
 
     id: str
     kind: str
@@ -82,8 +89,15 @@ class Account:
             status = result = "FAILED"
         elif self.kind == "steady" and name == "Team":
             status = "DISABLED"
+        elif self.kind == "partial" and name == "Employee":
+            status = result = "PARTIALLY_SYNCED"
         elif self.kind == "paused":
             status, started, finished = "PAUSED", m.now - 15 * DAY, m.now - 15 * DAY
+        elif self.kind == "paused_failing":
+            # Help center: paused after "failed syncs for over 2 weeks"; the result then is a
+            # guess (FAILED, the last sync's outcome).
+            status, result = "PAUSED", "FAILED"
+            started, finished = m.now - DAY, m.now - DAY + HOUR
         return {
             "model_name": name,
             "model_id": f"{self.category}.{name}",
@@ -98,12 +112,15 @@ class Account:
 
 
 def demo_accounts() -> list[Account]:
-    """Four HRIS accounts: syncing for the first time, failing on one model, done, paused."""
+    """Six HRIS accounts: syncing for the first time, failing on one model, done, partly
+    synced, paused, paused after failing."""
     return [
         Account("acme", "first", labels={"team": "people"}),
         Account("wonka", "failing"),
         Account("initech", "steady"),
+        Account("hooli", "partial"),
         Account("tyrell", "paused"),
+        Account("cyberdyne", "paused_failing"),
     ]
 
 
@@ -147,7 +164,7 @@ class Merge(SimProvider):
     in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> MergeWorld:
-        """Four linked HRIS accounts."""
+        """Six linked HRIS accounts."""
         return MergeWorld(demo_accounts())
 
     def bulk(self, count: int, options: Mapping[str, Any]) -> MergeWorld:
@@ -179,7 +196,8 @@ class Merge(SimProvider):
                 return self.error_response(404, "This linked account has another category")
             body = state.body(account, m) or {}
             results = body.get("results")
-            size = limit_of(request, "page_size", 100, 100)
+            # guess: the default page size (Merge documents only the maximum, 100).
+            size = limit_of(request, "page_size", DEFAULT_PAGE, 100)
             every = results if isinstance(results, list) else []
             page, following = cursor_page(every, request.query.get("cursor"), size)
             return answer(

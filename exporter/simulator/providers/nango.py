@@ -8,13 +8,17 @@ end of its latest run and a record count per model, behind the environment's sec
 
 Shapes follow Nango's public API reference for the sync status endpoint: status RUNNING,
 PAUSED, STOPPED, SUCCESS or ERROR, type INITIAL or INCREMENTAL, `recordCount` per model.
-Guesses, marked as such: each (connection, sync) has an `id` of its own; `finishedAt` is the
-end of the latest run whatever its outcome; the 400 for a request without the required
-parameters and the error body `{error: {code, message}}`.
+`finishedAt` is left out while a run is in progress (`--nango-older-server`: the running job's
+last update instead, as older self-hosted servers send) and `type` is INITIAL for every run
+that is not incremental (full-refresh syncs). Guesses, marked as such: each (connection, sync)
+has an `id` of its own; a paused or stopped sync's `finishedAt` is the end of its latest run
+whatever its outcome; the 400 for a request without the required parameters and the error
+body `{error: {code, message}}`.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,7 +50,8 @@ INTEGRATION = "github-app"
 @dataclass(frozen=True, slots=True)
 class NangoSync:
     """One sync of one connection: `kind` picks its lifecycle (`first` an initial run and then
-    incremental ones, `steady` incremental runs, `error`, `paused`, `stopped`)."""
+    incremental ones, `steady` incremental runs, `full` full-refresh runs, `error`, `paused`,
+    `stopped`); `older_server` answers as older self-hosted Nango servers do."""
 
     name: str
     connection: str
@@ -54,6 +59,7 @@ class NangoSync:
     models: Mapping[str, int]
     integration: str = INTEGRATION
     labels: Mapping[str, str] = field(default_factory=dict)
+    older_server: bool = False
 
     @property
     def id(self) -> str:
@@ -62,15 +68,24 @@ class NangoSync:
 
     def render(self, m: Moment) -> JSON:
         """The sync's status entry at `m`."""
-        status, kind, finished = "SUCCESS", "INCREMENTAL", m.now - 10 * MINUTE
+        status, kind = "SUCCESS", "INCREMENTAL"
+        finished: float | None = m.now - 10 * MINUTE
         grown = 1.0
-        if self.kind in ("first", "steady"):
+        if self.kind in ("first", "steady", "full"):
             phase = 0.0 if self.kind == "first" else 0.5
             k, index, begun = stretch(m, (0.4, 0.6), phase=phase)
             first = self.kind == "first" and k == 0
+            # Every run that is not incremental is INITIAL (a full refresh is never incremental).
+            if first or self.kind == "full":
+                kind = "INITIAL"
             if index == 0:
-                status, kind = "RUNNING", "INITIAL" if first else "INCREMENTAL"
-                finished = m.at(k - 0.6, phase=phase) if not first else 0.0
+                status = "RUNNING"
+                # The spec: "ISO string of the most recently completed sync"; the server leaves
+                # it out while a run is in progress.
+                finished = None
+                if self.older_server:
+                    # guess: older servers send the running job's last update as finishedAt.
+                    finished = m.now - 30
                 grown = 0.0 if first else 1.0
             else:
                 finished = begun
@@ -78,18 +93,23 @@ class NangoSync:
         elif self.kind == "error":
             status, finished = "ERROR", m.now - HOUR
         elif self.kind == "paused":
+            # guess: the latest job's end, and here that job failed (paused after an error).
             status, finished = "PAUSED", m.now - 2 * HOUR
         elif self.kind == "stopped":
             status, finished = "STOPPED", m.now - 26 * HOUR
         counts = {model: int(count * grown) for model, count in self.models.items()}
-        return {
+        body: JSON = {
             "id": self.id,
             "connection_id": self.connection,
             "name": self.name,
             "variant": "base",
             "status": status,
             "type": kind,
-            "finishedAt": iso_millis(finished) if finished else None,
+        }
+        if finished is not None:
+            body["finishedAt"] = iso_millis(finished)
+        return {
+            **body,
             "nextScheduledSyncAt": iso_millis(m.now + 20 * MINUTE),
             "frequency": "every 30 minutes",
             "latestResult": {
@@ -100,18 +120,38 @@ class NangoSync:
         }
 
 
-def demo_syncs() -> list[NangoSync]:
+def demo_syncs(older_server: bool = False) -> list[NangoSync]:
     """Two connections of the GitHub integration, and one of another integration that a request
-    for GitHub must not return."""
+    for GitHub must not return; `older_server` answers as older self-hosted servers."""
+    old = older_server
     return [
-        NangoSync("issues", "acme-gh", "first", {"GithubIssue": 1200}, labels={"team": "eng"}),
         NangoSync(
-            "pull-requests", "acme-gh", "steady", {"GithubPullRequest": 800, "GithubReview": 950}
+            "issues",
+            "acme-gh",
+            "first",
+            {"GithubIssue": 1200},
+            labels={"team": "eng"},
+            older_server=old,
         ),
+        NangoSync(
+            "pull-requests",
+            "acme-gh",
+            "steady",
+            {"GithubPullRequest": 800, "GithubReview": 950},
+            older_server=old,
+        ),
+        NangoSync("repos", "acme-gh", "full", {"GithubRepo": 60}, older_server=old),
         NangoSync("issues", "wonka-gh", "error", {"GithubIssue": 40}),
         NangoSync("pull-requests", "wonka-gh", "paused", {"GithubPullRequest": 15}),
         NangoSync("commits", "wonka-gh", "stopped", {"GithubCommit": 5000}),
-        NangoSync("contacts", "acme-hs", "steady", {"HubspotContact": 300}, integration="hubspot"),
+        NangoSync(
+            "contacts",
+            "acme-hs",
+            "steady",
+            {"HubspotContact": 300},
+            integration="hubspot",
+            older_server=old,
+        ),
     ]
 
 
@@ -145,10 +185,14 @@ class Nango(SimProvider):
     list_path = "/sync/status"
     rank = 60
     in_bulk = False
+    options = frozenset({"nango_older_server"})
 
     def demo(self, options: Mapping[str, Any]) -> NangoWorld:
-        """Five GitHub syncs of two connections, one HubSpot sync."""
-        return NangoWorld(demo_syncs())
+        """Six GitHub syncs of two connections, one HubSpot sync."""
+        older = options.get("nango_older_server", False)
+        if not isinstance(older, bool):
+            raise ValueError("nango_older_server must be true or false")
+        return NangoWorld(demo_syncs(older))
 
     def bulk(self, count: int, options: Mapping[str, Any]) -> NangoWorld:
         """No bulk syncs: bulk worlds load the first-class providers only."""
@@ -190,6 +234,19 @@ class Nango(SimProvider):
             return answer({"syncs": found}, fault)
 
         return handle
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Whether to answer as an older self-hosted Nango server."""
+        parser.add_argument(
+            "--nango-older-server",
+            action="store_true",
+            help="answer as older self-hosted Nango servers: a running sync's finishedAt is "
+            "its job's last update (a guess)",
+        )
+
+    def options_from(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The older-server switch."""
+        return {"nango_older_server": bool(args.nango_older_server)}
 
     def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
         """The preset for the GitHub integration, with the simulator's secret key."""
