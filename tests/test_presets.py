@@ -380,7 +380,7 @@ def test_airbyte(sim: Sim, tmp_path: Path) -> None:
         create(sim, "airbyte", connection, job, name=f"Name {connection}")
     create(sim, "airbyte", "ab_off", airbyte_job("ab_off", "succeeded"), status="inactive")
     every = sim.http.get("/_sim/syncs").json()["airbyte"]
-    active = [c for c in every if c not in ("ab_off", airbyte.OLD)]
+    active = [c for c in every if c not in ("ab_off", airbyte.OLD, airbyte.LOCKED)]
     sim.reset_requests()
     source = {
         "name": "ab",
