@@ -39,6 +39,7 @@ from exporter.providers.base import (
     UpstreamError,
     path_id,
 )
+from exporter.providers.lastsuccess import LastSuccessFrom, LastSuccessReader
 from exporter.providers.oauth import ClientCredentials, Tokens
 from exporter.schema import (
     MAX_SECRET_BYTES,
@@ -182,6 +183,7 @@ class GenericApi(Checked):
 
     listing: ListSpec | None = Field(default=None, alias="list")
     detail: Annotated[str, AfterValidator(_detail)] | None = None
+    last_success_from: LastSuccessFrom | None = None
     fields: Fields
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
@@ -193,6 +195,8 @@ class GenericApi(Checked):
             yield FieldError(
                 "", "set list (the syncs and their statuses), detail (one GET per sync), or both"
             )
+        if raw.get("last_success_from") is not None and raw.get("detail") is None:
+            yield FieldError("last_success_from", "needs detail: it is read after each detail")
         folded: dict[str, tuple[str, State]] = {}
         for status, state in values.get("states", {}).items():
             if not status:
@@ -617,6 +621,8 @@ class Generic(Adapter[GenericConfig]):
         self._id = compile_path(api.fields.id)
         self._auth = config.auth.headers()
         spec = config.auth.client_credentials
+        since = api.last_success_from
+        self._last_success = None if since is None else LastSuccessReader(since, self.base_url)
         self._tokens = None if spec is None else Tokens(spec, self.base_url, self)
         self._own = {
             sync.id: {name: value.get_secret_value() for name, value in sync.headers.items()}
@@ -702,6 +708,11 @@ class Generic(Adapter[GenericConfig]):
             document = await self._listed_item(target.sync_id, http)
         status = self.mapping.parse(document)
         status.info.update(self.described(document))
+        if self._last_success is not None:
+            headers = self._headers(target.sync_id)
+            await self._last_success.fill(
+                status, document, target.sync_id, target.memory, http, headers
+            )
         return status
 
     async def _listed_item(self, sync_id: str, http: Http) -> Any:
