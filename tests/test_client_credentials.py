@@ -235,13 +235,20 @@ def test_one_token_serves_every_read_and_nothing_shows_it(fresh: Sim, tmp_path: 
 def test_a_refused_secret_marks_every_sync_down_and_counts_the_failure(
     fresh: Sim, tmp_path: Path
 ) -> None:
-    config = write(tmp_path, [airbyte_source(fresh, tmp_path / "secret")], secret="wrong-secret-7")
+    syncs = [connection.id for connection in airbyte.demo_connections()]
+    source = airbyte_source(fresh, tmp_path / "secret", discover=False, syncs=syncs)
+    config = write(tmp_path, [source], secret="wrong-secret-7")
     result = run_exporter("--config.file", str(config), "--once", "--log.level", "debug")
     assert result.returncode == 0, result.stderr
     m = Exposition(result.stdout)
-    assert m.value("sync_exporter_token_mint_failures_total", source="ab") >= 1
+    ups = m.find("sync_up", source="ab")
+    assert len(ups) == len(syncs) and all(value == 0 for _, value in ups), ups
+    failures = m.value("sync_exporter_token_mint_failures_total", source="ab")
     assert m.value("sync_exporter_tokens_minted_total", source="ab") == 0
-    assert not fresh.requests().get("/airbyte/v1/jobs"), "no read goes out without a token"
+    requests = fresh.requests()
+    assert not requests.get("/airbyte/v1/jobs"), "no read goes out without a token"
+    # The listing and the reads waiting on a refused mint share it: not one request per sync.
+    assert 1 <= requests[TOKEN_PATH] == failures <= 2
     assert "token request failed: HTTP 401" in result.stderr
     assert "wrong-secret-7" not in result.stdout + result.stderr
 

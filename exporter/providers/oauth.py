@@ -103,7 +103,7 @@ class Counts(Protocol):
 class Tokens:
     """One source's access token: minted when missing or about to expire, one mint at a time."""
 
-    __slots__ = ("_counts", "_form", "_headers", "_lock", "_token", "_until", "url")
+    __slots__ = ("_counts", "_failed", "_form", "_headers", "_lock", "_token", "_until", "url")
 
     def __init__(self, spec: ClientCredentials, base_url: str, counts: Counts) -> None:
         assert spec.client_secret is not None
@@ -129,16 +129,30 @@ class Tokens:
             }
         self._token: dict[str, str] | None = None
         self._until = 0.0
+        self._failed: tuple[float, UpstreamError] | None = None
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"Tokens(url={self.url!r})"
 
     async def header(self, http: Http) -> dict[str, str]:
-        """The Authorization header with a token that is not about to expire."""
+        """The Authorization header with a token that is not about to expire.
+
+        Reads that waited while a mint failed share its failure instead of each asking again,
+        so a refused secret costs one token request per wave of reads, not one per sync.
+        """
+        asked = time.monotonic()
         async with self._lock:
-            if self._token is None or time.monotonic() >= self._until:
+            if self._token is not None and time.monotonic() < self._until:
+                return self._token
+            if self._failed is not None and self._failed[0] >= asked:
+                raise _again(self._failed[1])
+            try:
                 self._token, self._until = await self._mint(http)
+            except UpstreamError as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
+            self._failed = None
             return self._token
 
     def forget(self, refused: Mapping[str, str]) -> None:
@@ -151,8 +165,8 @@ class Tokens:
         try:
             body = await http.post(self.url, self._headers, self._form)
         except UpstreamError as exc:
-            self._counts.mint_failures += 1
             if exc.sent:
+                self._counts.mint_failures += 1
                 exc.detail = f"token request failed: {exc.detail}"
             raise
         try:
@@ -167,6 +181,13 @@ class Tokens:
     def bound(self, http: Http) -> Authorized:
         """`http` with this source's token on every GET, for one read."""
         return Authorized(http, self)
+
+
+def _again(failure: UpstreamError) -> UpstreamError:
+    """A copy of a shared mint failure for one more read (each read raises its own)."""
+    copy = UpstreamError(failure.reason, failure.detail, sent=False, code=failure.code)
+    copy.retry_after = failure.retry_after
+    return copy
 
 
 def _answer(body: Any) -> tuple[str, float]:
