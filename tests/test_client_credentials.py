@@ -321,6 +321,7 @@ class TokenServer:
     """A loopback OAuth2 server: POST /token (form, Basic client auth), GET /x/{id} (Bearer)."""
 
     def __init__(self) -> None:
+        self.answer: Any = None
         self.posts: list[tuple[dict[str, str], str]] = []
         self.gets: list[str] = []
         server = self
@@ -331,14 +332,17 @@ class TokenServer:
                 body = self.rfile.read(length).decode()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server.posts.append((headers, body))
-                self._json({"access_token": f"form-token-{len(server.posts)}", "expires_in": 600})
+                given = server.answer
+                if given is None:
+                    given = {"access_token": f"form-token-{len(server.posts)}", "expires_in": 600}
+                self._json(given)
 
             def do_GET(self) -> None:
                 server.gets.append(self.headers.get("Authorization", ""))
                 self._json({"s": "ok"})
 
-            def _json(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _json(self, body: Any) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -391,3 +395,46 @@ def test_the_form_body_follows_rfc_6749(token_server: TokenServer, tmp_path: Pat
     assert scheme == "Basic" and (unquote(user), unquote(password)) == ("app:1", "s&cret/=")
     assert token_server.gets == ["Bearer form-token-1"] * 2
     assert "s&cret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"token_type": "Bearer", "expires_in": 60}, "no access_token string"),
+        ({"access_token": "", "expires_in": 60}, "no access_token string"),
+        ({"access_token": "a b", "expires_in": 60}, "cannot go in a header"),
+        ({"access_token": "t", "token_type": "mac"}, "token_type is not Bearer"),
+        ({"access_token": "t", "expires_in": -5}, "expires_in is not a positive number"),
+        ({"access_token": "t", "expires_in": "soon"}, "expires_in is not a number"),
+        ([1, 2], "not a JSON object"),
+        (b"<html>", "token request failed: body is not JSON"),
+    ],
+)
+def test_an_unusable_token_answer_fails_the_reads_and_is_counted(
+    token_server: TokenServer, tmp_path: Path, answer: Any, why: str
+) -> None:
+    token_server.answer = answer
+    config = tmp_path / "form.yml"
+    source = {
+        "name": "f",
+        "provider": "generic",
+        "base_url": token_server.url,
+        "auth": {
+            "client_credentials": {
+                "client_id": "app",
+                "client_secret": "unusable-secret-9",
+                "token_url": f"{token_server.url}/oauth/token",
+            }
+        },
+        "syncs": ["one", "two", "three"],
+        "generic": {"detail": "/x/{id}", "fields": {"status": "s"}, "states": {"ok": "idle"}},
+    }
+    config.write_text(yaml.safe_dump({"sources": [source]}))
+    result = run_exporter("--config.file", str(config), "--once", "--log.level", "debug")
+    assert result.returncode == 0, result.stderr
+    m = Exposition(result.stdout)
+    assert all(value == 0 for _, value in m.find("sync_up", source="f"))
+    assert m.value("sync_exporter_token_mint_failures_total", source="f") == len(token_server.posts)
+    assert 1 <= len(token_server.posts) <= 2 and token_server.gets == []
+    assert why in result.stderr
+    assert "unusable-secret-9" not in result.stdout + result.stderr
