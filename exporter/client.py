@@ -117,8 +117,10 @@ async def get_json(
     limit: int = MAX_BODY_BYTES,
     proxy: str | None = None,
     on_send: Callable[[], None] | None = None,
+    form: bytes | None = None,
 ) -> tuple[str, Any]:
-    """GET `url`; its status code and decoded JSON body, or UpstreamError for any failure.
+    """GET `url` (POST `form` if given); its status code and decoded JSON body, or
+    UpstreamError for any failure.
 
     The timeout covers connect, send and the whole body. A 429's wait comes from Retry-After,
     or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
@@ -127,7 +129,7 @@ async def get_json(
     code = ""
     try:
         response = await client.get(
-            url, headers, limit=limit, timeout=timeout, proxy=proxy, on_send=on_send
+            url, headers, limit=limit, timeout=timeout, proxy=proxy, on_send=on_send, form=form
         )
         status, content = response.status, response.body
         code = str(status)

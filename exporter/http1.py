@@ -269,7 +269,7 @@ class _Connection(asyncio.Protocol):
 
 
 class Client:
-    """Keep-alive connections per origin, shared by every source; GETs only.
+    """Keep-alive connections per origin, shared by every source; GETs (and token POSTs) only.
 
     Idempotent GETs are sent again once on a fresh connection when a kept-alive one turns
     out to have been closed by the provider before any answer came.
@@ -303,10 +303,12 @@ class Client:
         timeout: float,
         proxy: str | None = None,
         on_send: Callable[[], None] | None = None,
+        form: bytes | None = None,
     ) -> Response:
         """GET `url` with `headers` (plus User-Agent, Accept and Accept-Encoding); TimeoutError
         when connecting, sending and the whole answer take longer than `timeout` seconds.
-        `on_send` is called just as the request is written, once connected."""
+        `on_send` is called just as the request is written, once connected. With `form` it is
+        a POST of those bytes instead (a token request: safe to send again, as a GET is)."""
         deadline = time.monotonic() + timeout
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -321,7 +323,7 @@ class Client:
         if proxy is not None and scheme == "http":
             target = url  # a forward proxy takes the absolute URL
         lines = [
-            f"GET {target} HTTP/1.1",
+            f"{'GET' if form is None else 'POST'} {target} HTTP/1.1",
             f"Host: {host}",
             f"User-Agent: {self._user_agent}",
             "Accept-Encoding: gzip, deflate",
@@ -335,7 +337,9 @@ class Client:
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise ProtocolError("a header contains a line break")
             lines.append(f"{name}: {value}")
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+        if form is not None:
+            lines.append(f"Content-Length: {len(form)}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict") + (form or b"")
         for attempt in (0, 1):
             connection, reused = await self._connection(origin, deadline)
             if on_send is not None:

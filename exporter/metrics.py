@@ -211,13 +211,14 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sync_exporter_tokens_minted_total",
-        "User tokens signed by the exporter for sources that mint them (Paragon signing keys).",
+        "Tokens the exporter signed or requested for sources that mint them (Paragon signing "
+        "keys, OAuth2 client credentials).",
         type="counter",
         labels=("source",),
     ),
     Family(
         "sync_exporter_token_mint_failures_total",
-        "User tokens the exporter failed to sign.",
+        "Tokens the exporter failed to sign or to obtain.",
         type="counter",
         labels=("source",),
     ),

@@ -156,7 +156,12 @@ class Upstream:
         return wait
 
     async def get(
-        self, url: str, headers: Mapping[str, str], listing: bool, deadline: float
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        listing: bool,
+        deadline: float,
+        form: bytes | None = None,
     ) -> Any:
         """One request, counted, within the source's limits; UpstreamError when it fails."""
         if self.backing_off():
@@ -175,7 +180,7 @@ class Upstream:
                         "budget", "max_requests_per_second spent until the deadline", sent=False
                     )
             try:
-                return await self._send(url, headers, listing, deadline, spend)
+                return await self._send(url, headers, listing, deadline, spend, form)
             finally:
                 if spend is not None:
                     spend()
@@ -187,6 +192,7 @@ class Upstream:
         listing: bool,
         deadline: float,
         spend: Spend | None,
+        form: bytes | None = None,
     ) -> Any:
         timeout = min(self.request_timeout, deadline - time.monotonic())
         if timeout <= 0:
@@ -202,6 +208,7 @@ class Upstream:
                 limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
                 proxy=self._proxy,
                 on_send=spend,
+                form=form,
             )
         except UpstreamError as exc:
             code = exc.code
@@ -225,3 +232,7 @@ class SourceHttp:
     async def get(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Any:
         """GET `url` and return its decoded JSON body."""
         return await self.upstream.get(url, headers, listing, self.deadline)
+
+    async def post(self, url: str, headers: Mapping[str, str], form: bytes) -> Any:
+        """POST `form` to `url` (a token request) and return its decoded JSON body."""
+        return await self.upstream.get(url, headers, False, self.deadline, form)

@@ -511,9 +511,24 @@ def airbyte_job(connection: str, status: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def airbyte_source(sim: Sim, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "ab",
+        "provider": "generic",
+        "preset": "airbyte",
+        "base_url": f"{sim.base}/airbyte/v1",
+        "auth": {"username": airbyte.USER, "password": airbyte.PASSWORD},
+        "discover": True,
+        **extra,
+    }
+
+
 def test_airbyte(sim: Sim, tmp_path: Path) -> None:
+    sim.http.post("/_sim/reset")
     cases = {
         "ab_running": ("running", "active"),
+        "ab_pending": ("pending", "active"),
+        "ab_queued": ("queued", "active"),
         "ab_ok": ("succeeded", "idle"),
         "ab_failed": ("failed", "errored"),
         "ab_retrying": ("incomplete", "errored"),
@@ -523,32 +538,133 @@ def test_airbyte(sim: Sim, tmp_path: Path) -> None:
     for connection, (status, _) in cases.items():
         job = {} if status is None else airbyte_job(connection, status)
         create(sim, "airbyte", connection, job, name=f"Name {connection}")
-    create(sim, "airbyte", "ab_off", airbyte_job("ab_off", "succeeded"), status="inactive")
+    connections = {
+        "ab_off": ("inactive", None, "disabled"),
+        "ab_old": ("deprecated", None, "disabled"),
+        "ab_locked": ("locked", "invented: out of credits", "errored"),
+    }
+    for connection, (status, reason, _) in connections.items():
+        extra: dict[str, Any] = {"status": status}
+        if reason is not None:
+            extra["statusReason"] = reason
+        create(sim, "airbyte", connection, airbyte_job(connection, "succeeded"), **extra)
     every = sim.http.get("/_sim/syncs").json()["airbyte"]
-    active = [c for c in every if c not in ("ab_off", airbyte.OLD)]
+    auth = (airbyte.USER, airbyte.PASSWORD)
+    latest = {
+        c: sim.http.get(
+            "/airbyte/v1/jobs", params={"connectionId": c, "limit": 1}, auth=auth
+        ).json()["data"][:1]
+        for c in every
+    }
+    succeeded = [c for c, jobs in latest.items() if jobs and jobs[0]["status"] == "succeeded"]
     sim.reset_requests()
-    source = {
+    m, _ = once(
+        tmp_path / "ab.yml", [airbyte_source(sim, generic={"list": {"params": {"limit": 2}}})]
+    )
+    read = states(m, "ab")
+    assert sorted(read) == sorted(every), "every connection is watched, whatever its status"
+    assert {c: read[c] for c in cases} == {c: state for c, (_, state) in cases.items()}
+    assert {c: read[c] for c in connections} == {c: s for c, (_, _, s) in connections.items()}
+    assert read[airbyte.OLD] == "disabled" and read[airbyte.LOCKED] == "errored"
+    ((labels, _),) = m.find("sync_error_info", sync_id="ab_locked")
+    assert labels["reason"] == "invented: out of credits"
+    assert not m.has("sync_error_info", sync_id="ab_failed") or all(
+        labels["reason"] == "" for labels, _ in m.find("sync_error_info", sync_id="ab_failed")
+    )
+    assert m.value("sync_records_synced", sync_id="ab_running") == 12
+    assert m.value("sync_last_synced_timestamp_seconds", sync_id="ab_ok") == 1775002200
+    assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ab_new")
+    ((labels, _),) = m.find("sync_info", sync_id="ab_ok")
+    assert labels["name"] == "Name ab_ok"
+    # Two connections a page, following Airbyte's next-page URLs; a job request each, and one
+    # for the last succeeded job where the latest is not it.
+    assert "ab_ok" in succeeded and "ab_cancelled" not in succeeded
+    assert sim.requests() == {
+        "/airbyte/v1/connections": math.ceil(len(every) / 2),
+        "/airbyte/v1/jobs": 2 * len(every) - len(succeeded),
+    }
+
+
+def test_airbyte_last_success_is_the_last_succeeded_sync_job(sim: Sim, tmp_path: Path) -> None:
+    """Asked of the job log while the latest sync job is not a success, and again only when a
+    new job appears; reset and clear jobs never count."""
+    sim.http.post("/_sim/reset")
+    earlier = airbyte_job("ab_run", "succeeded", jobId=5, lastUpdatedAt="2026-03-31T12:00:00Z")
+    reset = airbyte_job("ab_run", "succeeded", jobId=6, jobType="reset")
+    current = airbyte_job("ab_run", "running", jobId=8, lastUpdatedAt="2026-04-01T00:20:00Z")
+    create(sim, "airbyte", "ab_run", current, jobs=[reset, earlier])
+    cleared = airbyte_job("ab_clear", "failed", jobId=3, jobType="clear")
+    synced = airbyte_job("ab_clear", "failed", jobId=2, lastUpdatedAt="2026-03-30T00:00:00Z")
+    create(sim, "airbyte", "ab_clear", cleared, jobs=[synced])
+    config = tmp_path / "ab.yml"
+    source = airbyte_source(sim, discover=False, syncs=["ab_run", "ab_clear"])
+    config.write_text(yaml.safe_dump({"sources": [source]}, sort_keys=False))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready"):
+        sim.reset_requests()
+        m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+        # The reset job (newer, succeeded) is not the connection's last sync.
+        assert m.value("sync_last_synced_timestamp_seconds", sync_id="ab_run") == 1774958400
+        assert m.state(sync_id="ab_run") == "active"
+        # The clear job is not the latest sync job: the failed sync job is.
+        assert m.state(sync_id="ab_clear") == "errored"
+        assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ab_clear")
+        assert sim.requests()["/airbyte/v1/jobs"] == 4
+        m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+        assert m.value("sync_last_synced_timestamp_seconds", sync_id="ab_run") == 1774958400
+        assert sim.requests()["/airbyte/v1/jobs"] == 6, "the latest jobs did not change"
+        # A new job (failed, this time) asks the log again.
+        failed = airbyte_job("ab_run", "failed", jobId=9, lastUpdatedAt="2026-04-01T00:30:00Z")
+        create(sim, "airbyte", "ab_run", failed, jobs=[current, reset, earlier])
+        m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+        assert sim.requests()["/airbyte/v1/jobs"] == 9
+        assert m.value("sync_last_synced_timestamp_seconds", sync_id="ab_run") == 1774958400
+        assert m.state(sync_id="ab_run") == "errored"
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        (
+            {"path": "/jobs?c=x", "time": "t"},
+            "generic.last_success_from.path: must be a path on base_url starting with '/' and "
+            "holding {id}",
+        ),
+        (
+            {"path": "https://evil.example/{id}", "time": "t"},
+            "generic.last_success_from.path: must be a path",
+        ),
+        ({"path": "/j/{id}", "time": "a.["}, "generic.last_success_from.time: not a JMESPath"),
+        (
+            {"path": "/j/{id}", "time": "t", "again_when": "[["},
+            "generic.last_success_from.again_when: not a JMESPath",
+        ),
+        ({"path": "/j/{id}", "time": None}, "generic.last_success_from.time: Field required"),
+    ],
+)
+def test_a_bad_last_success_request_is_named_by_field(since: dict[str, Any], expected: str) -> None:
+    source = airbyte_source_config(generic={"last_success_from": since})
+    with pytest.raises(ConfigError) as raised:
+        parse_config(yaml.safe_dump({"sources": [source]}), "ab.yml")
+    assert f"ab.yml: sources[0].{expected}" in str(raised.value)
+
+
+def test_a_last_success_request_needs_a_detail_request() -> None:
+    source = airbyte_source_config(generic={"detail": None})
+    with pytest.raises(ConfigError) as raised:
+        parse_config(yaml.safe_dump({"sources": [source]}), "ab.yml")
+    assert "sources[0].generic.last_success_from: needs detail" in str(raised.value)
+
+
+def airbyte_source_config(**extra: Any) -> dict[str, Any]:
+    return {
         "name": "ab",
         "provider": "generic",
         "preset": "airbyte",
-        "base_url": f"{sim.base}/airbyte/v1",
-        "auth": {"username": airbyte.USER, "password": airbyte.PASSWORD},
+        "auth": {"username": "u", "password": "p"},
         "discover": True,
-        "generic": {"list": {"params": {"limit": 2}}},
-    }
-    m, _ = once(tmp_path / "ab.yml", [source])
-    read = states(m, "ab")
-    assert sorted(read) == sorted(active), "inactive connections are not watched"
-    assert {c: read[c] for c in cases} == {c: state for c, (_, state) in cases.items()}
-    assert m.value("sync_records_synced", sync_id="ab_running") == 12
-    assert m.value("sync_last_synced_timestamp_seconds", sync_id="ab_ok") == 1775002200
-    assert not m.has("sync_last_synced_timestamp_seconds", sync_id="ab_failed")
-    ((labels, _),) = m.find("sync_info", sync_id="ab_ok")
-    assert labels["name"] == "Name ab_ok"
-    # Two connections a page, following Airbyte's next-page URLs; one job request each.
-    assert sim.requests() == {
-        "/airbyte/v1/connections": math.ceil(len(every) / 2),
-        "/airbyte/v1/jobs": len(active),
+        **extra,
     }
 
 

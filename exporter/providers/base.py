@@ -46,7 +46,8 @@ class UpstreamError(Exception):
 
 
 class Http(Protocol):
-    """A source's door to its provider as an adapter sees it: one GET, decoded JSON or an error.
+    """A source's door to its provider as an adapter sees it: one GET (or a token POST),
+    decoded JSON or an error.
 
     `get` raises UpstreamError for any failure (HTTP status, transport, body too large, not
     JSON); `listing` allows the larger bodies of list pages.
@@ -54,6 +55,10 @@ class Http(Protocol):
 
     async def get(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Any:
         """GET `url` and return its decoded JSON body."""
+        ...
+
+    async def post(self, url: str, headers: Mapping[str, str], form: bytes) -> Any:
+        """POST `form` to `url` (a token request) and return its decoded JSON body."""
         ...
 
 

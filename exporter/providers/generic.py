@@ -38,6 +38,8 @@ from exporter.providers.base import (
     UpstreamError,
     path_id,
 )
+from exporter.providers.lastsuccess import LastSuccessFrom, LastSuccessReader
+from exporter.providers.oauth import ClientCredentials, Tokens
 from exporter.schema import (
     MAX_SECRET_BYTES,
     Checked,
@@ -54,7 +56,7 @@ from exporter.schema import (
 from exporter.successes import Successes
 from exporter.targets import Found, Shard, Target
 
-PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic"})
+PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth"})
 MAX_RULES = 50
 # A list fetched for a scrape answers the reads of that scrape's leftovers for this long.
 LIST_REUSE = 1.0
@@ -216,6 +218,7 @@ class GenericApi(Checked):
     listing: ListSpec | None = Field(default=None, alias="list")
     detail: Annotated[str, AfterValidator(_detail)] | None = None
     detail_pages: DetailPages | None = None
+    last_success_from: LastSuccessFrom | None = None
     fields: Fields
     states: dict[str, State] = Field(default_factory=dict)
     state_rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
@@ -232,6 +235,8 @@ class GenericApi(Checked):
             )
         if raw.get("detail_pages") is not None and raw.get("detail") is None:
             yield FieldError("detail_pages", "pages of the detail body: set detail")
+        if raw.get("last_success_from") is not None and raw.get("detail") is None:
+            yield FieldError("last_success_from", "needs detail: it is read after each detail")
         folded: dict[str, tuple[str, State]] = {}
         for status, state in values.get("states", {}).items():
             if not status:
@@ -246,8 +251,10 @@ class GenericApi(Checked):
 
 
 class GenericAuth(Model):
-    """A token sent as Bearer or in a header of its own, or a user name and password (Basic)."""
+    """A token sent as Bearer or in a header of its own, a user name and password (Basic), or
+    OAuth2 client credentials that mint the token."""
 
+    client_credentials: ClientCredentials | None = None
     token: SecretStr | None = None
     token_file: Path | None = None
     header: str | None = None
@@ -258,6 +265,11 @@ class GenericAuth(Model):
 
     @model_validator(mode="after")
     def _one_way(self) -> GenericAuth:
+        if self.client_credentials is not None:
+            others = [name for name in type(self).model_fields if name != "client_credentials"]
+            if any(getattr(self, name) is not None for name in others):
+                raise ValueError("set either client_credentials or a token or password, not both")
+            return self
         token = secret_from(self.token, self.token_file, "token")
         user = secret_from(self.username, self.username_file, "username")
         password = _password(self.password, self.password_file)
@@ -265,8 +277,8 @@ class GenericAuth(Model):
             raise ValueError("set either a token or a username and password, not both")
         if token is None and user is None and password is None:
             raise ValueError(
-                "token or token_file (sent as Bearer, or in the header named by header), or "
-                "username and password (Basic), is required"
+                "token or token_file (sent as Bearer, or in the header named by header), "
+                "username and password (Basic), or client_credentials, is required"
             )
         if user is None and password is not None:
             raise FieldError("username", "is required with a password (Basic auth)")
@@ -289,7 +301,10 @@ class GenericAuth(Model):
         return self
 
     def headers(self) -> dict[str, str]:
-        """The authentication header, in plain text: for requests only."""
+        """The authentication header, in plain text: for requests only (none with client
+        credentials, whose minted token is added per request)."""
+        if self.client_credentials is not None:
+            return {}
         if self.token is not None:
             if self.header is None:
                 return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
@@ -399,7 +414,11 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
         if not isinstance(name, str) or not _PRESET_NAME.match(name) or name not in _preset_files():
             known = ", ".join(preset_names())
             raise FieldError("preset", f"unknown preset {shown(name)} (known: {known})")
-        return merged(preset(name), data)
+        base = preset(name)
+        auth = data.get("auth")
+        if isinstance(auth, dict) and "client_credentials" not in auth:
+            base.pop("auth", None)  # another way to sign in replaces the preset's whole
+        return merged(base, data)
 
     @classmethod
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
@@ -603,6 +622,10 @@ class Generic(Adapter[GenericConfig]):
         )
         self._id = compile_path(api.fields.id)
         self._auth = config.auth.headers()
+        spec = config.auth.client_credentials
+        since = api.last_success_from
+        self._last_success = None if since is None else LastSuccessReader(since, self.base_url)
+        self._tokens = None if spec is None else Tokens(spec, self.base_url, self)
         self._own = {
             sync.id: {name: value.get_secret_value() for name, value in sync.headers.items()}
             for sync in config.syncs
@@ -620,6 +643,15 @@ class Generic(Adapter[GenericConfig]):
         if isinstance(previous, Generic):
             self._successes = previous._successes
 
+    @property
+    def mints(self) -> bool:
+        """Client credentials mint the source's tokens (counted as Paragon's are)."""
+        return self._tokens is not None
+
+    def _authorized(self, http: Http) -> Http:
+        """`http` adding the minted token, for one read, when client credentials are set."""
+        return http if self._tokens is None else self._tokens.bound(http)
+
     def _headers(self, sync_id: str | None) -> dict[str, str]:
         if sync_id is None or sync_id not in self._own:
             return self._auth
@@ -633,6 +665,7 @@ class Generic(Adapter[GenericConfig]):
         """Every listed sync, its list item as context (what the detail body is laid over)."""
         if self._listing is None or (not self.config.discover and self._detail is None):
             return {"": []}
+        http = self._authorized(http)
         try:
             items = await self._list(http)
         except UpstreamError as exc:
@@ -645,6 +678,7 @@ class Generic(Adapter[GenericConfig]):
         """Every status the list carries, from one listing (every page of it), or from a
         listing that began after this call did (concurrent probes and collections share it)."""
         asked = time.monotonic()
+        http = self._authorized(http)
         async with self._lock:
             listed = self._listed
             if listed is None or listed[0] < asked:
@@ -673,6 +707,7 @@ class Generic(Adapter[GenericConfig]):
     async def read(self, target: Target, http: Http) -> SyncStatus:
         """One sync: its detail body laid over its list item, or its item of a fresh listing."""
         item = target.context if isinstance(target.context, dict) else {}
+        http = self._authorized(http)
         if self._detail is not None:
             url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
             body = await self._detail_body(url, self._headers(target.sync_id), http)
@@ -682,6 +717,11 @@ class Generic(Adapter[GenericConfig]):
         now = time.time()
         status = self.mapping.parse(document, now)
         status.info.update(self.described(document))
+        if self._last_success is not None:
+            headers = self._headers(target.sync_id)
+            await self._last_success.fill(
+                status, document, target.sync_id, target.memory, http, headers
+            )
         return self._successes.settle(target.sync_id, status, now)
 
     async def _listed_item(self, sync_id: str, http: Http) -> Any:

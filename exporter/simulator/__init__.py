@@ -23,8 +23,10 @@ Provider APIs (the exporter's `base_url` per provider is the prefix):
                             Bearer <secret key>
     {sim}/merge             GET /api/{category}/v1/sync-status   Bearer <API key>,
                             X-Account-Token <linked account's token>
-    {sim}/airbyte/v1        GET /connections[?limit&offset], /jobs?connectionId&orderBy&limit
-                            Bearer <token> or Basic <user:password>
+    {sim}/airbyte/v1        POST /applications/token  {client_id, client_secret, grant-type}
+                            GET /connections[?limit&offset],
+                            /jobs?connectionId&orderBy&limit[&status&jobType]
+                            Bearer <minted or static token> or Basic <user:password>
 
 Control API (JSON, no auth, not counted):
     GET  /_sim/syncs                          ids per provider (Terminal: job ids)
@@ -46,6 +48,8 @@ Control API (JSON, no auth, not counted):
     GET  /_sim/config[?discover=false]        exporter config for this server, as JSON
     GET  /_sim/paragon                        project id, audience, signing key, users
     GET  /_sim/paragon/token?user&ttl&aud     a minted Paragon User Token
+    GET|PUT /_sim/airbyte/application         client id and secret, token lifetime
+                                              {"expires_in"}, {"expire": true}
     GET|POST /_sim/terminal/connections       connections (tokens, job ids) / make one
     GET|PATCH|DELETE /_sim/terminal/connections/{id}  one connection / change status or
                                               syncMode / delete it
