@@ -117,6 +117,9 @@ CATCH_UP_WAIT = 60.0
 MAX_COLLECTIONS = 4
 # How fast the measured cost of finishing a collection forgets a slow one, per collection.
 FINISH_DECAY = 0.9
+# The most of a scrape's deadline kept back for finishing: on a busy host, finishing tens of
+# thousands of syncs can cost more than half of it, and an answer on time beats more reads.
+MAX_RESERVE_SHARE = 0.75
 
 
 @dataclass(slots=True)
@@ -271,7 +274,7 @@ class Collector:
         # first), so the answer is on time.
         if not self._finish_per_sync and targets:
             self._finish_per_sync = self._calibrate([target for _, target in targets])
-        reserve = min(self._finish_per_sync * len(targets), timeout / 2)
+        reserve = min(self._finish_per_sync * len(targets), timeout * MAX_RESERVE_SHARE)
         reads_for = max(timeout - reserve, 0.001)
         deadline = time.monotonic() + reads_for
         work = _Work(renderer, report, stale, wall, deadline, done, begun)
@@ -367,7 +370,7 @@ class Collector:
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
         renderer = _ProbeRenderer(stale, [] if source is None else [source.adapter])
-        reserve = min(self._finish_per_sync * len(listed), timeout / 2)
+        reserve = min(self._finish_per_sync * len(listed), timeout * MAX_RESERVE_SHARE)
         reads_for = max(timeout - reserve, 0.001)
         done = [False] * len(listed)
         begun = [False] * len(listed)
