@@ -47,6 +47,7 @@ Control API (JSON, no auth, not counted):
     GET  /_sim/paragon                        project id, audience, signing key, users
     GET  /_sim/paragon/token?user&ttl&aud     a minted Paragon User Token
     GET|POST /_sim/terminal/connections       connections (tokens, job ids) / make one
+                                              (`logOrder: oldest` lists its log oldest first)
     GET|PATCH|DELETE /_sim/terminal/connections/{id}  one connection / change status or
                                               syncMode / delete it
 """
