@@ -341,6 +341,8 @@ class Terminal(Adapter[TerminalConfig]):
             return objects_in(body.get("results"), "sync jobs"), next_cursor(body)
 
         jobs = await follow_pages(page)
+        if not jobs:
+            return SyncStatus(State.INITIALIZING, provider_status="", info={})
         # Of jobs requested at the same time (or with no time), the one listed last is newest.
         latest = max(reversed(jobs), key=_requested)
         completed = [
@@ -361,6 +363,8 @@ def _requested(job: Mapping[str, Any]) -> float:
 
 
 def _with_last_success(status: SyncStatus, completed: float | None) -> SyncStatus:
+    """The latest job's status with the last completion, which also tells a next run from a
+    first one."""
     status.last_synced_timestamp = completed
     if status.state is State.INITIALIZING and completed is not None:
         # A job queued after earlier ones completed is the connection's next run, not a
