@@ -244,7 +244,6 @@ def sync_alerts(s: Settings) -> list[Alert]:
         _SOURCE_LABELS,
     )
     keep = s.keep_firing_for
-    no_requests = f"provider_requests!={_go_string('')}"
     warned = f"status={_go_string('warn')}"
     return [
         Alert(
@@ -310,15 +309,11 @@ def sync_alerts(s: Settings) -> list[Alert]:
                 f"(\n  {last('sync_progress_ratio')} < 1\n"
                 f"  and on ({SYNC_KEY})\n"
                 f"  changes(sync_progress_ratio{{{job}}}[{gap}]) == 0\n)\n"
-                f"and on ({SYNC_KEY})\n{state('active')}\n"
-                f"unless on ({SYNC_KEY})\n"
-                f"{last('sync_info', no_requests)}"
+                f"and on ({SYNC_KEY})\n{state('active')}"
             ),
             duration=s.progress_stalled_for,
             keep_firing_for=keep,
             summary="An active sync's progress has stopped moving.",
-            # A Terminal job that fetches extra data from the provider (providerRequests, e.g.
-            # historical files) may legitimately stay in progress for long: not a stall.
             description=(
                 f"{_WHICH} is active, but its progress has stayed at "
                 "{{ $value | humanizePercentage }} for more than "

@@ -159,7 +159,7 @@ def sync_urls(sim_base: str, config: dict[str, Any]) -> list[Read]:
                 if connection["status"] != "connected":
                     continue
                 headers = {"Authorization": secret, "Connection-Token": connection["token"]}
-                urls.append((name, f"{base}/syncs?limit=1&expand=issues", headers))
+                urls.append((name, f"{base}/syncs?limit=2&expand=issues", headers))
             continue
         for sync in source["syncs"]:
             sync_id = sync if isinstance(sync, str) else sync["id"]

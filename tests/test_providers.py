@@ -159,14 +159,15 @@ def test_terminal_counts_only_ongoing_issues_and_names_the_first_code() -> None:
     assert quiet.error_reason is None
 
 
-def test_terminal_provider_requests_are_described() -> None:
+def test_terminal_provider_requests_are_not_read_from_the_job() -> None:
+    # The spec has `providerRequests` only on the request that starts a sync, not on the job.
     body = {
         **seed("terminal"),
         "status": "in_progress",
         "providerRequests": [{"type": "historical_files"}, "junk"],
     }
-    assert read("terminal", body).info["provider_requests"] == "historical_files"
-    assert read("terminal", seed("terminal")).info["provider_requests"] == ""
+    assert read("terminal", body).info == read("terminal", seed("terminal")).info
+    assert "provider_requests" not in read("terminal", body).info
 
 
 def test_sequin_seed_maps_every_field() -> None:
@@ -286,3 +287,15 @@ def test_every_label_value_from_a_provider_is_bounded_and_clean() -> None:
     assert status.state is State.UNKNOWN
     for value in (status.provider_status, status.info["name"], status.info["integration"]):
         assert len(value) == 200 and "\x07" not in value
+
+
+@pytest.mark.parametrize("notes", [None, [], "absent", [None, 3]])
+def test_sequin_notes_of_no_use_leave_the_reason_empty(notes: Any) -> None:
+    # The simulator serves `[]` for a part that is fine (a guess): null, absent and an array
+    # without strings must read the same.
+    part: dict[str, Any] = {"status": "error"}
+    if notes != "absent":
+        part["notes"] = notes
+    health = {"status": "error", "credential": part}
+    status = read("sequin", {**seed("sequin"), "health": health})
+    assert status.state is State.ERRORED and not status.error_reason

@@ -481,3 +481,34 @@ def test_changing_a_connections_status_stops_and_resumes_its_jobs(client: httpx.
     assert client.patch(path, json={"status": "sleeping"}).status_code == 400
     assert client.patch(path, json={"colour": "red"}).status_code == 400
     assert client.patch("/_sim/terminal/connections/nope", json={}).status_code == 404
+
+
+def test_a_log_can_be_listed_oldest_first(client: httpx.Client) -> None:
+    # A guess switch: Terminal's spec does not say in which order the log is listed.
+    response = client.post(
+        "/_sim/terminal/connections", json={"id": "conn_old", "logOrder": "oldest"}
+    )
+    assert response.status_code == 201, response.text
+    made = response.json()
+    for n in range(3):
+        body = {
+            "id": f"sync_old_{n}",
+            "status": "completed",
+            "requestedAt": f"2026-11-1{n}T00:00:00.000Z",
+        }
+        added = client.post(
+            "/_sim/syncs/terminal", json={"id": body["id"], "body": body, "connection": "conn_old"}
+        )
+        assert added.status_code in (200, 201), added.text
+    headers = terminal(made["token"])
+    first = ok(client.get(JOBS, headers=headers, params={"limit": "2"}))
+    assert [j["id"] for j in first["results"]] == ["sync_old_0", "sync_old_1"]
+    rest = ok(client.get(JOBS, headers=headers, params={"limit": "2", "cursor": first["next"]}))
+    assert [j["id"] for j in rest["results"]] == ["sync_old_2"] and "next" not in rest
+    done = ok(client.get(JOBS, headers=headers, params={"status": "completed", "limit": "1"}))
+    assert [j["id"] for j in done["results"]] == ["sync_old_0"]
+    newest = job_log(client, t.HEALTHY, limit="2")
+    assert newest[0]["requestedAt"] > newest[1]["requestedAt"], "newest first by default"
+    refused = client.post("/_sim/terminal/connections", json={"id": "conn_x", "logOrder": "random"})
+    assert refused.status_code == 400
+    assert ok(client.delete("/_sim/terminal/connections/conn_old"))

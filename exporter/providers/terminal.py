@@ -4,13 +4,19 @@ What a Terminal customer watches is a *connection*: Terminal runs a new batch sy
 new id) for it every couple of hours in automatic mode, and `GET /syncs` is the log of every
 job ever run. So with `discover: true` a source lists `GET /connections` with the secret key,
 and each connection is one target (its id is the `sync_id` label, stable across jobs) read
-with its own `Connection-Token`: `GET /syncs?limit=1` for the latest job, and the latest
+with its own `Connection-Token`: `GET /syncs?limit=2` for the latest job, and the latest
 *completed* job's `completedAt` as the last success, re-read only when a new job starts.
 Configured `syncs:` keep their older meaning: single job ids read with one connection token.
+
+Terminal's spec does not say in which order the log lists jobs: newest first is what has been
+seen, so the two newest jobs' `requestedAt` are compared, and a log that turns out oldest
+first is read whole. `providerRequests` is in the spec only as a field of the request that
+starts a sync (`POST /syncs`), not of the job, so nothing users read is derived from it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -198,16 +204,10 @@ def parse(body: Any) -> SyncStatus:
     progress = values.number(data.get("progress"))
     issues = data.get("issues")
     ongoing = _ongoing(issues) if isinstance(issues, list) else None
-    requests = data.get("providerRequests")
-    kinds = (
-        [values.text(r.get("type")) for r in requests if isinstance(r, dict)]
-        if isinstance(requests, list)
-        else []
-    )
     return SyncStatus(
         state=state,
         provider_status=status,
-        info={"job_id": values.text(data.get("id")), "provider_requests": ",".join(kinds)},
+        info={"job_id": values.text(data.get("id"))},
         progress_ratio=None if progress is None else progress / 100.0,
         error_reason=values.text(data.get("failureReason")) or _issue_code(ongoing or []),
         values={
@@ -226,7 +226,7 @@ class Terminal(Adapter[TerminalConfig]):
     default_base_url = "https://api.withterminal.com/tsp/v1"
     config_model = TerminalConfig
     families = (ATTEMPTS, ISSUES, REQUESTED, COMPLETED)
-    info_labels = ("job_id", "sync_mode", "provider_requests")
+    info_labels = ("job_id", "sync_mode")
 
     def _headers(self, connection_token: str) -> dict[str, str]:
         assert self.config.auth.token is not None
@@ -284,7 +284,6 @@ class Terminal(Adapter[TerminalConfig]):
             "integration": connection.provider,
             "sync_mode": connection.mode,
             "job_id": "",
-            "provider_requests": "",
             **self.described(connection.item),
         }
         if connection.status == _DISCONNECTED:
@@ -306,12 +305,14 @@ class Terminal(Adapter[TerminalConfig]):
         """The latest job's status, with the last completed job's time as the last success."""
         headers = self._headers(connection.token)
         log = f"{self.base_url}/syncs"
-        body = await http.get(with_query(log, limit=1, expand="issues"), headers, listing=True)
+        body = await http.get(with_query(log, limit=2, expand="issues"), headers, listing=True)
         jobs = objects_in(require_object(body, status=False).get("results"), "sync jobs")
         memory = target.memory
         if not jobs:
             # Connected, and no job has run yet: the first one is pending.
             return SyncStatus(State.INITIALIZING, provider_status="", info={})
+        if len(jobs) > 1 and _requested(jobs[0]) < _requested(jobs[1]):
+            return await self._from_whole_log(target, http, headers)
         latest = jobs[0]
         status = parse(latest)
         latest_id = listed_id(latest)
@@ -326,12 +327,50 @@ class Terminal(Adapter[TerminalConfig]):
                 values.timestamp(finished[0].get("completedAt")) if finished else None
             )
         memory["latest"] = latest_id
-        status.last_synced_timestamp = memory["completed"]
-        if status.state is State.INITIALIZING and memory["completed"] is not None:
-            # A job queued after earlier ones completed is the connection's next run, not a
-            # first sync that has not started.
-            status.state = State.ACTIVE
-        return status
+        return _with_last_success(status, memory["completed"])
+
+    async def _from_whole_log(
+        self, target: Target, http: Http, headers: Mapping[str, str]
+    ) -> SyncStatus:
+        """A log listed oldest first: every page, the latest job and last completion from all."""
+        log = f"{self.base_url}/syncs"
+
+        async def page(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            url = with_query(log, limit=LIST_PAGE_SIZE, expand="issues", cursor=cursor)
+            body = require_object(await http.get(url, headers, listing=True), status=False)
+            return objects_in(body.get("results"), "sync jobs"), next_cursor(body)
+
+        jobs = await follow_pages(page)
+        if not jobs:
+            return SyncStatus(State.INITIALIZING, provider_status="", info={})
+        # Of jobs requested at the same time (or with no time), the one listed last is newest.
+        latest = max(reversed(jobs), key=_requested)
+        completed = [
+            when
+            for job in jobs
+            if values.text(job.get("status")) == "completed"
+            and (when := values.timestamp(job.get("completedAt"))) is not None
+        ]
+        target.memory["latest"] = listed_id(latest)
+        target.memory["completed"] = max(completed, default=None)
+        return _with_last_success(parse(latest), target.memory["completed"])
+
+
+def _requested(job: Mapping[str, Any]) -> float:
+    """When a job was requested (-inf when it does not say): how jobs are ordered."""
+    when = values.timestamp(job.get("requestedAt"))
+    return -math.inf if when is None else when
+
+
+def _with_last_success(status: SyncStatus, completed: float | None) -> SyncStatus:
+    """The latest job's status with the last completion, which also tells a next run from a
+    first one."""
+    status.last_synced_timestamp = completed
+    if status.state is State.INITIALIZING and completed is not None:
+        # A job queued after earlier ones completed is the connection's next run, not a
+        # first sync that has not started.
+        status.state = State.ACTIVE
+    return status
 
 
 PROVIDER = Terminal

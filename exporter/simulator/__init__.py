@@ -51,6 +51,7 @@ Control API (JSON, no auth, not counted):
     GET|PUT /_sim/airbyte/application         client id and secret, token lifetime
                                               {"expires_in"}, {"expire": true}
     GET|POST /_sim/terminal/connections       connections (tokens, job ids) / make one
+                                              (`logOrder: oldest` lists its log oldest first)
     GET|PATCH|DELETE /_sim/terminal/connections/{id}  one connection / change status or
                                               syncMode / delete it
 """

@@ -72,6 +72,8 @@ ERRORED = "07e5c66b-3a4f-4b8f-9b93-59a2bf341d1a"
 DISABLED = "f8f3b897-9924-406e-941e-b3b75187ea14"
 LEGACY = "e0b812f7-a80e-402f-9181-b4f43d8642e8"
 LEGACY_PAUSED = "ded981be-8b88-443b-b067-82dd60092eb3"
+# invented: a sync whose status, MIGRATING, is in no Paragon document; it stands for a status
+# outside the documented enum, which readers must show as unknown rather than refuse.
 MIGRATING = "72c9f9a7-8496-4678-80c6-64e5bac5060a"
 
 
@@ -168,6 +170,7 @@ def fixed(
 
 
 def _cursor(offset: int) -> str:
+    # invented: the docs show `latestCursor` only as "<string>"; this form is ours.
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
@@ -195,6 +198,9 @@ class ParagonSync:
         """The status body; the legacy form has lower-case statuses and a snake_case summary."""
         st = self.lifecycle(m)
         if self.legacy:
+            # Older docs show lower-case statuses (`paused` for DISABLED) and snake_case summary
+            # fields (seeds README). invented: a body of only these two fields, lower-case,
+            # with whole-second times, as one whole; no document shows a full legacy body.
             legacy_summary: JSON = {"total_records": st.total, "synced_records_count": st.synced}
             if st.last_synced_at is not None:
                 legacy_summary["last_synced_at"] = iso_seconds(st.last_synced_at)
@@ -245,6 +251,7 @@ class AdHocSync:
     def list_item(self, m: Moment, body: JSON) -> JSON:
         """The `GET /api/syncs` entry, given the sync's current body."""
         stamp = self.created_at
+        # invented: an ad-hoc sync's integration and pipeline ("custom") and name (its id).
         return _list_item(self.id, "custom", "custom", body, self.id, stamp, stamp)
 
 
@@ -263,6 +270,8 @@ def _list_item(
         "pipeline": pipeline,
         "status": body.get("status"),
     }
+    # The list's items carry `reason` too (Paragon's docs, per the seeds README's facts of
+    # 2026-11-23); that it is the status body's reason, left out when null, is a guess.
     if body.get("reason") is not None:
         item["reason"] = body["reason"]
     item["configurationName"] = configuration
@@ -536,6 +545,8 @@ def demo_syncs() -> list[ParagonSync]:
             rate_limited(total=88_215, growth=900),
             credential_id=derived_uuid(TICKETS, "credential"),
             frequency="5m",
+            # guess: microseconds and a `+00:00` offset, a form no Paragon document shows but
+            # ISO 8601 allows; readers must take it as they take the documented `Z` form.
             timestamp=iso_micros_offset,
             labels={"team": "support"},
         ),

@@ -255,6 +255,7 @@ def sequin_sync(
         collections,
         stream_id=derived_uuid(sync_id, "stream"),
         credential_id=derived_uuid(sync_id, "credential"),
+        # invented: `<provider>_oauth2`; the docs' example shows only Stripe's `stripe_key`.
         credential_kind="stripe_key" if provider == "stripe" else f"{provider}_oauth2",
         external_id=f"{tenant}-{provider}",
         metadata={"tenant_id": tenant},

@@ -4,7 +4,8 @@ automatic mode, starts a new job (with a new id) on a regular cadence.
     {sim}/terminal/tsp/v1  GET /connections?limit&cursor&status&tag&provider&externalId
                                Bearer <secret key>
                            GET /syncs?limit&cursor&status&expand   the connection's job log,
-                               newest first; Bearer <secret key> and Connection-Token
+                               newest first (a connection made with `logOrder: oldest`
+                               lists it oldest first); Bearer <secret key> and Connection-Token
                            GET /syncs/{id}?expand=issues           one job of that connection
     control  GET|POST /_sim/terminal/connections,
              GET|PATCH|DELETE /_sim/terminal/connections/{id}
@@ -48,6 +49,9 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 CONNECTION_STATUSES = ("connected", "disconnected", "archived", "pending_deletion")
 SYNC_MODES = ("automatic", "manual")
+# guess: Terminal's spec does not say in which order `GET /syncs` lists the log; newest first
+# is what has been seen, so it is the default, and oldest first can be asked for.
+LOG_ORDERS = ("newest", "oldest")
 JOB_STATUSES = ("requested", "in_progress", "completed", "failed")
 PROVIDER_NAMES = {
     "geotab": "Geotab",
@@ -291,6 +295,7 @@ def render_job(
         body["completedAt"] = iso_millis(st.completed_at)
     body["attempts"] = st.attempts
     if provider_requests:
+        # guess: the spec has `providerRequests` only on POST /syncs, not on the job.
         body["providerRequests"] = [{"type": kind} for kind in provider_requests]
     return body
 
@@ -315,6 +320,7 @@ class ConnectionSpec:
     history: tuple[PastJob, ...] = ()
     cadence: Cadence | None = None
     provider_name: str | None = None
+    log_order: str = "newest"
 
 
 class Connection:
@@ -916,6 +922,7 @@ def _spec_from(data: Any, now: float) -> ConnectionSpec:
         "externalId",
         "tags",
         "cadence",
+        "logOrder",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -945,6 +952,7 @@ def _spec_from(data: Any, now: float) -> ConnectionSpec:
         tags=tuple(tags),
         provider_name=provider_name if isinstance(provider_name, str) else None,
         cadence=Cadence() if cadence else None,
+        log_order=_one_of(data, "logOrder", LOG_ORDERS) or "newest",
     )
 
 
@@ -1054,20 +1062,21 @@ class Terminal(SimProvider):
             except _BadRequest as exc:
                 return _bad_request(exc)
             m = sim.world.moment(sim.clock())
-            refs = connection.log(m)
+            newest = connection.spec.log_order == "newest"
+            refs = connection.log(m) if newest else connection.log(m)[::-1]
 
             def body_of(ref: JobRef) -> JSON:
                 return state.overlay(ref.id, connection.render_job(ref, m, expand=expand))
 
             if status is None:
                 refs_page, more = paginate(
-                    [(r.key, r) for r in refs], after, limit, newest_first=True
+                    [(r.key, r) for r in refs], after, limit, newest_first=newest
                 )
                 results = [body_of(ref) for ref in refs_page]
             else:
                 bodies = [(r.key, body_of(r)) for r in refs]
                 matching = [(key, body) for key, body in bodies if body.get("status") == status]
-                results, more = paginate(matching, after, limit, newest_first=True)
+                results, more = paginate(matching, after, limit, newest_first=newest)
             body: JSON = {"results": results}
             if more is not None:
                 body["next"] = encode_cursor(more)
