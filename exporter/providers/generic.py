@@ -16,7 +16,7 @@ import copy
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -181,11 +181,11 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class DetailPages(Checked):
     """A detail body that comes in pages: the array under `items` is gathered from every page,
-    following `next` (a cursor, or the next page's URL)."""
+    the cursor `next` finds sent as `cursor_param`."""
 
     items: str
     next: Expression
-    cursor_param: str | None = None
+    cursor_param: str
 
     @classmethod
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
@@ -194,7 +194,7 @@ class DetailPages(Checked):
         if isinstance(items, str) and not _KEY.match(items):
             yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
         cursor = values.get("cursor_param")
-        if cursor is not None and not cursor.strip():
+        if isinstance(cursor, str) and not cursor.strip():
             yield FieldError("cursor_param", "is empty")
 
 
@@ -679,19 +679,33 @@ class Generic(Adapter[GenericConfig]):
         return listed[1][sync_id]
 
     async def _detail_body(self, url: str, headers: dict[str, str], http: Http) -> Any:
-        """The detail body; with detail_pages, the first page's with every page's items."""
+        """The detail body; with detail_pages, the first page's with every page's items (a
+        cursor seen twice is a failure)."""
         pages = self._detail_pages
         if pages is None or self._detail_next is None:
             return await http.get(url, headers)
         found: list[Any] = []
-        first: Any = None
-        async for body in self._pages(http, url, headers, self._detail_next, pages.cursor_param):
+        first: dict[str, Any] | None = None
+        seen: set[str] = set()
+        page = url
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(page, headers)
             items = body.get(pages.items) if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise BadResponse(f"the detail body's {pages.items!r} is no JSON array")
             first = body if first is None else first
             found.extend(items)
-        return {**first, pages.items: found}
+            given = jpath.search(self._detail_next, body)
+            cursor = jpath.text(given) if jpath.truthy(given) else None
+            if not cursor:
+                return {**first, pages.items: found}
+            if cursor in seen:
+                raise UpstreamError(
+                    "bad_response", "the detail's next cursor repeats an earlier one"
+                )
+            seen.add(cursor)
+            page = url + ("&" if "?" in url else "?") + urlencode({pages.cursor_param: cursor})
+        raise UpstreamError("bad_response", f"the detail did not end within {MAX_LIST_PAGES} pages")
 
     def _first_page(self) -> str:
         assert self._listing is not None
@@ -701,11 +715,12 @@ class Generic(Adapter[GenericConfig]):
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
-    def _following(self, first: str, cursor: str, cursor_param: str | None) -> str:
+    def _following(self, first: str, cursor: str) -> str:
         """The next page's URL: the first one with the cursor, or the URL the provider gave,
         which must stay on base_url's host (the request carries credentials)."""
-        if cursor_param is not None:
-            query = urlencode({cursor_param: cursor})
+        assert self._listing is not None
+        if self._listing.cursor_param is not None:
+            query = urlencode({self._listing.cursor_param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
             return self._root + cursor
@@ -714,46 +729,27 @@ class Generic(Adapter[GenericConfig]):
         return cursor
 
     async def _list(self, http: Http) -> list[tuple[str, Any]]:
-        """Every page of the list, as (sync id, item)."""
-        assert self._items is not None and self._listing is not None
+        """Every page of the list, as (sync id, item); a cursor seen twice is a failure."""
+        assert self._items is not None
+        first = self._first_page()
+        url = first
         found: list[tuple[str, Any]] = []
-        cursor_param = self._listing.cursor_param
-        async for body in self._pages(http, self._first_page(), None, self._next, cursor_param):
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(url, self._headers(None), listing=True)
             items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
             found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
-        return found
-
-    async def _pages(
-        self,
-        http: Http,
-        first: str,
-        headers: dict[str, str] | None,
-        following: Any,
-        cursor_param: str | None,
-    ) -> AsyncIterator[Any]:
-        """Each page's body from `first` on (the list's without headers, else a detail's),
-        while `following` finds a cursor; a cursor seen twice, or more than MAX_LIST_PAGES
-        pages, is a failure."""
-        listing = headers is None
-        what = "the list" if listing else "the detail body"
-        url = first
-        seen: set[str] = set()
-        for _ in range(MAX_LIST_PAGES):
-            body = await http.get(
-                url, self._headers(None) if headers is None else headers, listing=listing
-            )
-            yield body
-            given = None if following is None else jpath.search(following, body)
+            given = None if self._next is None else jpath.search(self._next, body)
             cursor = jpath.text(given) if jpath.truthy(given) else None
             if not cursor:
-                return
+                return found
             if cursor in seen:
-                raise UpstreamError("bad_response", f"{what}'s next cursor repeats an earlier one")
+                raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
             seen.add(cursor)
-            url = self._following(first, cursor, cursor_param)
-        raise UpstreamError("bad_response", f"{what} did not end within {MAX_LIST_PAGES} pages")
+            url = self._following(first, cursor)
+        raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
 
 
 PROVIDER = Generic
