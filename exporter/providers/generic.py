@@ -38,6 +38,7 @@ from exporter.providers.base import (
     UpstreamError,
     path_id,
 )
+from exporter.providers.detailpages import DetailPages, PagedDetail
 from exporter.schema import (
     MAX_SECRET_BYTES,
     Checked,
@@ -174,28 +175,6 @@ def _detail(text: str) -> str:
     if "{" in text.replace("{id}", "") or "}" in text.replace("{id}", ""):
         raise ValueError(f"only {{id}} is filled in, got {shown(text)}")
     return text
-
-
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class DetailPages(Checked):
-    """A detail body that comes in pages: the array under `items` is gathered from every page,
-    the cursor `next` finds sent as `cursor_param`."""
-
-    items: str
-    next: Expression
-    cursor_param: str
-
-    @classmethod
-    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
-        """The array is a top-level key (the pages' arrays are joined under it)."""
-        items = values.get("items")
-        if isinstance(items, str) and not _KEY.match(items):
-            yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
-        cursor = values.get("cursor_param")
-        if isinstance(cursor, str) and not cursor.strip():
-            yield FieldError("cursor_param", "is empty")
 
 
 class GenericApi(Checked):
@@ -574,10 +553,7 @@ class Generic(Adapter[GenericConfig]):
         self.mapping = StatusMap.of(api)
         self._listing = api.listing
         self._detail = api.detail
-        self._detail_pages = api.detail_pages
-        self._detail_next = (
-            None if api.detail_pages is None else compile_path(api.detail_pages.next)
-        )
+        self._pages = None if api.detail_pages is None else PagedDetail(api.detail_pages)
         self._items = None if api.listing is None else compile_path(api.listing.items)
         self._next = (
             None
@@ -658,7 +634,11 @@ class Generic(Adapter[GenericConfig]):
         item = target.context if isinstance(target.context, dict) else {}
         if self._detail is not None:
             url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
-            body = await self._detail_body(url, self._headers(target.sync_id), http)
+            headers = self._headers(target.sync_id)
+            if self._pages is None:
+                body = await http.get(url, headers)
+            else:
+                body = await self._pages.read(http, url, headers)
             document = {**item, **body} if isinstance(body, dict) else body
         else:
             document = await self._listed_item(target.sync_id, http)
@@ -677,35 +657,6 @@ class Generic(Adapter[GenericConfig]):
         if sync_id not in listed[1]:
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
-
-    async def _detail_body(self, url: str, headers: dict[str, str], http: Http) -> Any:
-        """The detail body; with detail_pages, the first page's with every page's items (a
-        cursor seen twice is a failure)."""
-        pages = self._detail_pages
-        if pages is None or self._detail_next is None:
-            return await http.get(url, headers)
-        found: list[Any] = []
-        first: dict[str, Any] | None = None
-        seen: set[str] = set()
-        page = url
-        for _ in range(MAX_LIST_PAGES):
-            body = await http.get(page, headers)
-            items = body.get(pages.items) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise BadResponse(f"the detail body's {pages.items!r} is no JSON array")
-            first = body if first is None else first
-            found.extend(items)
-            given = jpath.search(self._detail_next, body)
-            cursor = jpath.text(given) if jpath.truthy(given) else None
-            if not cursor:
-                return {**first, pages.items: found}
-            if cursor in seen:
-                raise UpstreamError(
-                    "bad_response", "the detail's next cursor repeats an earlier one"
-                )
-            seen.add(cursor)
-            page = url + ("&" if "?" in url else "?") + urlencode({pages.cursor_param: cursor})
-        raise UpstreamError("bad_response", f"the detail did not end within {MAX_LIST_PAGES} pages")
 
     def _first_page(self) -> str:
         assert self._listing is not None
