@@ -156,6 +156,51 @@ def test_an_endless_listing_fails_after_1000_pages(tmp_path: Path) -> None:
     assert "the list did not end within 1000 pages" in log
 
 
+def test_detail_pages_whose_cursor_comes_back_fail_that_sync_alone(tmp_path: Path) -> None:
+    """Merge's detail comes in pages: a cursor that repeats, or a page without its array,
+    fails that account's read and says why; the other account is read."""
+    cycle = {None: "c1", "c1": "c2", "c2": "c1"}
+
+    def status(query: dict[str, list[str]]) -> Reply:
+        cursor = query.get("cursor", [None])[0]
+        model = {"model_name": f"M{cursor}", "status": "DONE", "last_sync_result": "DONE"}
+        return json_reply(json.dumps({"next": cycle[cursor], "results": [model]}).encode())
+
+    def broken(query: dict[str, list[str]]) -> Reply:
+        if query.get("cursor"):
+            return json_reply(b'{"next": null, "results": "none"}')
+        return json_reply(b'{"next": "c1", "results": [{"status": "DONE"}]}')
+
+    good = {"next": None, "results": [{"model_name": "Team", "status": "DONE"}]}
+    routes: dict[str, Route | Reply] = {
+        "/loop/api/hris/v1/sync-status": status,
+        "/broken/api/hris/v1/sync-status": broken,
+        "/good/api/hris/v1/sync-status": json_reply(json.dumps(good).encode()),
+    }
+    with hostile_server(routes) as provider:
+        sources = [
+            {
+                "name": name,
+                "provider": "generic",
+                "preset": "merge",
+                "base_url": f"{provider.url}/{name}",
+                "auth": {"token": "k"},
+                "syncs": [{"id": name, "headers": {"X-Account-Token": "t"}}],
+            }
+            for name in ("loop", "broken", "good")
+        ]
+        (tmp_path / "m.yml").write_text(json.dumps({"sources": sources}))
+        m, log = once(tmp_path / "m.yml")
+        assert provider.count("/loop/api/hris/v1/sync-status") == 3
+    assert m.value("sync_up", sync_id="loop") == 0
+    assert m.value("sync_up", sync_id="broken") == 0
+    assert m.value("sync_up", sync_id="good") == 1
+    assert m.value("sync_exporter_errors_total", source="loop", reason="bad_response") == 1
+    assert m.value("sync_exporter_errors_total", source="broken", reason="bad_response") == 1
+    assert "the detail's next cursor repeats an earlier one" in log
+    assert "the detail body's 'results' is no JSON array" in log
+
+
 def test_a_failing_listing_keeps_the_last_good_list(tmp_path: Path) -> None:
     ids = ["conn_a", "conn_b"]
     modes: dict[str, Callable[..., Reply]] = {

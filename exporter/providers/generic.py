@@ -16,7 +16,7 @@ import copy
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +38,7 @@ from exporter.providers.base import (
     UpstreamError,
     path_id,
 )
+from exporter.providers.detailpages import DetailPages, PagedDetail
 from exporter.providers.lastsuccess import LastSuccessFrom, LastSuccessReader
 from exporter.providers.oauth import ClientCredentials, Tokens
 from exporter.schema import (
@@ -188,28 +189,6 @@ def _detail(text: str) -> str:
     if "{" in text.replace("{id}", "") or "}" in text.replace("{id}", ""):
         raise ValueError(f"only {{id}} is filled in, got {shown(text)}")
     return text
-
-
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class DetailPages(Checked):
-    """A detail body that comes in pages: the array under `items` is gathered from every page,
-    following `next` (a cursor, or the next page's URL)."""
-
-    items: str
-    next: Expression
-    cursor_param: str | None = None
-
-    @classmethod
-    def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
-        """The array is a top-level key (the pages' arrays are joined under it)."""
-        items = values.get("items")
-        if isinstance(items, str) and not _KEY.match(items):
-            yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
-        cursor = values.get("cursor_param")
-        if cursor is not None and not cursor.strip():
-            yield FieldError("cursor_param", "is empty")
 
 
 class GenericApi(Checked):
@@ -605,10 +584,7 @@ class Generic(Adapter[GenericConfig]):
         self.mapping = StatusMap.of(api)
         self._listing = api.listing
         self._detail = api.detail
-        self._detail_pages = api.detail_pages
-        self._detail_next = (
-            None if api.detail_pages is None else compile_path(api.detail_pages.next)
-        )
+        self._pages = None if api.detail_pages is None else PagedDetail(api.detail_pages)
         self._items = None if api.listing is None else compile_path(api.listing.items)
         self._next = (
             None
@@ -710,7 +686,11 @@ class Generic(Adapter[GenericConfig]):
         http = self._authorized(http)
         if self._detail is not None:
             url = self.base_url + self._detail.replace("{id}", path_id(target.sync_id))
-            body = await self._detail_body(url, self._headers(target.sync_id), http)
+            headers = self._headers(target.sync_id)
+            if self._pages is None:
+                body = await http.get(url, headers)
+            else:
+                body = await self._pages.read(http, url, headers)
             document = {**item, **body} if isinstance(body, dict) else body
         else:
             document = await self._listed_item(target.sync_id, http)
@@ -735,21 +715,6 @@ class Generic(Adapter[GenericConfig]):
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
 
-    async def _detail_body(self, url: str, headers: dict[str, str], http: Http) -> Any:
-        """The detail body; with detail_pages, the first page's with every page's items."""
-        pages = self._detail_pages
-        if pages is None or self._detail_next is None:
-            return await http.get(url, headers)
-        found: list[Any] = []
-        first: Any = None
-        async for body in self._pages(http, url, headers, self._detail_next, pages.cursor_param):
-            items = body.get(pages.items) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise BadResponse(f"the detail body's {pages.items!r} is no JSON array")
-            first = body if first is None else first
-            found.extend(items)
-        return {**first, pages.items: found}
-
     def _first_page(self) -> str:
         assert self._listing is not None
         url = self.base_url + self._listing.path
@@ -758,11 +723,13 @@ class Generic(Adapter[GenericConfig]):
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
-    def _following(self, first: str, cursor: str, cursor_param: str | None) -> str:
+    def _following(self, first: str, cursor: str) -> str:
         """The next page's URL: the first one with the cursor, or the URL the provider gave,
         which must stay on base_url's host (the request carries credentials)."""
-        if cursor_param is not None:
-            query = urlencode({cursor_param: cursor})
+        assert self._listing is not None
+        param = self._listing.cursor_param or self._listing.offset_param
+        if param is not None:
+            query = urlencode({param: cursor})
             return first + ("&" if "?" in first else "?") + query
         if cursor.startswith("/") and not cursor.startswith("//"):
             return self._root + cursor
@@ -771,68 +738,34 @@ class Generic(Adapter[GenericConfig]):
         return cursor
 
     async def _list(self, http: Http) -> list[tuple[str, Any]]:
-        """Every page of the list, as (sync id, item)."""
-        assert self._items is not None and self._listing is not None
+        """Every page of the list, as (sync id, item); a cursor seen twice is a failure, and so
+        is an empty page that says more follow (its offset would repeat)."""
+        assert self._items is not None
+        first = self._first_page()
+        url = first
         found: list[tuple[str, Any]] = []
-        cursor_param = self._listing.cursor_param
-        pages = (
-            self._pages(http, self._first_page(), None, self._next, cursor_param)
-            if self._more is None
-            else self._offset_pages(http, found)
-        )
-        async for body in pages:
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await http.get(url, self._headers(None), listing=True)
             items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
             found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
-        return found
-
-    async def _pages(
-        self,
-        http: Http,
-        first: str,
-        headers: dict[str, str] | None,
-        following: Any,
-        cursor_param: str | None,
-    ) -> AsyncIterator[Any]:
-        """Each page's body from `first` on (the list's without headers, else a detail's),
-        while `following` finds a cursor; a cursor seen twice, or more than MAX_LIST_PAGES
-        pages, is a failure."""
-        listing = headers is None
-        what = "the list" if listing else "the detail body"
-        url = first
-        seen: set[str] = set()
-        for _ in range(MAX_LIST_PAGES):
-            body = await http.get(
-                url, self._headers(None) if headers is None else headers, listing=listing
-            )
-            yield body
-            given = None if following is None else jpath.search(following, body)
+            if self._more is not None:
+                if not jpath.truthy(jpath.search(self._more, body)):
+                    return found
+                if not items:
+                    raise UpstreamError("bad_response", "an empty page says more follow")
+                url = self._following(first, str(len(found)))
+                continue
+            given = None if self._next is None else jpath.search(self._next, body)
             cursor = jpath.text(given) if jpath.truthy(given) else None
             if not cursor:
-                return
+                return found
             if cursor in seen:
-                raise UpstreamError("bad_response", f"{what}'s next cursor repeats an earlier one")
+                raise UpstreamError("bad_response", "the list's next cursor repeats an earlier one")
             seen.add(cursor)
-            url = self._following(first, cursor, cursor_param)
-        raise UpstreamError("bad_response", f"{what} did not end within {MAX_LIST_PAGES} pages")
-
-    async def _offset_pages(self, http: Http, found: list[Any]) -> AsyncIterator[Any]:
-        """Each page's body while `more` says more follow, the next one starting after the
-        items read so far (`found`, which the caller fills between pages); an empty page that
-        says more follow is a failure, as its offset would repeat."""
-        assert self._listing is not None and self._listing.offset_param is not None
-        first = self._first_page()
-        url = first
-        for _ in range(MAX_LIST_PAGES):
-            read = len(found)
-            body = await http.get(url, self._headers(None), listing=True)
-            yield body
-            if not jpath.truthy(jpath.search(self._more, body)):
-                return
-            if len(found) == read:
-                raise UpstreamError("bad_response", "an empty page of the list says more follow")
-            url = self._following(first, str(len(found)), self._listing.offset_param)
+            url = self._following(first, cursor)
         raise UpstreamError("bad_response", f"the list did not end within {MAX_LIST_PAGES} pages")
 
 

@@ -93,10 +93,10 @@ class Connection:
             tasks = [{"code": "reconnect", "message": "Reconnect: the OAuth token was revoked"}]
         elif self.kind == "paused":
             sync = "paused"
-        elif self.kind == "failing":
-            succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
         elif self.kind == "manual":
             succeeded = m.now - 4 * DAY
+        elif self.kind == "failing":
+            succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
         return {
             "id": self.id,
             "group_id": GROUP,

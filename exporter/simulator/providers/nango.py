@@ -105,11 +105,7 @@ class NangoSync:
             "variant": "base",
             "status": status,
             "type": kind,
-        }
-        if finished is not None:
-            body["finishedAt"] = iso_millis(finished)
-        return {
-            **body,
+            "finishedAt": iso_millis(finished) if finished else None,
             "nextScheduledSyncAt": iso_millis(m.now + 20 * MINUTE),
             "frequency": "every 30 minutes",
             "latestResult": {
@@ -118,6 +114,9 @@ class NangoSync:
             },
             "recordCount": counts,
         }
+        if body["finishedAt"] is None:
+            del body["finishedAt"]  # a string in Nango's spec, never null: no run has ended
+        return body
 
 
 def demo_syncs(older_server: bool = False) -> list[NangoSync]:
