@@ -438,3 +438,20 @@ def test_an_unusable_token_answer_fails_the_reads_and_is_counted(
     assert 1 <= len(token_server.posts) <= 2 and token_server.gets == []
     assert why in result.stderr
     assert "unusable-secret-9" not in result.stdout + result.stderr
+
+
+def test_token_requests_spend_the_sources_request_budget(fresh: Sim, tmp_path: Path) -> None:
+    syncs = [airbyte.WAREHOUSE, airbyte.BILLING]
+    source = airbyte_source(
+        fresh, tmp_path / "secret", discover=False, syncs=syncs, max_requests_per_second=1
+    )
+    config = write(tmp_path, [source])
+    document = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**document, "collector": {"default_timeout": "15s"}}))
+    result = run_exporter("--config.file", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    seen = fresh.http.get("/_sim/requests").json()
+    assert seen["paths"][TOKEN_PATH] == 1
+    assert seen["providers"]["airbyte"] >= 4, seen["paths"]
+    # The token request, the listing and the job requests: never two within one second.
+    assert seen["max_per_second"]["airbyte"] == 1, seen["per_second"]
