@@ -455,3 +455,49 @@ def test_token_requests_spend_the_sources_request_budget(fresh: Sim, tmp_path: P
     assert seen["providers"]["airbyte"] >= 4, seen["paths"]
     # The token request, the listing and the job requests: never two within one second.
     assert seen["max_per_second"]["airbyte"] == 1, seen["per_second"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"client_id": airbyte.CLIENT_ID, "client_secret": SECRET}, 200),  # older docs: no grant
+        ({"client_id": airbyte.CLIENT_ID, "client_secret": SECRET, "grant-type": "password"}, 400),
+        (
+            {
+                "client_id": airbyte.CLIENT_ID,
+                "client_secret": "no",
+                "grant-type": "client_credentials",
+            },
+            401,
+        ),
+        ({"client_id": "other", "client_secret": SECRET, "grant-type": "client_credentials"}, 401),
+    ],
+)
+def test_the_simulators_token_exchange(fresh: Sim, body: dict[str, Any], status: int) -> None:
+    """Airbyte's documented body is served; the guesses (grant-type optional, 401 for a wrong
+    secret) both ways."""
+    response = fresh.http.post(TOKEN_PATH, json=body)
+    assert response.status_code == status, response.text
+    if status == 200:
+        answer = response.json()
+        assert set(answer) == {"access_token", "token_type", "expires_in"}
+        assert answer["token_type"] == "Bearer" and answer["expires_in"] == 180
+        jobs = fresh.http.get(
+            "/airbyte/v1/connections",
+            headers={"Authorization": f"Bearer {answer['access_token']}"},
+        )
+        assert jobs.status_code == 200
+    bad = fresh.http.get("/airbyte/v1/connections", headers={"Authorization": "Bearer forged"})
+    assert bad.status_code == 401
+
+
+def test_the_simulator_refuses_a_form_body_and_expired_tokens(fresh: Sim) -> None:
+    form = {"client_id": airbyte.CLIENT_ID, "client_secret": SECRET}
+    assert fresh.http.post(TOKEN_PATH, data=form).status_code == 400
+    application(fresh, expires_in=0.5)
+    token = fresh.http.post(TOKEN_PATH, json=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert fresh.http.get("/airbyte/v1/connections", headers=headers).status_code == 200
+    time.sleep(0.7)
+    expired = fresh.http.get("/airbyte/v1/connections", headers=headers)
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
