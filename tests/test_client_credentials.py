@@ -438,3 +438,66 @@ def test_an_unusable_token_answer_fails_the_reads_and_is_counted(
     assert 1 <= len(token_server.posts) <= 2 and token_server.gets == []
     assert why in result.stderr
     assert "unusable-secret-9" not in result.stdout + result.stderr
+
+
+def test_token_requests_spend_the_sources_request_budget(fresh: Sim, tmp_path: Path) -> None:
+    syncs = [airbyte.WAREHOUSE, airbyte.BILLING]
+    source = airbyte_source(
+        fresh, tmp_path / "secret", discover=False, syncs=syncs, max_requests_per_second=1
+    )
+    config = write(tmp_path, [source])
+    document = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**document, "collector": {"default_timeout": "15s"}}))
+    result = run_exporter("--config.file", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    seen = fresh.http.get("/_sim/requests").json()
+    assert seen["paths"][TOKEN_PATH] == 1
+    assert seen["providers"]["airbyte"] >= 4, seen["paths"]
+    # The token request, the listing and the job requests: never two within one second.
+    assert seen["max_per_second"]["airbyte"] == 1, seen["per_second"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"client_id": airbyte.CLIENT_ID, "client_secret": SECRET}, 200),  # older docs: no grant
+        ({"client_id": airbyte.CLIENT_ID, "client_secret": SECRET, "grant-type": "password"}, 400),
+        (
+            {
+                "client_id": airbyte.CLIENT_ID,
+                "client_secret": "no",
+                "grant-type": "client_credentials",
+            },
+            401,
+        ),
+        ({"client_id": "other", "client_secret": SECRET, "grant-type": "client_credentials"}, 401),
+    ],
+)
+def test_the_simulators_token_exchange(fresh: Sim, body: dict[str, Any], status: int) -> None:
+    """Airbyte's documented body is served; the guesses (grant-type optional, 401 for a wrong
+    secret) both ways."""
+    response = fresh.http.post(TOKEN_PATH, json=body)
+    assert response.status_code == status, response.text
+    if status == 200:
+        answer = response.json()
+        assert set(answer) == {"access_token", "token_type", "expires_in"}
+        assert answer["token_type"] == "Bearer" and answer["expires_in"] == 180
+        jobs = fresh.http.get(
+            "/airbyte/v1/connections",
+            headers={"Authorization": f"Bearer {answer['access_token']}"},
+        )
+        assert jobs.status_code == 200
+    bad = fresh.http.get("/airbyte/v1/connections", headers={"Authorization": "Bearer forged"})
+    assert bad.status_code == 401
+
+
+def test_the_simulator_refuses_a_form_body_and_expired_tokens(fresh: Sim) -> None:
+    form = {"client_id": airbyte.CLIENT_ID, "client_secret": SECRET}
+    assert fresh.http.post(TOKEN_PATH, data=form).status_code == 400
+    application(fresh, expires_in=0.5)
+    token = fresh.http.post(TOKEN_PATH, json=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert fresh.http.get("/airbyte/v1/connections", headers=headers).status_code == 200
+    time.sleep(0.7)
+    expired = fresh.http.get("/airbyte/v1/connections", headers=headers)
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
