@@ -17,6 +17,7 @@ import orjson
 
 from exporter import __version__
 from exporter.http1 import BodyTooLarge, Client, ProtocolError
+from exporter.jsonbody import without_bad_items
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
 
@@ -117,12 +118,14 @@ async def get_json(
     limit: int = MAX_BODY_BYTES,
     proxy: str | None = None,
     on_send: Callable[[], None] | None = None,
+    on_dropped: Callable[[int], None] | None = None,
 ) -> tuple[str, Any]:
     """GET `url`; its status code and decoded JSON body, or UpstreamError for any failure.
 
     The timeout covers connect, send and the whole body. A 429's wait comes from Retry-After,
     or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
-    header is absent.
+    header is absent. With `on_dropped` (a list's page), list items no UTF-8 can carry are
+    dropped and their number given to it, instead of the whole body refused.
     """
     code = ""
     try:
@@ -139,12 +142,28 @@ async def get_json(
                 if error.retry_after is None:
                     error.retry_after = _body_retry_after(content)
             raise error
-        return code, orjson.loads(content)
+        return code, _decoded(content, on_dropped)
     except UpstreamError:
         raise
     except Exception as exc:
         reason, detail = _failure(exc, timeout)
         raise UpstreamError(reason, detail, code=code) from None
+
+
+def _decoded(content: bytes, on_dropped: Callable[[int], None] | None) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        if on_dropped is None:
+            raise
+        try:
+            body, dropped = without_bad_items(content)
+        except ValueError:
+            dropped = 0
+        if not dropped:  # nothing to drop: refused for what orjson refused
+            raise
+        on_dropped(dropped)
+        return body
 
 
 def _body_retry_after(content: bytes) -> float | None:

@@ -27,7 +27,7 @@ log = logging.getLogger("exporter.discovery")
 # One listing (every page, every user) gets this long; each request at most request_timeout.
 LISTING_TIMEOUT = 60.0
 RETRY_AFTER_FAILURE = 60.0
-DROP_REASONS = ("invalid_id", "max_syncs")
+DROP_REASONS = ("invalid_id", "max_syncs", "unreadable_item")
 
 
 class Discovery:
@@ -57,6 +57,7 @@ class Discovery:
         self._configured = [f for f in adapter.configured() if self._owns(f)]
         self._listed: dict[str, list[Found]] = {}
         self._failing: dict[str, str] = {}
+        self._unreadable = 0
         self._task: asyncio.Task[None] | None = None
         self.targets: list[Target] = []
         self._rebuild()
@@ -70,6 +71,7 @@ class Discovery:
         """Start from another discovery's lists (a reload that kept the source's credentials)."""
         self._listed = dict(previous._listed)
         self._failing = dict(previous._failing)
+        self._unreadable = previous._unreadable
         self._rebuild({target.sync_id: target for target in previous.targets})
         if previous.ready.is_set():
             self.ready.set()
@@ -117,6 +119,7 @@ class Discovery:
                 self._recovered(scope)
                 listed[scope] = result
         self._listed = listed
+        self._unreadable = sum(http.dropped)
         known = len(self.targets)
         self._rebuild({target.sync_id: target for target in self.targets})
         if len(self.targets) != known or not self.ready.is_set():
@@ -144,6 +147,7 @@ class Discovery:
         previous = previous or {}
         listed: dict[str, Found] = {}
         dropped = dict.fromkeys(DROP_REASONS, 0)
+        dropped["unreadable_item"] = self._unreadable
         for found_list in self._listed.values():
             for found in found_list:
                 if check_sync_id(found.sync_id) is not None:

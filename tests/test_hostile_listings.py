@@ -69,6 +69,34 @@ def test_listed_ids_that_cannot_be_requested_safely_are_dropped(tmp_path: Path) 
     assert sorted(requested) == sorted(expected), "no request was made for a dropped id"
 
 
+def test_one_unreadable_item_costs_that_item_not_the_list(tmp_path: Path) -> None:
+    # A lone surrogate escape: valid JSON syntax, but no UTF-8 text can carry it (orjson
+    # refuses the whole document for it).
+    body = (
+        b'{"data": [{"id": "ok-1"}, {"id": "bad-\\ud800"}, {"id": "ok-2"},'
+        b' {"id": "bad-2", "name": "\\udfff"}, {"id": "ok-3"}]}'
+    )
+    routes: Routes = {"/v1/syncs": json_reply(body), "/v1/syncs/*": SEQUIN_SYNC}
+    with hostile_server(routes) as provider:
+        config = sequin_config(tmp_path / "c.yml", provider.url, ", discover_interval: 1s")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path / "exporter.log"
+        with running(exporter_command(config, port), f"{url}/-/ready", log=log):
+            deadline = time.monotonic() + 30
+            while provider.count("/v1/syncs") < 3:
+                assert time.monotonic() < deadline, "the source did not list three times"
+                time.sleep(0.2)
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+    assert read_ids(m) == {"ok-1", "ok-2", "ok-3"}
+    assert all(m.value("sync_up", sync_id=sync_id) == 1 for sync_id in ("ok-1", "ok-2", "ok-3"))
+    assert m.value("sync_exporter_syncs_dropped", source="listed", reason="unreadable_item") == 2
+    assert m.value("sync_exporter_errors_total", source="listed", reason="bad_response") == 0
+    logged = log.read_text()
+    assert logged.count("no UTF-8 can carry") == 1, "logged once, not at every listing"
+    assert "Traceback" not in logged
+
+
 def test_max_syncs_reads_the_first_in_id_order_of_200000_listed(tmp_path: Path) -> None:
     ids = [f"s-{n:06d}" for n in range(200_000)]
     random.Random(9).shuffle(ids)
