@@ -20,12 +20,15 @@ from exporter.http1 import BodyTooLarge, Client, ProtocolError
 from exporter.jsonbody import without_bad_items
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
+from exporter.threads import in_thread
 
 USER_AGENT = f"sync-status-exporter/{__version__}"
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A list page holds many syncs (Sequin's and Terminal's whole objects), so more is allowed.
 MAX_LIST_BYTES = 64 * 1024 * 1024
+# Bodies larger than this are decoded in a thread: 60 MiB took the event loop over a second.
+THREAD_BYTES = 1024 * 1024
 
 
 def make_client(tls: ssl.SSLContext) -> Client:
@@ -142,7 +145,14 @@ async def get_json(
                 if error.retry_after is None:
                     error.retry_after = _body_retry_after(content)
             raise error
-        return code, _decoded(content, on_dropped)
+        lenient = on_dropped is not None
+        if len(content) > THREAD_BYTES:
+            body, dropped = await in_thread(lambda: _decoded(content, lenient), "json", no_gc=True)
+        else:
+            body, dropped = _decoded(content, lenient)
+        if dropped and on_dropped is not None:
+            on_dropped(dropped)
+        return code, body
     except UpstreamError:
         raise
     except Exception as exc:
@@ -150,11 +160,12 @@ async def get_json(
         raise UpstreamError(reason, detail, code=code) from None
 
 
-def _decoded(content: bytes, on_dropped: Callable[[int], None] | None) -> Any:
+def _decoded(content: bytes, lenient: bool) -> tuple[Any, int]:
+    """The body's JSON, and how many unreadable list items were left out (with `lenient`)."""
     try:
-        return orjson.loads(content)
+        return orjson.loads(content), 0
     except orjson.JSONDecodeError:
-        if on_dropped is None:
+        if not lenient:
             raise
         try:
             body, dropped = without_bad_items(content)
@@ -162,8 +173,7 @@ def _decoded(content: bytes, on_dropped: Callable[[int], None] | None) -> Any:
             dropped = 0
         if not dropped:  # nothing to drop: refused for what orjson refused
             raise
-        on_dropped(dropped)
-        return body
+        return body, dropped
 
 
 def _body_retry_after(content: bytes) -> float | None:

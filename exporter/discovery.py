@@ -18,6 +18,7 @@ from typing import Any
 
 from exporter.providers.base import Adapter, UpstreamError
 from exporter.schema import check_sync_id
+from exporter.selection import Capped
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Found, Shard, Target, TargetMaker
 from exporter.upstream import Upstream
@@ -148,7 +149,10 @@ class Discovery:
         listed: dict[str, Found] = {}
         dropped = dict.fromkeys(DROP_REASONS, 0)
         dropped["unreadable_item"] = self._unreadable
+        beyond = 0
         for found_list in self._listed.values():
+            if isinstance(found_list, Capped):
+                beyond += found_list.beyond
             for found in found_list:
                 if check_sync_id(found.sync_id) is not None:
                     dropped["invalid_id"] += 1
@@ -168,6 +172,7 @@ class Discovery:
             if len(extra) > self.max_syncs:
                 dropped["max_syncs"] = len(extra) - self.max_syncs
                 extra = extra[: self.max_syncs]
+            dropped["max_syncs"] += beyond
             chosen.extend(extra)
         if dropped["max_syncs"] and not self.dropped["max_syncs"]:
             log.warning(
