@@ -17,14 +17,18 @@ import orjson
 
 from exporter import __version__
 from exporter.http1 import BodyTooLarge, Client, ProtocolError
+from exporter.jsonbody import without_bad_items
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
+from exporter.threads import in_thread
 
 USER_AGENT = f"sync-status-exporter/{__version__}"
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A list page holds many syncs (Sequin's and Terminal's whole objects), so more is allowed.
 MAX_LIST_BYTES = 64 * 1024 * 1024
+# Bodies larger than this are decoded in a thread: 60 MiB took the event loop over a second.
+THREAD_BYTES = 1024 * 1024
 
 
 def make_client(tls: ssl.SSLContext) -> Client:
@@ -118,13 +122,15 @@ async def get_json(
     proxy: str | None = None,
     on_send: Callable[[], None] | None = None,
     form: bytes | None = None,
+    on_dropped: Callable[[int], None] | None = None,
 ) -> tuple[str, Any]:
     """GET `url` (POST `form` if given); its status code and decoded JSON body, or
     UpstreamError for any failure.
 
     The timeout covers connect, send and the whole body. A 429's wait comes from Retry-After,
     or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
-    header is absent.
+    header is absent. With `on_dropped` (a list's page), list items no UTF-8 can carry are
+    dropped and their number given to it, instead of the whole body refused.
     """
     code = ""
     try:
@@ -141,12 +147,35 @@ async def get_json(
                 if error.retry_after is None:
                     error.retry_after = _body_retry_after(content)
             raise error
-        return code, orjson.loads(content)
+        lenient = on_dropped is not None
+        if len(content) > THREAD_BYTES:
+            body, dropped = await in_thread(lambda: _decoded(content, lenient), "json", no_gc=True)
+        else:
+            body, dropped = _decoded(content, lenient)
+        if dropped and on_dropped is not None:
+            on_dropped(dropped)
+        return code, body
     except UpstreamError:
         raise
     except Exception as exc:
         reason, detail = _failure(exc, timeout)
         raise UpstreamError(reason, detail, code=code) from None
+
+
+def _decoded(content: bytes, lenient: bool) -> tuple[Any, int]:
+    """The body's JSON, and how many unreadable list items were left out (with `lenient`)."""
+    try:
+        return orjson.loads(content), 0
+    except orjson.JSONDecodeError:
+        if not lenient:
+            raise
+        try:
+            body, dropped = without_bad_items(content)
+        except ValueError:
+            dropped = 0
+        if not dropped:  # nothing to drop: refused for what orjson refused
+            raise
+        return body, dropped
 
 
 def _body_retry_after(content: bytes) -> float | None:

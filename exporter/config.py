@@ -6,12 +6,9 @@ the field path, so a bad config never starts half a service.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args
@@ -47,6 +44,7 @@ from exporter.schema import (
     located,
     shown,
 )
+from exporter.threads import gc_paused
 
 __all__ = ["Config", "ConfigError", "Model", "load_config", "parse_config", "parse_document"]
 
@@ -348,35 +346,6 @@ else:  # pragma: no cover - PyYAML built without libyaml
 
     class _Loader(_DepthLimit, yaml.SafeLoader):  # type: ignore[no-redef]
         """PyYAML's pure-Python safe loader with the depth limit."""
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a config is built.
-
-    Building 100,000 syncs makes millions of objects, and the collector would walk them all
-    again and again: parsing took 5.2 s instead of 2.0 s, and each full pass held the
-    interpreter for up to a second, stalling the event loop while a reload parsed in a thread.
-    """
-    global _gc_holders
-    with _gc_lock:
-        if _gc_holders == 0:
-            was_enabled = gc.isenabled()
-            gc.disable()
-        else:
-            was_enabled = False
-        _gc_holders += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and (was_enabled or not gc.isenabled()):
-                gc.enable()
 
 
 def _load_yaml(text: str, origin: str) -> Any:

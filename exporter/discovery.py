@@ -18,6 +18,7 @@ from typing import Any
 
 from exporter.providers.base import Adapter, UpstreamError
 from exporter.schema import check_sync_id
+from exporter.selection import Capped
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Found, Shard, Target, TargetMaker
 from exporter.upstream import Upstream
@@ -27,7 +28,7 @@ log = logging.getLogger("exporter.discovery")
 # One listing (every page, every user) gets this long; each request at most request_timeout.
 LISTING_TIMEOUT = 60.0
 RETRY_AFTER_FAILURE = 60.0
-DROP_REASONS = ("invalid_id", "max_syncs")
+DROP_REASONS = ("invalid_id", "max_syncs", "unreadable_item")
 
 
 class Discovery:
@@ -57,6 +58,7 @@ class Discovery:
         self._configured = [f for f in adapter.configured() if self._owns(f)]
         self._listed: dict[str, list[Found]] = {}
         self._failing: dict[str, str] = {}
+        self._unreadable = 0
         self._task: asyncio.Task[None] | None = None
         self.targets: list[Target] = []
         self._rebuild()
@@ -70,6 +72,7 @@ class Discovery:
         """Start from another discovery's lists (a reload that kept the source's credentials)."""
         self._listed = dict(previous._listed)
         self._failing = dict(previous._failing)
+        self._unreadable = previous._unreadable
         self._rebuild({target.sync_id: target for target in previous.targets})
         if previous.ready.is_set():
             self.ready.set()
@@ -117,6 +120,7 @@ class Discovery:
                 self._recovered(scope)
                 listed[scope] = result
         self._listed = listed
+        self._unreadable = sum(http.dropped)
         known = len(self.targets)
         self._rebuild({target.sync_id: target for target in self.targets})
         if len(self.targets) != known or not self.ready.is_set():
@@ -144,7 +148,11 @@ class Discovery:
         previous = previous or {}
         listed: dict[str, Found] = {}
         dropped = dict.fromkeys(DROP_REASONS, 0)
+        dropped["unreadable_item"] = self._unreadable
+        beyond = 0
         for found_list in self._listed.values():
+            if isinstance(found_list, Capped):
+                beyond += found_list.beyond
             for found in found_list:
                 if check_sync_id(found.sync_id) is not None:
                     dropped["invalid_id"] += 1
@@ -164,6 +172,7 @@ class Discovery:
             if len(extra) > self.max_syncs:
                 dropped["max_syncs"] = len(extra) - self.max_syncs
                 extra = extra[: self.max_syncs]
+            dropped["max_syncs"] += beyond
             chosen.extend(extra)
         if dropped["max_syncs"] and not self.dropped["max_syncs"]:
             log.warning(

@@ -156,7 +156,8 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
         "sync_exporter_syncs_dropped",
         "Syncs the last listing of a source returned but the exporter does not read, by reason "
         "(invalid_id: an id that is empty, too long, a path segment or unprintable; max_syncs: "
-        "beyond the source's max_syncs).",
+        "beyond the source's max_syncs; unreadable_item: a list item holding a string no "
+        "UTF-8 can carry).",
         labels=("source", "reason"),
     ),
     Family(

@@ -7,16 +7,20 @@ so `max_concurrency` and a 429's Retry-After hold across all of them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
 from exporter.http1 import Client
 from exporter.providers.base import UpstreamError
 from exporter.selfmetrics import SelfMetrics
+
+log = logging.getLogger("exporter.upstream")
 
 
 class Budget:
@@ -140,6 +144,17 @@ class Upstream:
         self._durations = metrics.request_duration.labels(source)
         self._limit = asyncio.Semaphore(concurrency)
         self._proxy = env_proxy(base_url)
+        self._told_dropped = False
+
+    def _dropped(self, then: Callable[[int], None] | None, count: int) -> None:
+        if not self._told_dropped:
+            self._told_dropped = True
+            log.warning(
+                "a list page holds items no UTF-8 can carry; reading the list without them",
+                extra={"fields": {"source": self.source, "items": count}},
+            )
+        if then is not None:
+            then(count)
 
     def backing_off(self) -> bool:
         """Whether a 429's Retry-After still stops this source."""
@@ -161,9 +176,14 @@ class Upstream:
         headers: Mapping[str, str],
         listing: bool,
         deadline: float,
+        on_dropped: Callable[[int], None] | None = None,
         form: bytes | None = None,
     ) -> Any:
-        """One request, counted, within the source's limits; UpstreamError when it fails."""
+        """One request, counted, within the source's limits; UpstreamError when it fails.
+
+        A list page loses the items no UTF-8 can carry, not the whole page: their number
+        goes to `on_dropped` (and the log, once per source).
+        """
         if self.backing_off():
             raise UpstreamError("rate_limited", "source is backing off after HTTP 429", sent=False)
         async with self._limit:
@@ -180,7 +200,10 @@ class Upstream:
                         "budget", "max_requests_per_second spent until the deadline", sent=False
                     )
             try:
-                return await self._send(url, headers, listing, deadline, spend, form)
+                dropped = None
+                if listing:
+                    dropped = partial(self._dropped, on_dropped)
+                return await self._send(url, headers, listing, deadline, spend, dropped, form)
             finally:
                 if spend is not None:
                     spend()
@@ -192,6 +215,7 @@ class Upstream:
         listing: bool,
         deadline: float,
         spend: Spend | None,
+        on_dropped: Callable[[int], None] | None,
         form: bytes | None = None,
     ) -> Any:
         timeout = min(self.request_timeout, deadline - time.monotonic())
@@ -209,6 +233,7 @@ class Upstream:
                 proxy=self._proxy,
                 on_send=spend,
                 form=form,
+                on_dropped=on_dropped,
             )
         except UpstreamError as exc:
             code = exc.code
@@ -224,15 +249,21 @@ class Upstream:
 
 @dataclass(frozen=True, slots=True)
 class SourceHttp:
-    """The `Http` an adapter is handed: the source's upstream with one deadline."""
+    """The `Http` an adapter is handed: the source's upstream with one deadline.
+
+    `dropped` collects, per list page, how many unreadable items were left out.
+    """
 
     upstream: Upstream
     deadline: float
+    dropped: list[int] = field(default_factory=list)
 
     async def get(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Any:
         """GET `url` and return its decoded JSON body."""
-        return await self.upstream.get(url, headers, listing, self.deadline)
+        return await self.upstream.get(
+            url, headers, listing, self.deadline, self.dropped.append if listing else None
+        )
 
     async def post(self, url: str, headers: Mapping[str, str], form: bytes) -> Any:
         """POST `form` to `url` (a token request) and return its decoded JSON body."""
-        return await self.upstream.get(url, headers, False, self.deadline, form)
+        return await self.upstream.get(url, headers, False, self.deadline, form=form)

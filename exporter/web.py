@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -15,10 +14,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from exporter.collection import Collector, scrape_timeout
-from exporter.config import Config, ConfigError, gc_paused
+from exporter.config import Config, ConfigError
 from exporter.serving import add_security_headers, track_requests
 from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
+from exporter.threads import gc_paused, in_thread
 from exporter.webconfig import WebSecurityConfig, basic_auth
 
 log = logging.getLogger("exporter.web")
@@ -35,36 +35,6 @@ MAX_LISTED = 20
 
 class ReloadUnavailable(ConfigError):
     """Reload was asked of an exporter that has no config file (the demo)."""
-
-
-async def in_thread(function: Callable[[], T]) -> T:
-    """Run `function` in a daemon thread and wait for it without blocking the event loop.
-
-    Not the default executor: asyncio.run waits for its threads at exit, and a reload still
-    parsing a huge file must not hold up a shutdown.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        try:
-            outcome: tuple[T | None, BaseException | None] = (function(), None)
-        except BaseException as exc:
-            outcome = (None, exc)
-        # RuntimeError: the loop closed meanwhile, and nobody is waiting.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=run, name="config-load", daemon=True).start()
-    return await future
 
 
 class Exporter:

@@ -6,16 +6,23 @@ The exporter runs as users run it (a real process) against a listing served on 1
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from exporter.schema import check_sync_id
+from exporter.selection import first_by_id
 from tests.exposition import Exposition
 from tests.hostile import Reply, Route, hostile_server, json_reply
 from tests.procs import exporter_command, free_port, run_exporter, running
@@ -69,6 +76,34 @@ def test_listed_ids_that_cannot_be_requested_safely_are_dropped(tmp_path: Path) 
     assert sorted(requested) == sorted(expected), "no request was made for a dropped id"
 
 
+def test_one_unreadable_item_costs_that_item_not_the_list(tmp_path: Path) -> None:
+    # A lone surrogate escape: valid JSON syntax, but no UTF-8 text can carry it (orjson
+    # refuses the whole document for it).
+    body = (
+        b'{"data": [{"id": "ok-1"}, {"id": "bad-\\ud800"}, {"id": "ok-2"},'
+        b' {"id": "bad-2", "name": "\\udfff"}, {"id": "ok-3"}]}'
+    )
+    routes: Routes = {"/v1/syncs": json_reply(body), "/v1/syncs/*": SEQUIN_SYNC}
+    with hostile_server(routes) as provider:
+        config = sequin_config(tmp_path / "c.yml", provider.url, ", discover_interval: 1s")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path / "exporter.log"
+        with running(exporter_command(config, port), f"{url}/-/ready", log=log):
+            deadline = time.monotonic() + 30
+            while provider.count("/v1/syncs") < 3:
+                assert time.monotonic() < deadline, "the source did not list three times"
+                time.sleep(0.2)
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=30).text)
+    assert read_ids(m) == {"ok-1", "ok-2", "ok-3"}
+    assert all(m.value("sync_up", sync_id=sync_id) == 1 for sync_id in ("ok-1", "ok-2", "ok-3"))
+    assert m.value("sync_exporter_syncs_dropped", source="listed", reason="unreadable_item") == 2
+    assert m.value("sync_exporter_errors_total", source="listed", reason="bad_response") == 0
+    logged = log.read_text()
+    assert logged.count("no UTF-8 can carry") == 1, "logged once, not at every listing"
+    assert "Traceback" not in logged
+
+
 def test_max_syncs_reads_the_first_in_id_order_of_200000_listed(tmp_path: Path) -> None:
     ids = [f"s-{n:06d}" for n in range(200_000)]
     random.Random(9).shuffle(ids)
@@ -93,6 +128,63 @@ def test_max_syncs_reads_the_first_in_id_order_of_200000_listed(tmp_path: Path) 
     assert set(reads) == {f"/v1/syncs/s-{n:06d}" for n in range(50)}
     warnings = log.read_text().count("the provider lists more syncs than max_syncs")
     assert warnings == 1, "warned once, not at every listing"
+
+
+def test_two_million_listed_neither_stall_the_exporter_nor_pass_max_syncs(tmp_path: Path) -> None:
+    count = 2_000_000
+    numbers = list(range(count))
+    random.Random(5).shuffle(numbers)
+    body = b'{"items":[' + ",".join(f'{{"id":"g{n:07d}","s":"ok"}}' for n in numbers).encode()
+    body += b"]}"
+    assert 50 * MiB < len(body) < 64 * MiB  # a list page may have 64 MiB
+    del numbers
+    routes: Routes = {"/v1/all": json_reply(body)}
+    with hostile_server(routes) as provider:
+        config = tmp_path / "c.yml"
+        config.write_text(
+            f"sources: [{{name: big, provider: generic, base_url: '{provider.url}',"
+            " auth: {token: t}, discover: true, max_syncs: 50,"
+            " generic: {list: {path: /v1/all, items: items}, fields: {id: id, status: s},"
+            " states: {ok: idle}}}]\n"
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        waits: list[float] = []
+        stop = threading.Event()
+
+        def health() -> None:
+            while not stop.is_set():
+                started = time.monotonic()
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/-/healthy", timeout=60).status_code == 200:
+                        waits.append(time.monotonic() - started)
+                time.sleep(0.1)
+
+        with running(exporter_command(config, port), f"{url}/-/healthy", log=tmp_path / "e.log"):
+            prober = threading.Thread(target=health)
+            prober.start()
+            try:
+                deadline = time.monotonic() + 120
+                while httpx.get(f"{url}/-/ready", timeout=60).status_code != 200:
+                    assert time.monotonic() < deadline, "the first listing did not end"
+                    time.sleep(0.2)
+                # A scrape reads the statuses from a fresh listing (no detail request).
+                answer = httpx.get(f"{url}/metrics", timeout=60)
+            finally:
+                stop.set()
+                prober.join()
+    assert answer.status_code == 200
+    m = Exposition(answer.text)
+    first = {f"g{n:07d}" for n in range(50)}
+    assert read_ids(m, "big") == first
+    ups = {m.value("sync_up", source="big", sync_id=sync_id) for sync_id in first}
+    assert ups == {1}, [
+        line for line in answer.text.splitlines() if "big" in line and "sync_" not in line[:5]
+    ][:40]
+    assert m.value("sync_exporter_syncs_dropped", source="big", reason="max_syncs") == count - 50
+    assert provider.count("/v1/all") >= 2
+    # /-/healthy answered all along: before the fix, one wait was 19 s.
+    assert len(waits) > 10 and max(waits) < 3.0, sorted(waits)[-5:]
 
 
 def terminal_config(path: Path, base: str, extra: str = "") -> Path:
@@ -252,3 +344,36 @@ def test_a_failing_listing_keeps_the_last_good_list(tmp_path: Path) -> None:
         "one warning per change of reason, not one per retry"
     )
     assert logged.count("listing syncs works again") == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ids=st.lists(
+        st.sampled_from(["", ".", "a/b", "x y", *(f"s{n}" for n in range(40))]), max_size=80
+    ),
+    cap=st.integers(min_value=0, max_value=12),
+    keep=st.sets(st.sampled_from([f"s{n}" for n in range(40)]), max_size=4),
+)
+def test_picking_before_the_cap_reads_what_discovery_would_have(
+    ids: list[str], cap: int, keep: set[str]
+) -> None:
+    def owns(sync_id: str) -> bool:
+        return zlib.crc32(sync_id.encode()) % 3 != 0
+
+    def read(pairs: list[tuple[str, Any]]) -> tuple[list[str], int]:
+        # Discovery's own cut: first item per id, valid, owned, not configured, in id order.
+        listed: dict[str, Any] = {}
+        for sync_id, item in pairs:
+            if check_sync_id(sync_id) is None:
+                listed.setdefault(sync_id, item)
+        extra = sorted(s for s in listed if s not in keep and owns(s))
+        return extra[:cap], max(len(extra) - cap, 0)
+
+    pairs = [(sync_id, index) for index, sync_id in enumerate(ids)]
+    chosen, beyond = first_by_id(pairs, keep, cap, owns)
+    whole, dropped = read(pairs)
+    picked, picked_dropped = read(chosen)
+    assert picked == whole
+    # Items beyond are counted per item (an id listed twice there counts twice).
+    assert picked_dropped + beyond >= dropped
+    assert all(pair in chosen for pair in pairs if pair[0] in keep)

@@ -54,8 +54,10 @@ from exporter.schema import (
     secret_from,
     shown,
 )
+from exporter.selection import LARGE_LISTING, Capped, first_by_id
 from exporter.successes import Successes
 from exporter.targets import Found, Shard, Target
+from exporter.threads import in_thread
 
 PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth"})
 MAX_RULES = 50
@@ -435,6 +437,16 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _plain_field(expression: Any) -> str | None:
+    """The key, when a compiled path only takes one key of an object (`id`): then a dict
+    lookup finds the same as JMESPath, some thirty times faster over a huge list."""
+    parsed = getattr(expression, "parsed", None)
+    if isinstance(parsed, dict) and parsed.get("type") == "field" and not parsed.get("children"):
+        value = parsed.get("value")
+        return value if isinstance(value, str) else None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StatusMap:
     """A `generic:` block with every path compiled once: the document-to-status function."""
@@ -567,6 +579,10 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return None if not parts.hostname else (scheme, parts.hostname, port)
 
 
+# A listing as remembered: when it began, the items kept by id, and the ids it kept.
+Listed = tuple[float, dict[str, Any], frozenset[str]]
+
+
 class Generic(Adapter[GenericConfig]):
     """A source of any JSON sync API: listed, read in bulk from the list, or one GET each."""
 
@@ -597,6 +613,7 @@ class Generic(Adapter[GenericConfig]):
             else compile_path(api.listing.more)
         )
         self._id = compile_path(api.fields.id)
+        self._id_key = _plain_field(self._id)
         self._auth = config.auth.headers()
         spec = config.auth.client_credentials
         since = api.last_success_from
@@ -611,7 +628,7 @@ class Generic(Adapter[GenericConfig]):
         base = urlsplit(self.base_url)
         self._root = f"{base.scheme}://{base.netloc}"
         self._lock = asyncio.Lock()
-        self._listed: tuple[float, dict[str, Any]] | None = None
+        self._listed: Listed | None = None
         self._successes = Successes(api.initial_until_success)
 
     def adopt(self, previous: Adapter[Any]) -> None:
@@ -638,7 +655,11 @@ class Generic(Adapter[GenericConfig]):
         return self._listing is not None and self._detail is None
 
     async def discover(self, http: Http) -> Listing:
-        """Every listed sync, its list item as context (what the detail body is laid over)."""
+        """Every listed sync, its list item as context (what the detail body is laid over).
+
+        A huge list is cut to the configured syncs and the first by id up to `max_syncs`
+        before any is built (in a thread), the others only counted.
+        """
         if self._listing is None or (not self.config.discover and self._detail is None):
             return {"": []}
         http = self._authorized(http)
@@ -648,20 +669,38 @@ class Generic(Adapter[GenericConfig]):
             return {"": exc}
         except BadResponse as exc:
             return {"": UpstreamError("bad_response", str(exc))}
-        return {"": [Found(sync_id, context=item) for sync_id, item in items]}
+        if len(items) <= LARGE_LISTING:
+            return {"": [Found(sync_id, context=item) for sync_id, item in items]}
+        configured = {sync.id for sync in self.config.syncs}
+        cap = int(self.config.max_syncs) if self.config.discover else 0
+
+        def pick() -> Capped:
+            chosen, beyond = first_by_id(
+                items, configured, cap, lambda sync_id: self.shard.owns(self.config.name, sync_id)
+            )
+            found = Capped(Found(sync_id, context=item) for sync_id, item in chosen)
+            found.beyond = beyond
+            return found
+
+        return {"": await in_thread(pick, "listing", no_gc=True)}
 
     async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
         """Every status the list carries, from one listing (every page of it), or from a
-        listing that began after this call did (concurrent probes and collections share it)."""
+        listing that began after this call did (concurrent probes and collections share it).
+        Only the targets' items are kept and parsed, however long the list."""
         asked = time.monotonic()
         http = self._authorized(http)
+        wanted = {target.sync_id for target in targets}
         async with self._lock:
             listed = self._listed
-            if listed is None or listed[0] < asked:
-                listed = await self._fresh_listing(http)
+            if listed is None or listed[0] < asked or not wanted <= listed[2]:
+                listed = await self._fresh_listing(http, wanted)
         statuses = {}
         now = time.time()
-        for sync_id, item in listed[1].items():
+        for sync_id in wanted:
+            item = listed[1].get(sync_id)
+            if item is None:
+                continue
             try:
                 status = self.mapping.parse(item, now)
                 status.info.update(self.described(item))
@@ -670,14 +709,23 @@ class Generic(Adapter[GenericConfig]):
             statuses[sync_id] = self._successes.settle(sync_id, status, now)
         return statuses
 
-    async def _fresh_listing(self, http: Http) -> tuple[float, dict[str, Any]]:
-        """List now and remember it, with when it began; a sync listed twice keeps its first
-        item, as discovery does. Called with the lock held."""
+    async def _fresh_listing(self, http: Http, wanted: set[str]) -> Listed:
+        """List now and remember the items of the `wanted` syncs, with when it began; a sync
+        listed twice keeps its first item, as discovery does. Called with the lock held."""
         began = time.monotonic()
-        items: dict[str, Any] = {}
-        for sync_id, item in await self._list(http):
-            items.setdefault(sync_id, item)
-        self._listed = (began, items)
+        pairs = await self._list(http)
+
+        def keep() -> dict[str, Any]:
+            items: dict[str, Any] = {}
+            for sync_id, item in pairs:
+                if sync_id in wanted:
+                    items.setdefault(sync_id, item)
+            return items
+
+        items = (
+            await in_thread(keep, "listing", no_gc=True) if len(pairs) > LARGE_LISTING else keep()
+        )
+        self._listed = (began, items, frozenset(wanted))
         return self._listed
 
     async def read(self, target: Target, http: Http) -> SyncStatus:
@@ -710,10 +758,22 @@ class Generic(Adapter[GenericConfig]):
         async with self._lock:
             listed = self._listed
             if listed is None or time.monotonic() - listed[0] > LIST_REUSE:
-                listed = await self._fresh_listing(http)
+                listed = await self._fresh_listing(http, {sync_id})
+            elif sync_id not in listed[2]:
+                listed = await self._fresh_listing(http, {sync_id, *listed[2]})
         if sync_id not in listed[1]:
             raise BadResponse("the list does not carry this sync")
         return listed[1][sync_id]
+
+    def _ids(self, items: list[Any]) -> list[tuple[str, Any]]:
+        """Each item with its sync id ("" when it has none)."""
+        key = self._id_key
+        if key is not None:
+            return [
+                (jpath.text(item.get(key)) or "" if isinstance(item, dict) else "", item)
+                for item in items
+            ]
+        return [(jpath.text(jpath.search(self._id, item)) or "", item) for item in items]
 
     def _first_page(self) -> str:
         assert self._listing is not None
@@ -750,7 +810,12 @@ class Generic(Adapter[GenericConfig]):
             items = jpath.search(self._items, body)
             if not isinstance(items, list):
                 raise BadResponse("the list's items path found no JSON array")
-            found.extend((jpath.text(jpath.search(self._id, item)) or "", item) for item in items)
+            if len(items) > LARGE_LISTING:
+                found.extend(
+                    await in_thread(functools.partial(self._ids, items), "listing", no_gc=True)
+                )
+            else:
+                found.extend(self._ids(items))
             if self._more is not None:
                 if not jpath.truthy(jpath.search(self._more, body)):
                     return found
