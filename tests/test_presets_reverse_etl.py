@@ -83,6 +83,8 @@ def test_hightouch(sim: Sim, tmp_path: Path) -> None:
     assert read["ht_turned_off"] == "disabled"
     assert all(value == 1 for _, value in m.find("sync_up", source="ht"))
     assert m.value("sync_provider_status", sync_id="ht_warn", status="warning") == 1
+    assert m.value("sync_health", sync_id="ht_warn", status="warn") == 1
+    assert m.value("sync_health", sync_id="ht_ok", status="warn") == 0
     assert m.value("sync_records_synced", sync_id="ht_ok") == 95
     assert m.value("sync_records_expected", sync_id="ht_ok") == 100
     assert m.value("sync_progress_ratio", sync_id="ht_send") == 0.25
