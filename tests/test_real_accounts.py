@@ -475,5 +475,5 @@ def test_sequin_syncs_read_one_by_one_stay_within_the_request_budget(
     read = [sync_id for sync_id in ids if m.value("sync_up", sync_id=sync_id) == 1]
     spent = sum(sim.requests().values())
     # Two requests a second over 1.5 s: the listing and at most three syncs, the rest deferred.
-    assert 1 <= len(read) <= 3 and spent == 1 + len(read)
+    assert spent <= 4 and 1 <= len(read) <= spent - 1
     assert m.value("sync_exporter_budget_deferred_total", source="s") >= len(ids) - 3
