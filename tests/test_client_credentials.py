@@ -88,6 +88,12 @@ def config_text(credentials: str, preset: bool = True) -> str:
             "sources[0].auth.client_credentials.token_url: must be an http(s) URL",
         ),
         (
+            "{client_id: a, client_secret: s, token_url: 'https://me:pw-secret-1@h/t'}",
+            False,
+            "sources[0].auth.client_credentials.token_url: must not hold credentials "
+            "(user:password@): give",
+        ),
+        (
             "{client_id: a, client_secret: s, token_url: '{base_url}token'}",
             False,
             "sources[0].auth.client_credentials.token_url: must go on with '/'",
@@ -104,6 +110,7 @@ def test_bad_client_credentials_are_named_by_field(
 ) -> None:
     found = problems(config_text(credentials, preset))
     assert any(line.startswith(expected) for line in found), found
+    assert all("secret-1" not in line for line in found)
 
 
 def test_client_credentials_and_another_way_to_sign_in_are_refused_together() -> None:

@@ -86,10 +86,12 @@ def _url_problem(url: str) -> str | None:
     if BASE_URL in rest:
         return f"{BASE_URL} may only start it, got {shown(url)}"
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return "must not hold credentials (user:password@): give client_id and client_secret"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be an http(s) URL or start with {BASE_URL}, got {shown(url)}"
-    if parts.fragment or parts.username or any(c.isspace() for c in url):
-        return f"must not hold credentials, a '#' part or spaces, got {shown(url)}"
+    if parts.fragment or any(c.isspace() for c in url):
+        return f"must not hold a '#' part or spaces, got {shown(url)}"
     return None
 
 

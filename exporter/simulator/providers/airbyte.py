@@ -156,7 +156,7 @@ def demo_connections() -> list[AirbyteConnection]:
             "HubSpot → Postgres",
             "runs",
             status="locked",
-            reason="invented: the workspace is out of credits",
+            reason="The workspace is out of credits",  # invented: statusReason's wording
         ),
     ]
 
