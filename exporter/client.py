@@ -16,7 +16,7 @@ import certifi
 import orjson
 
 from exporter import __version__
-from exporter.http1 import BodyTooLarge, Client, ProtocolError
+from exporter.http1 import BodyTooLarge, Client, ProtocolError, StaleConnection, UnsafeUrl
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
 
@@ -28,7 +28,7 @@ MAX_LIST_BYTES = 64 * 1024 * 1024
 
 
 def make_client(tls: ssl.SSLContext) -> Client:
-    """The exporter's HTTP client: keep-alive connections shared by every source.
+    """The exporter's HTTP client: keep-alive connections, pooled per source.
 
     Proxies are resolved once per source (env_proxy), not looked up on every request.
     """
@@ -117,17 +117,26 @@ async def get_json(
     limit: int = MAX_BODY_BYTES,
     proxy: str | None = None,
     on_send: Callable[[], None] | None = None,
+    pool: str = "",
+    fresh: bool = False,
 ) -> tuple[str, Any]:
     """GET `url`; its status code and decoded JSON body, or UpstreamError for any failure.
 
     The timeout covers connect, send and the whole body. A 429's wait comes from Retry-After,
     or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
-    header is absent.
+    header is absent. `StaleConnection` passes through: the caller decides on a resend.
     """
     code = ""
     try:
         response = await client.get(
-            url, headers, limit=limit, timeout=timeout, proxy=proxy, on_send=on_send
+            url,
+            headers,
+            limit=limit,
+            timeout=timeout,
+            proxy=proxy,
+            on_send=on_send,
+            pool=pool,
+            fresh=fresh,
         )
         status, content = response.status, response.body
         code = str(status)
@@ -140,7 +149,7 @@ async def get_json(
                     error.retry_after = _body_retry_after(content)
             raise error
         return code, orjson.loads(content)
-    except UpstreamError:
+    except (UpstreamError, StaleConnection):
         raise
     except Exception as exc:
         reason, detail = _failure(exc, timeout)
@@ -164,6 +173,8 @@ def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
     """The reason and detail of a request that raised: every failure is data, never a crash."""
     if isinstance(exc, TimeoutError):
         return "timeout", f"no answer within {timeout:.3g}s"
+    if isinstance(exc, UnsafeUrl):
+        return "bad_response", f"URL not requested: {exc}"
     if isinstance(exc, zlib.error):
         return "bad_response", "body cannot be decoded as its Content-Encoding says"
     if isinstance(exc, ProtocolError):

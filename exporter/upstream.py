@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
-from exporter.http1 import Client
+from exporter.http1 import Client, StaleConnection
 from exporter.providers.base import UpstreamError
 from exporter.selfmetrics import SelfMetrics
 
@@ -157,18 +157,29 @@ class Upstream:
                 raise UpstreamError(
                     "rate_limited", "source is backing off after HTTP 429", sent=False
                 )
-            spend = None
-            if self.budget is not None:
-                spend = await self.budget.take(deadline)
-                if spend is None:
-                    raise UpstreamError(
-                        "budget", "max_requests_per_second spent until the deadline", sent=False
-                    )
-            try:
-                return await self._send(url, headers, listing, deadline, spend)
-            finally:
-                if spend is not None:
-                    spend()
+            # A kept-alive connection the provider closed before answering: sent again once,
+            # on a new connection, as a new request with a token of its own.
+            for fresh in (False, True):
+                spend = None
+                if self.budget is not None:
+                    spend = await self.budget.take(deadline)
+                    if spend is None and fresh:
+                        raise UpstreamError(
+                            "connect", "connection closed unanswered; no token to send again"
+                        )
+                    if spend is None:
+                        raise UpstreamError(
+                            "budget", "max_requests_per_second spent until the deadline", sent=False
+                        )
+                try:
+                    return await self._send(url, headers, listing, deadline, spend, fresh)
+                except StaleConnection:
+                    if fresh:
+                        raise UpstreamError("connect", "connection closed unanswered") from None
+                finally:
+                    if spend is not None:
+                        spend()
+            raise AssertionError("unreachable")
 
     async def _send(
         self,
@@ -177,6 +188,7 @@ class Upstream:
         listing: bool,
         deadline: float,
         spend: Spend | None,
+        fresh: bool,
     ) -> Any:
         timeout = min(self.request_timeout, deadline - time.monotonic())
         if timeout <= 0:
@@ -192,6 +204,8 @@ class Upstream:
                 limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
                 proxy=self._proxy,
                 on_send=spend,
+                pool=self.source,
+                fresh=fresh,
             )
         except UpstreamError as exc:
             code = exc.code
