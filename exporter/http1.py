@@ -372,12 +372,12 @@ class Client:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise ProtocolError(f"cannot request {scheme or 'a relative'} URL")
-        port = parts.port or (443 if scheme == "https" else 80)
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
         origin = _Origin(pool, scheme, parts.hostname, port, proxy)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
-        if ":" in parts.hostname:
-            host = f"[{parts.hostname}]" if port in (80, 443) else f"[{parts.hostname}]:{port}"
+        name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        host = name if port == default else f"{name}:{port}"
         if proxy is not None and scheme == "http":
             # A forward proxy takes the absolute URL, rebuilt from the checked parts.
             target = f"{scheme}://{host}{target}"

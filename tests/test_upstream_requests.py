@@ -220,7 +220,7 @@ def test_stray_answers_of_one_source_never_reach_another_sources_read(tmp_path: 
 
     def late_stray(seen: Seen, sock: socket.socket) -> None:
         if seen.header("authorization").endswith("token-a") and seen.path != "/api/syncs":
-            time.sleep(0.002)
+            time.sleep(0.01)
             with contextlib.suppress(OSError):
                 sock.sendall(stray)
 
@@ -295,3 +295,23 @@ def test_resends_after_dropped_connections_spend_the_budget(tmp_path: Path) -> N
     assert dropped >= 5, "kept-alive connections were reused and dropped, so resends happened"
     assert most_in_one_second([seen.at for seen in provider.seen]) <= 5
     assert sum(value for _, value in m.find("sync_up", source="p")) > 0
+
+
+def test_a_proxy_gets_the_absolute_url_rebuilt_without_userinfo_or_fragment() -> None:
+    """The absolute-form target is built from the checked parts: the port as given (443 is
+    not http's default), no user:password, no fragment."""
+    with raw_server(lambda seen, index: reply(b"{}")) as proxy:
+
+        async def get() -> None:
+            client = make_client(tls_context())
+            try:
+                url = "http://user:pw@provider.invalid:443/a?b=1#frag"
+                await client.get(url, {}, limit=1024, timeout=2, proxy=proxy.url)
+            finally:
+                await client.close()
+
+        asyncio.run(get())
+    (seen,) = proxy.seen
+    assert seen.head.startswith(b"GET http://provider.invalid:443/a?b=1 HTTP/1.1\r\n")
+    assert seen.header("host") == "provider.invalid:443"
+    assert b"pw" not in seen.head and b"frag" not in seen.head
