@@ -213,21 +213,21 @@ def test_two_sources_on_one_host_never_share_a_connection(tmp_path: Path) -> Non
 
 
 def test_stray_answers_of_one_source_never_reach_another_sources_read(tmp_path: Path) -> None:
-    """Source a's provider sends an unasked second answer just after each real one, when the
-    next request is already on its way: read as that next request's answer, it must at worst
-    be a's own, never b's."""
+    """Source a's provider sends an unasked second answer 0.3 s after its list, when the
+    reads have begun. On a shared pool one of b's reads took a's idle connection and read
+    the stray answer as b's; with a pool per source it can only ever be a's."""
     stray = reply(records(999))
 
     def late_stray(seen: Seen, sock: socket.socket) -> None:
-        if seen.header("authorization").endswith("token-a") and seen.path != "/api/syncs":
-            time.sleep(0.01)
+        if seen.path == "/api/syncs" and seen.header("authorization").endswith("token-a"):
+            time.sleep(0.3)
             with contextlib.suppress(OSError):
                 sock.sendall(stray)
 
     with raw_server(by_token) as provider:
         provider.after = late_stray
-        config = "sources:\n" + paragon("a", provider.url, "token-a", 20, ", max_concurrency: 2")
-        config += paragon("b", provider.url, "token-b", 60, ", max_concurrency: 6")
+        config = "sources:\n" + paragon("a", provider.url, "token-a", 1)
+        config += paragon("b", provider.url, "token-b", 40, ", max_concurrency: 6")
         m, _ = once(tmp_path, config)
     assert {value for _, value in m.find("sync_records_expected", source="b")} == {7}
     assert all(value == 1 for _, value in m.find("sync_up", source="b"))
