@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import socket
 import socketserver
 import threading
@@ -277,8 +278,13 @@ async def read_all(base: str, name: str) -> dict[str, Outcome]:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_every_split_of_an_answer_reads_the_same(server: str, name: str) -> None:
+def test_every_split_of_an_answer_reads_the_same(
+    server: str, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     outcomes = asyncio.run(read_all(server, name))
     expected = CASES[name].expect
     wrong = {delivery: got for delivery, got in outcomes.items() if got != expected}
     assert not wrong, f"expected {expected}, got {dict(list(wrong.items())[:5])}"
+    # A parser's exception escaping data_received is logged by asyncio with its traceback.
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not errors, errors[:3]
