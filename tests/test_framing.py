@@ -254,9 +254,10 @@ async def read(base: str, name: str, delivery: str) -> Outcome:
         try:
             response = await client.get(f"{base}/{name}/{delivery}", {}, limit=LIMIT, timeout=3)
         except (ProtocolError, BodyTooLarge) as exc:
-            return ("bad", type(exc).__name__)
+            # A bad answer's connection is never used again, whatever it said of keep-alive.
+            return ("bad", type(exc).__name__) + (("kept",) if reusable(client) else ())
         except ConnectionError:
-            return CUT
+            return CUT + (("kept",) if reusable(client) else ())
         except TimeoutError:
             return ("timeout",)
         # Bytes after the answer arrive a pause later, or not at all.
