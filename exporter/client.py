@@ -16,7 +16,7 @@ import certifi
 import orjson
 
 from exporter import __version__
-from exporter.http1 import BodyTooLarge, Client, ProtocolError
+from exporter.http1 import BodyTooLarge, Client, ProtocolError, StaleConnection, UnsafeUrl
 from exporter.jsonbody import without_bad_items
 from exporter.providers.base import UpstreamError
 from exporter.schema import ConfigError
@@ -32,7 +32,7 @@ THREAD_BYTES = 1024 * 1024
 
 
 def make_client(tls: ssl.SSLContext) -> Client:
-    """The exporter's HTTP client: keep-alive connections shared by every source.
+    """The exporter's HTTP client: keep-alive connections, pooled per source.
 
     Proxies are resolved once per source (env_proxy), not looked up on every request.
     """
@@ -123,6 +123,8 @@ async def get_json(
     on_send: Callable[[], None] | None = None,
     form: bytes | None = None,
     on_dropped: Callable[[int], None] | None = None,
+    pool: str = "",
+    fresh: bool = False,
 ) -> tuple[str, Any]:
     """GET `url` (POST `form` if given); its status code and decoded JSON body, or
     UpstreamError for any failure.
@@ -131,11 +133,20 @@ async def get_json(
     or from a `retryAfter` number in a JSON error body (Terminal documents one) when the
     header is absent. With `on_dropped` (a list's page), list items no UTF-8 can carry are
     dropped and their number given to it, instead of the whole body refused.
+    `StaleConnection` passes through: the caller decides on a resend.
     """
     code = ""
     try:
         response = await client.get(
-            url, headers, limit=limit, timeout=timeout, proxy=proxy, on_send=on_send, form=form
+            url,
+            headers,
+            limit=limit,
+            timeout=timeout,
+            proxy=proxy,
+            on_send=on_send,
+            pool=pool,
+            fresh=fresh,
+            form=form,
         )
         status, content = response.status, response.body
         code = str(status)
@@ -155,7 +166,7 @@ async def get_json(
         if dropped and on_dropped is not None:
             on_dropped(dropped)
         return code, body
-    except UpstreamError:
+    except (UpstreamError, StaleConnection):
         raise
     except Exception as exc:
         reason, detail = _failure(exc, timeout)
@@ -195,6 +206,8 @@ def _failure(exc: Exception, timeout: float) -> tuple[str, str]:
     """The reason and detail of a request that raised: every failure is data, never a crash."""
     if isinstance(exc, TimeoutError):
         return "timeout", f"no answer within {timeout:.3g}s"
+    if isinstance(exc, UnsafeUrl):
+        return "bad_response", f"URL not requested: {exc}"
     if isinstance(exc, zlib.error):
         return "bad_response", "body cannot be decoded as its Content-Encoding says"
     if isinstance(exc, ProtocolError):

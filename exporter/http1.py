@@ -4,16 +4,19 @@ connections, with every limit the exporter needs.
 aiohttp's client spent about two thirds of the exporter's CPU per sync (building request and
 URL objects, header multidicts, stream readers, trace hooks) for requests that are always the
 same shape; a protocol that writes the request bytes and parses the answer in one pass costs
-about a third of that (docs/performance.md). It speaks only what providers answer with:
-Content-Length or chunked bodies, gzip or deflate, keep-alive or close; it never follows
-redirects; proxies from the environment are supported (absolute-form requests for http://,
-CONNECT tunnels for https://). Anything else is a `ProtocolError`, a bad answer of that sync.
+about a third of that (docs/performance.md). Framing (status line, headers, Content-Length,
+chunks, trailers) is llhttp's, through httptools, in its strict mode: hand-written framing
+let through what it should refuse and refused what it should read. Ours are the pool, the
+deadlines, the caps, gzip/deflate, the read-until-close case and proxies from the environment
+(absolute-form requests for http://, CONNECT tunnels for https://). It never follows
+redirects. Anything else is a `ProtocolError`, a bad answer of that sync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import ssl
 import time
 import zlib
@@ -21,14 +24,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+import httptools
+
+# The most bytes of one answer's header sections (informational ones and trailers included).
 MAX_HEADER_BYTES = 64 * 1024
+# Reads are parsed in slices of this size, so the cap holds within one large read too.
+FEED_SLICE = 8 * 1024
+# The most `1xx` answers before the final one.
+MAX_INFORMATIONAL = 10
 MAX_IDLE_PER_ORIGIN = 256
+# What a URL we send may not hold: it goes into a request line (CR, LF, NUL, space and the
+# other controls would end or split it) and non-ASCII has no one encoding there.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+_BREAKS = re.compile(r"[\r\n\x00]")
 # How often answers are checked against their deadlines: request timeouts are seconds long.
 WATCH_TICK = 0.05
 
 
 class ProtocolError(Exception):
     """The peer's answer is not HTTP/1.1 as this client speaks it."""
+
+
+class UnsafeUrl(ProtocolError):
+    """A URL (a provider's next page, say) holding bytes a request line cannot carry."""
+
+
+class StaleConnection(ConnectionResetError):
+    """A kept-alive connection the provider had closed before any byte of the answer came:
+    the request may be sent again on a new connection, as a new request."""
 
 
 class BodyTooLarge(Exception):
@@ -46,19 +69,31 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class _Origin:
+    pool: str
     scheme: str
     host: str
     port: int
     proxy: str | None
 
 
+class _Stray(Exception):
+    """Bytes after a finished answer: a second answer nobody asked for."""
+
+
 class _Connection(asyncio.Protocol):
-    """One connection, parsing one answer at a time as its bytes arrive."""
+    """One connection: llhttp frames each answer, we cap, decode and hand it over.
+
+    The parser's callbacks only collect; any limit they hit raises, which httptools turns
+    into HttpParserCallbackError carrying our exception as its context.
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._buffer = bytearray()
+        # Whether any byte came since the last request was written: only a request that got
+        # none may be sent again.
+        self.answered = False
+        self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
         self._limit = 0
         self._head_only = False
@@ -68,14 +103,23 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._headers: dict[str, str] = {}
         self._head_done = False
-        self._length: int | None = None
-        self._chunked = False
+        self._interim = False
+        self._informational = 0
+        self._head_bytes = 0
+        self._stalled = 0
+        self._progress = False
+        self._complete = False
         self._until_close = False
         self._raw = 0
         self._body = bytearray()
         self._decoder: zlib._Decompress | None = None
-        self._chunk_left = -1
         self._keep = True
+
+    def restart(self, transport: asyncio.Transport) -> None:
+        """Speak afresh on `transport` (TLS inside a CONNECT tunnel), with a new parser."""
+        self.transport = transport
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -97,7 +141,7 @@ class _Connection(asyncio.Protocol):
         if self._until_close and self._head_done and exc is None:
             try:
                 self._finish()
-            except (BodyTooLarge, zlib.error) as error:
+            except (ProtocolError, BodyTooLarge, zlib.error) as error:
                 waiter.set_exception(error)
         else:
             waiter.set_exception(exc or ConnectionResetError(why))
@@ -111,72 +155,94 @@ class _Connection(asyncio.Protocol):
         self._waiter = loop.create_future()
         self._limit = limit
         self._head_only = head_only
+        self.answered = False
         self._reset_answer()
-        self._buffer.clear()
         self.transport.write(data)
         return self._waiter
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         waiter = self._waiter
         if waiter is None or waiter.done():
             self.closed = True  # bytes nobody asked for: never reuse this connection
             return
-        self._buffer += data
         try:
-            self._parse()
-        except (ProtocolError, BodyTooLarge, zlib.error) as exc:
+            if len(data) <= FEED_SLICE:
+                self._feed(data)
+            else:
+                view = memoryview(data)
+                for at in range(0, len(data), FEED_SLICE):
+                    self._feed(view[at : at + FEED_SLICE])
+        except Exception as exc:  # the parser's and ours alike: a bad answer, no traceback
             self.closed = True
-            waiter.set_exception(exc)
+            error = _answer_error(exc)
+            if error is not None and not waiter.done():
+                waiter.set_exception(error)
 
-    def _parse(self) -> None:
-        if not self._head_done:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buffer) > MAX_HEADER_BYTES:
-                    raise ProtocolError("header section too large")
-                return
-            head = bytes(self._buffer[:end]).decode("latin-1")
-            del self._buffer[: end + 4]
-            self._read_head(head)
-            if 100 <= self._status < 200:
-                self._reset_answer()
-                self._parse()
-                return
-        if self._chunked:
-            self._read_chunks()
-        elif self._length is not None:
-            take = self._buffer[: self._length - self._raw]
-            self._feed(bytes(take))
-            del self._buffer[: len(take)]
-            if self._raw == self._length:
-                self._finish()
+    def _feed(self, piece: bytes | memoryview) -> None:
+        """Parse `piece`; count it as stalled when it neither ends a head nor carries body.
+
+        Stalled bytes are a head or trailer section (or chunk lines) arriving in pieces; fed
+        in slices, a section over the cap is caught however its bytes arrive.
+        """
+        self._progress = False
+        self._parser.feed_data(piece)
+        if self._progress:
+            self._stalled = 0
         else:
-            self._feed(bytes(self._buffer))
-            self._buffer.clear()
+            self._stalled += len(piece)
+            if self._stalled > MAX_HEADER_BYTES:
+                raise ProtocolError("header or trailer section too large")
 
-    def _read_head(self, head: str) -> None:
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ProtocolError("not an HTTP/1.x status line")
-        self._status = int(parts[1])
+    # llhttp's callbacks, in the order it makes them.
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise _Stray
+        self._headers = {}
+
+    def on_status(self, reason: bytes) -> None:
+        self._count_head(len(reason) + 15)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        if self._head_done:
+            return  # a trailer: counted, not kept
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
         headers = self._headers
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ProtocolError("a header line without a colon")
-            name = name.strip().lower()
-            value = value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEADER_BYTES:
+            raise ProtocolError("header or trailer section too large")
+
+    def on_headers_complete(self) -> None:
+        self._progress = True
+        parser = self._parser
+        status = parser.get_status_code()
+        if parser.get_http_version() not in ("1.1", "1.0"):
+            raise ProtocolError("not an HTTP/1.x answer")
+        if not 100 <= status <= 599:
+            raise ProtocolError(f"status {status} is not in 100-599")
+        if status < 200:
+            if status == 101:
+                raise ProtocolError("an upgrade nobody asked for")
+            self._informational += 1
+            if self._informational > MAX_INFORMATIONAL:
+                raise ProtocolError(f"more than {MAX_INFORMATIONAL} informational answers")
+            self._interim = True
+            return
+        self._interim = False
+        self._status = status
         self._head_done = True
-        if 100 <= self._status < 200:
-            return
+        headers = self._headers
         if self._head_only:
-            self._length = 0
-            self._finish()
+            self._complete = True
+            self._resolve(Response(status, headers, b""))
             return
-        connection = headers.get("connection", "").lower()
-        self._keep = parts[0] == "HTTP/1.1" and "close" not in connection
+        self._keep = parser.should_keep_alive()
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -184,66 +250,22 @@ class _Connection(asyncio.Protocol):
             self._decoder = zlib.decompressobj()
         elif encoding not in ("identity", ""):
             raise ProtocolError(f"unsupported Content-Encoding {encoding[:40]!r}")
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._chunked = True
-            self._chunk_left = -1
-        elif "content-length" in headers:
-            length = headers["content-length"].strip()
-            if not length.isdigit():
-                raise ProtocolError("Content-Length is not a number")
-            self._length = int(length)
-            if self._length > self._limit:
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            raise ProtocolError(f"unsupported Transfer-Encoding {coding[:40]!r}")
+        if status in (204, 304):
+            return
+        length = headers.get("content-length")
+        if length is not None:
+            if int(length) > self._limit:
                 raise BodyTooLarge(f"body larger than {self._limit} bytes")
-        elif self._status in (204, 304):
-            self._length = 0
-        else:
+        elif coding is None:
             self._until_close = True
             self._keep = False
-        if self._length == 0:
-            self._finish()
 
-    def _read_chunks(self) -> None:
-        buffer = self._buffer
-        while True:
-            if self._chunk_left < 0:
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > 1024:
-                        raise ProtocolError("chunk size line too long")
-                    return
-                size = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                try:
-                    self._chunk_left = int(size, 16)
-                except ValueError:
-                    raise ProtocolError("bad chunk size") from None
-                del buffer[: end + 2]
-                if self._chunk_left == 0:
-                    self._chunk_left = -2  # the last chunk: trailers follow
-            if self._chunk_left == -2:
-                end = buffer.find(b"\r\n\r\n") if not buffer.startswith(b"\r\n") else 0
-                if end < 0:
-                    return
-                del buffer[: end + (2 if end == 0 else 4)]
-                self._finish()
-                return
-            if len(buffer) < self._chunk_left + 2:
-                if len(buffer) > self._chunk_left:
-                    return
-                take = bytes(buffer)
-                self._feed(take)
-                self._chunk_left -= len(take)
-                buffer.clear()
-                return
-            self._feed(bytes(buffer[: self._chunk_left]))
-            if buffer[self._chunk_left : self._chunk_left + 2] != b"\r\n":
-                raise ProtocolError("chunk not followed by CRLF")
-            del buffer[: self._chunk_left + 2]
-            self._chunk_left = -1
-
-    def _feed(self, data: bytes) -> None:
+    def on_body(self, data: bytes) -> None:
         """Add body bytes, decompressing, never beyond the limit (also after decompression)."""
-        if not data:
-            return
+        self._progress = True
         self._raw += len(data)
         if self._raw > self._limit:
             raise BodyTooLarge(f"body larger than {self._limit} bytes")
@@ -255,24 +277,58 @@ class _Connection(asyncio.Protocol):
             if len(self._body) > self._limit or self._decoder.unconsumed_tail:
                 raise BodyTooLarge(f"body larger than {self._limit} bytes")
 
+    def on_message_complete(self) -> None:
+        self._progress = True
+        if self._interim:
+            self._interim = False
+            return
+        if self._complete:
+            return  # the end of a CONNECT answer already handed over
+        self._keep = self._keep and self._parser.should_keep_alive()
+        self._complete = True
+        self._finish()
+
     def _finish(self) -> None:
-        if self._decoder is not None:
-            self._body += self._decoder.flush()
+        decoder = self._decoder
+        if decoder is not None:
+            self._body += decoder.flush()
             if len(self._body) > self._limit:
                 raise BodyTooLarge(f"body larger than {self._limit} bytes")
+            if self._raw and not decoder.eof:
+                raise ProtocolError("compressed body cut short")
+        if not self._keep:
+            self.closed = True
+        self._resolve(Response(self._status, self._headers, bytes(self._body)))
+
+    def _resolve(self, response: Response) -> None:
         waiter = self._waiter
         self._waiter = None
-        if self._buffer or not self._keep:
-            self.closed = True
         if waiter is not None and not waiter.done():
-            waiter.set_result(Response(self._status, self._headers, bytes(self._body)))
+            waiter.set_result(response)
+
+
+def _answer_error(exc: Exception) -> Exception | None:
+    """What a failed parse means to the request: our own limit, or a bad answer; None for
+    stray bytes after a finished answer (the connection is merely not reused)."""
+    if isinstance(exc, httptools.HttpParserCallbackError) and exc.__context__ is not None:
+        exc = exc.__context__  # type: ignore[assignment]
+    if isinstance(exc, _Stray):
+        return None
+    if isinstance(exc, ProtocolError | BodyTooLarge | zlib.error):
+        return exc
+    if isinstance(exc, httptools.HttpParserError):
+        return ProtocolError(str(exc) or type(exc).__name__)
+    return ProtocolError(f"unreadable answer ({type(exc).__name__})")
 
 
 class Client:
-    """Keep-alive connections per origin, shared by every source; GETs (and token POSTs) only.
+    """Keep-alive connections per pool (one pool per source) and origin; GETs (and token
+    POSTs) only.
 
-    Idempotent GETs are sent again once on a fresh connection when a kept-alive one turns
-    out to have been closed by the provider before any answer came.
+    A connection carries one source's requests only, so stray bytes from one provider can
+    never be read as another source's answer. A request on a kept-alive connection that the
+    provider had closed before answering raises `StaleConnection`: whoever sends it again
+    counts it as the new request it is.
     """
 
     def __init__(self, tls: ssl.SSLContext, user_agent: str) -> None:
@@ -303,25 +359,31 @@ class Client:
         timeout: float,
         proxy: str | None = None,
         on_send: Callable[[], None] | None = None,
+        pool: str = "",
+        fresh: bool = False,
         form: bytes | None = None,
     ) -> Response:
-        """GET `url` with `headers` (plus User-Agent, Accept and Accept-Encoding); TimeoutError
-        when connecting, sending and the whole answer take longer than `timeout` seconds.
-        `on_send` is called just as the request is written, once connected. With `form` it is
-        a POST of those bytes instead (a token request: safe to send again, as a GET is)."""
+        """GET `url` with `headers` (plus User-Agent, Accept and Accept-Encoding) on a
+        connection of `pool`; TimeoutError when connecting, sending and the whole answer take
+        longer than `timeout` seconds. `on_send` is called just as the request is written;
+        `fresh` opens a new connection rather than reusing one. With `form` it is a POST of
+        those bytes instead (a token request)."""
         deadline = time.monotonic() + timeout
+        if _UNSENDABLE.search(url):
+            raise UnsafeUrl("the URL holds a space, a control or a non-ASCII character")
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise ProtocolError(f"cannot request {scheme or 'a relative'} URL")
-        port = parts.port or (443 if scheme == "https" else 80)
-        origin = _Origin(scheme, parts.hostname, port, proxy)
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
+        origin = _Origin(pool, scheme, parts.hostname, port, proxy)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
-        if ":" in parts.hostname:
-            host = f"[{parts.hostname}]" if port in (80, 443) else f"[{parts.hostname}]:{port}"
+        name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        host = name if port == default else f"{name}:{port}"
         if proxy is not None and scheme == "http":
-            target = url  # a forward proxy takes the absolute URL
+            # A forward proxy takes the absolute URL, rebuilt from the checked parts.
+            target = f"{scheme}://{host}{target}"
         lines = [
             f"{'GET' if form is None else 'POST'} {target} HTTP/1.1",
             f"Host: {host}",
@@ -334,35 +396,33 @@ class Client:
         if proxy is not None and scheme == "http":
             lines += _proxy_authorization(proxy)
         for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise ProtocolError("a header contains a line break")
+            if _BREAKS.search(name) or _BREAKS.search(value):
+                raise ProtocolError("a header contains a line break or NUL")
             lines.append(f"{name}: {value}")
         if form is not None:
             lines.append(f"Content-Length: {len(form)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict") + (form or b"")
-        for attempt in (0, 1):
-            connection, reused = await self._connection(origin, deadline)
-            if on_send is not None:
-                on_send()
-            answer = connection.request(data, limit)
-            self._watched[answer] = (deadline, connection)
-            if self._watchdog is None or self._watchdog.done():
-                self._watchdog = asyncio.get_running_loop().create_task(self._expire())
-            try:
-                response = await answer
-            except ConnectionResetError:
-                self._discard(connection)
-                if reused and attempt == 0:
-                    continue  # the provider had closed the idle connection: try a fresh one
-                raise
-            except BaseException:
-                self._discard(connection)
-                raise
-            finally:
-                self._watched.pop(answer, None)
-            self._release(origin, connection)
-            return response
-        raise AssertionError("unreachable")
+        connection, reused = await self._connection(origin, deadline, fresh)
+        if on_send is not None:
+            on_send()
+        answer = connection.request(data, limit)
+        self._watched[answer] = (deadline, connection)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._expire())
+        try:
+            response = await answer
+        except ConnectionResetError as exc:
+            self._discard(connection)
+            if reused and not connection.answered:
+                raise StaleConnection(str(exc)) from exc
+            raise
+        except BaseException:
+            self._discard(connection)
+            raise
+        finally:
+            self._watched.pop(answer, None)
+        self._release(origin, connection)
+        return response
 
     async def _expire(self) -> None:
         """Fail answers past their deadline: one timer for every request in flight, instead of
@@ -375,8 +435,10 @@ class Client:
                     connection.closed = True
                     answer.set_exception(TimeoutError())
 
-    async def _connection(self, origin: _Origin, deadline: float) -> tuple[_Connection, bool]:
-        idle = self._idle.get(origin)
+    async def _connection(
+        self, origin: _Origin, deadline: float, fresh: bool
+    ) -> tuple[_Connection, bool]:
+        idle = None if fresh else self._idle.get(origin)
         while idle:
             connection = idle.pop()
             transport = connection.transport
@@ -420,8 +482,7 @@ class Client:
         assert tls is not None
         secure = await loop.start_tls(transport, connection, tls, server_hostname=origin.host)
         assert isinstance(secure, asyncio.Transport)
-        connection.transport = secure
-        connection.closed = False
+        connection.restart(secure)
         return connection
 
     def _release(self, origin: _Origin, connection: _Connection) -> None:

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
-from exporter.http1 import Client
+from exporter.http1 import Client, StaleConnection
 from exporter.providers.base import UpstreamError
 from exporter.selfmetrics import SelfMetrics
 
@@ -192,21 +192,34 @@ class Upstream:
                 raise UpstreamError(
                     "rate_limited", "source is backing off after HTTP 429", sent=False
                 )
-            spend = None
-            if self.budget is not None:
-                spend = await self.budget.take(deadline)
-                if spend is None:
-                    raise UpstreamError(
-                        "budget", "max_requests_per_second spent until the deadline", sent=False
+            # A kept-alive connection the provider closed before answering: sent again once,
+            # on a new connection, as a new request with a token of its own.
+            for fresh in (False, True):
+                spend = None
+                if self.budget is not None:
+                    spend = await self.budget.take(deadline)
+                    if spend is None and fresh:
+                        raise UpstreamError(
+                            "connect", "connection closed unanswered; no token to send again"
+                        )
+                    if spend is None:
+                        raise UpstreamError(
+                            "budget", "max_requests_per_second spent until the deadline", sent=False
+                        )
+                try:
+                    dropped = None
+                    if listing:
+                        dropped = partial(self._dropped, on_dropped)
+                    return await self._send(
+                        url, headers, listing, deadline, spend, fresh, dropped, form
                     )
-            try:
-                dropped = None
-                if listing:
-                    dropped = partial(self._dropped, on_dropped)
-                return await self._send(url, headers, listing, deadline, spend, dropped, form)
-            finally:
-                if spend is not None:
-                    spend()
+                except StaleConnection:
+                    if fresh:
+                        raise UpstreamError("connect", "connection closed unanswered") from None
+                finally:
+                    if spend is not None:
+                        spend()
+            raise AssertionError("unreachable")
 
     async def _send(
         self,
@@ -215,6 +228,7 @@ class Upstream:
         listing: bool,
         deadline: float,
         spend: Spend | None,
+        fresh: bool,
         on_dropped: Callable[[int], None] | None,
         form: bytes | None = None,
     ) -> Any:
@@ -234,6 +248,8 @@ class Upstream:
                 on_send=spend,
                 form=form,
                 on_dropped=on_dropped,
+                pool=self.source,
+                fresh=fresh,
             )
         except UpstreamError as exc:
             code = exc.code

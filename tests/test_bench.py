@@ -59,3 +59,16 @@ def test_the_provider_cost_benchmark_runs_small() -> None:
     assert figure == "Sequin, discovery, 30 syncs" and goal == "<= 0.01"
     # One list request per scrape over 30 syncs: 1/30 per sync, above the goal at this size.
     assert float(measured) == round(1 / 30, 4) and met == "NO"
+
+
+def test_the_parser_benchmark_compares_main_and_this_tree_in_one_run() -> None:
+    command = [sys.executable, "-m", "bench.http_parser", "--requests", "100", "--rounds", "1"]
+    command += ["--baseline", "HEAD"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")][1:]
+    names = [row.strip("|").split("|")[0].strip() for row in rows]
+    assert names == ["HEAD:exporter/http1.py", "this tree"]
+    for row in rows:
+        cpu, ratio = float(row.split("|")[2]), float(row.split("|")[4])
+        assert cpu > 0 and ratio > 0
