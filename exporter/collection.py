@@ -19,6 +19,7 @@ from typing import Any
 
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
+from exporter.families import Selection
 from exporter.http1 import Client
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
@@ -258,7 +259,7 @@ class Collector:
         begun = [False] * len(targets)
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = Renderer(stale, [source.adapter for source in self.sources])
+        renderer = Renderer(stale, [source.adapter for source in self.sources], policy.families)
         report = _Report()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
         # compressing), measured per sync on earlier collections (and on a sample before the
@@ -314,7 +315,9 @@ class Collector:
         for cancelling the unread reads and marking them failed besides."""
         sample = targets[:CALIBRATION_SAMPLE]
         started = time.perf_counter()
-        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), [s.adapter for s in self.sources])
+        adapters = [s.adapter for s in self.sources]
+        families = self.config.collector.families
+        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), adapters, families)
         for target in sample:
             renderer.add(target, None, 0.0)
         compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
@@ -360,7 +363,9 @@ class Collector:
         )
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = _ProbeRenderer(stale, [] if source is None else [source.adapter])
+        renderer = _ProbeRenderer(
+            stale, [] if source is None else [source.adapter], policy.families
+        )
         reserve = min(self._finish_per_sync * len(listed), timeout / 2)
         reads_for = max(timeout - reserve, 0.001)
         done = [False] * len(listed)
@@ -609,8 +614,8 @@ class _ProbeRenderer(Renderer):
 
     __slots__ = ("outcomes",)
 
-    def __init__(self, stale: StalePolicy, adapters: Any) -> None:
-        super().__init__(stale, adapters)
+    def __init__(self, stale: StalePolicy, adapters: Any, selection: Selection) -> None:
+        super().__init__(stale, adapters, selection)
         self.outcomes: dict[str, bool] = {}
 
     def add(
