@@ -60,9 +60,15 @@ def format_value(value: float) -> str:
     return text
 
 
-def _header(family: metrics.Family) -> bytes:
+def header(family: metrics.Family, openmetrics: bool = False) -> bytes:
+    """A family's metadata lines, in the text format or in OpenMetrics (which also escapes `"`
+    in help text and declares the unit)."""
     help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+    if not openmetrics:
+        return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+    help_text = help_text.replace('"', r"\"")
+    unit = f"# UNIT {family.name} {family.unit}\n" if family.unit else ""
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n{unit}".encode()
 
 
 _CORE = len(metrics.SYNC_FAMILIES)
@@ -100,7 +106,16 @@ class Renderer:
     adapters are given; families `selection` drops are neither written nor headed.
     """
 
-    __slots__ = ("_buffers", "_families", "_headers", "_keep", "_pending", "_stale", "seconds")
+    __slots__ = (
+        "_buffers",
+        "_every",
+        "_families",
+        "_headers",
+        "_keep",
+        "_pending",
+        "_stale",
+        "seconds",
+    )
 
     BATCH = 256
 
@@ -114,8 +129,9 @@ class Renderer:
         families = provider_families(adapters)
         self._families = [family for family in families if selection.keeps(family.name)]
         every = (*metrics.SYNC_FAMILIES, *self._families)
+        self._every = every
         self._keep = [selection.keeps(family.name) for family in every]
-        self._headers = [_header(family) for family in every]
+        self._headers = [header(family) for family in every]
         self._buffers = [bytearray() for _ in every]
         self._pending: list[tuple[Target, SyncStatus | None, float, float]] = []
         self.seconds = 0.0
@@ -132,13 +148,18 @@ class Renderer:
         if len(self._pending) >= self.BATCH:
             self._flush()
 
-    def chunks(self) -> list[bytes | bytearray]:
-        """The exposition of every selected family in order, as pieces to join or compress."""
+    def chunks(self, openmetrics: bool = False) -> list[bytes | bytearray]:
+        """The exposition of every selected family in order, as pieces to join or compress.
+
+        OpenMetrics differs from the text format only in the families' metadata here: every
+        per-sync family is a gauge, whose sample lines the two formats write alike.
+        """
         self._flush()
+        headers = [header(f, True) for f in self._every] if openmetrics else self._headers
         pieces: list[bytes | bytearray] = []
-        for header, buffer, keep in zip(self._headers, self._buffers, self._keep, strict=True):
+        for head, buffer, keep in zip(headers, self._buffers, self._keep, strict=True):
             if keep:
-                pieces.append(header)
+                pieces.append(head)
                 pieces.append(buffer)
         return pieces
 
@@ -275,9 +296,11 @@ def render_syncs(
     stale: StalePolicy,
     adapters: Iterable[AdapterLike] = (),
     selection: Selection = EVERY_FAMILY,
+    openmetrics: bool = False,
 ) -> str:
-    """The selected per-sync families, family by family, core first, then the adapters' own."""
+    """The selected per-sync families, family by family, core first, then the adapters' own
+    (in OpenMetrics without its closing `# EOF`, which comes after the exporter's own)."""
     renderer = Renderer(stale, adapters, selection)
     for target, status in results:
         renderer.add(target, status, now)
-    return b"".join(renderer.chunks()).decode("utf-8")
+    return b"".join(renderer.chunks(openmetrics)).decode("utf-8")
