@@ -460,9 +460,12 @@ def down_report(exposition: str) -> list[str]:
 async def _run(
     config: Config, load: Callable[[], Config], serving: Serving, args: argparse.Namespace
 ) -> None:
+    selection = [config.collector.families]
+
     def applied(fresh: Config) -> None:
         logs.setup(fresh.log.level, fresh.log.format)
-        if fresh.collector.families != config.collector.families:
+        if fresh.collector.families != selection[0]:
+            selection[0] = fresh.collector.families
             exposed = exposed_families(fresh)
             log.info("per-sync families changed", extra={"fields": {"exposed": exposed}})
         if fresh.web.listen_address != config.web.listen_address:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,11 @@ def test_a_reload_applies_a_new_selection(sim: Sim, tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump(config))
         assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
         after = families_in(httpx.get(f"{url}/metrics", timeout=30).text)
+        assert httpx.post(f"{url}/-/reload", timeout=30).status_code == 200
     assert "sync_state" not in before and "sync_up" in before
     assert per_sync(after) == {"sync_state"}
-    assert "per-sync families changed" in (tmp_path / "log").read_text()
+    changes = [line for line in (tmp_path / "log").read_text().splitlines() if "changed" in line]
+    assert len(changes) == 1 and 'exposed="1 of ' in changes[0], changes
 
 
 # --- the command line and the config file ------------------------------------------------------
@@ -301,3 +304,79 @@ def test_the_alerts_pass_their_unit_tests_with_the_documented_minimal_set(tmp_pa
     # Without sync_state most sync alerts cannot fire: the check is not vacuous.
     result = rules_test_with_only(minimal - {"sync_state"}, tmp_path)
     assert result.returncode != 0 and "SyncErrored" in result.stdout + result.stderr
+
+
+def test_a_real_prometheus_fires_an_alert_from_the_minimal_set(sim: Sim, tmp_path: Path) -> None:
+    """The exporter serving only the documented minimal set, Prometheus evaluating the
+    shipped rules (with a 1 s `for:`): SyncErrored fires, and its annotation still finds the
+    provider's reason in sync_error_info."""
+    from alerts.generate import Settings, render
+    from dashboards.families import minimal_for_alerts
+
+    reason = "token revoked by the user"
+    sim.create("paragon", "fam-errored", {"status": "ERRORED", "summary": {}, "reason": reason})
+    config = tmp_path / "config.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "sources": [
+                    {
+                        "name": "minimal",
+                        "provider": "paragon",
+                        "base_url": f"{sim.base}/paragon",
+                        "auth": {"token": sim.paragon_token("sim-user")},
+                        "syncs": ["fam-errored"],
+                    }
+                ]
+            }
+        )
+    )
+    rules = tmp_path / "rules.yml"
+    rules.write_text(render(Settings(errored_for="1s")))
+    prometheus_config = tmp_path / "prometheus.yml"
+    port, exporter_port = free_port(), free_port()
+    prometheus_config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "scrape_configs": [
+                    {
+                        "job_name": "sync-status-exporter",
+                        "scrape_timeout": "1s",
+                        "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    allowlist = ",".join(minimal_for_alerts())
+    exporter = exporter_command(config, exporter_port, f"--metric-allowlist={allowlist}")
+    url = f"http://127.0.0.1:{port}"
+    prometheus = [
+        require("prometheus"),
+        f"--config.file={prometheus_config}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    exporter_url = f"http://127.0.0.1:{exporter_port}"
+    with (
+        running(exporter, f"{exporter_url}/-/ready", log=tmp_path / "exporter.log"),
+        running(prometheus, f"{url}/-/ready", log=tmp_path / "prometheus.log"),
+    ):
+        served = families_in(httpx.get(f"{exporter_url}/metrics", timeout=30).text)
+        assert per_sync(served) <= set(minimal_for_alerts())
+        assert "sync_records_synced" not in served
+        deadline = time.monotonic() + 60
+        firing: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not firing:
+            alerts = httpx.get(f"{url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+            firing = [
+                alert
+                for alert in alerts
+                if alert["labels"]["alertname"] == "SyncErrored" and alert["state"] == "firing"
+            ]
+            time.sleep(0.5)
+    assert firing, "SyncErrored never fired"
+    assert firing[0]["labels"]["sync_id"] == "fam-errored"
+    assert firing[0]["annotations"]["description"].endswith(f"Reason: {reason}")
