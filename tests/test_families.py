@@ -380,3 +380,14 @@ def test_a_real_prometheus_fires_an_alert_from_the_minimal_set(sim: Sim, tmp_pat
     assert firing, "SyncErrored never fired"
     assert firing[0]["labels"]["sync_id"] == "fam-errored"
     assert firing[0]["annotations"]["description"].endswith(f"Reason: {reason}")
+
+
+def test_once_prints_only_the_selected_families(tmp_path: Path) -> None:
+    path = offline_config(tmp_path)
+    result = run_exporter(
+        "--config.file", str(path), "--once", "--once.fail-on-down", "--metric-allowlist=sync_up"
+    )
+    assert result.returncode == 3, result.stderr
+    assert per_sync(families_in(result.stdout)) == {"sync_up"}
+    assert 'sync_up{provider="sequin",source="s",sync_id="a"} 0.0' in result.stdout
+    assert "1 of 1 syncs down: s/a" in result.stderr
