@@ -106,6 +106,13 @@ def test_openmetrics_metadata_escapes_help_as_prometheus_client_does() -> None:
         ("text/plain;q=0.5,application/openmetrics-text;version=1.0.0;q=0.9", "1.0.0"),
         ("text/plain;version=0.0.4,application/openmetrics-text;version=1.0.0", None),
         ("Application/OpenMetrics-Text; Version=1.0.0", "1.0.0"),
+        # Prometheus 3's default, after the protobuf format we do not serve.
+        (
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+            "encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;"
+            "escaping=allow-utf-8;q=0.6,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3",
+            "1.0.0",
+        ),
     ],
 )
 def test_negotiation(accept: str, version: str | None) -> None:
