@@ -26,6 +26,9 @@ from exporter.config import (
     load_config,
     parse_listen_address,
 )
+from exporter.metrics import SYNC_FAMILIES
+from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
+from exporter.render import provider_families
 from exporter.serving import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_HEADER_TIMEOUT,
@@ -158,6 +161,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of replicas sharing the syncs (config: collector.total_shards, 1)",
     )
+    parser.add_argument(
+        "--metric-allowlist",
+        dest="metric_allowlist",
+        metavar="REGEX,...",
+        help="expose only the per-sync families whose names match one of these (anchored) "
+        "regular expressions; sync_exporter_* always (config: collector.metric_allowlist)",
+    )
+    parser.add_argument(
+        "--metric-denylist",
+        dest="metric_denylist",
+        metavar="REGEX,...",
+        help="drop the per-sync families whose names match one of these; not with "
+        "--metric-allowlist (config: collector.metric_denylist)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -245,6 +262,8 @@ _FLAG_FIELDS = (
     ("timeout_offset", "--collector.timeout-offset", "collector", "timeout_offset"),
     ("shard", "--collector.shard", "collector", "shard"),
     ("total_shards", "--collector.total-shards", "collector", "total_shards"),
+    ("metric_allowlist", "--metric-allowlist", "collector", "metric_allowlist"),
+    ("metric_denylist", "--metric-denylist", "collector", "metric_denylist"),
     ("listen_address", "--web.listen-address", "web", "listen_address"),
     ("log_level", "--log.level", "log", "level"),
     ("log_format", "--log.format", "log", "format"),
@@ -327,6 +346,18 @@ async def _serve(
         await runner.cleanup()
 
 
+def exposed_families(config: Config) -> str:
+    """Which per-sync families the config's providers have and its selection keeps."""
+    adapters = [PROVIDERS[source.provider] for source in config.sources]
+    families = [*SYNC_FAMILIES, *provider_families(adapters)]
+    selection = config.collector.families
+    line = selection.describe(families)
+    unmatched = selection.unmatched([*SYNC_FAMILIES, *PROVIDER_FAMILIES])
+    if unmatched:
+        line += f" (matching no family: {', '.join(unmatched)})"
+    return line
+
+
 def _listening(url: str) -> None:
     log.info("listening", extra={"fields": {"address": url, "version": __version__}})
 
@@ -340,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.fail_on_down and not args.once:
         parser.error("--once.fail-on-down needs --once")
+    if args.metric_allowlist is not None and args.metric_denylist is not None:
+        parser.error("--metric-allowlist and --metric-denylist cannot be used together")
     overrides = _overrides(args)
 
     def load() -> Config:
@@ -352,9 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
         return 1
+    if args.fail_on_down and not config.collector.families.keeps("sync_up"):
+        parser.error("--once.fail-on-down reads sync_up, which the metric allowlist/denylist drops")
     if args.config_check:
         syncs = sum(len(source.syncs) for source in config.sources)
         print(f"{args.config_file}: valid, {len(config.sources)} sources, {syncs} syncs")
+        print(f"exposing {exposed_families(config)}")
         return 0
     logs.setup(config.log.level, config.log.format)
     if args.once:
@@ -426,8 +462,14 @@ def down_report(exposition: str) -> list[str]:
 async def _run(
     config: Config, load: Callable[[], Config], serving: Serving, args: argparse.Namespace
 ) -> None:
+    selection = [config.collector.families]
+
     def applied(fresh: Config) -> None:
         logs.setup(fresh.log.level, fresh.log.format)
+        if fresh.collector.families != selection[0]:
+            selection[0] = fresh.collector.families
+            exposed = exposed_families(fresh)
+            log.info("per-sync families changed", extra={"fields": {"exposed": exposed}})
         if fresh.web.listen_address != config.web.listen_address:
             log.warning(
                 "web.listen_address changed; restart the exporter to apply it",
@@ -435,7 +477,12 @@ async def _run(
             )
 
     exporter = Exporter(Collector(config), load, applied)
-    await _serve(exporter, config, _listening, serving, args)
+
+    def started(url: str) -> None:
+        _listening(url)
+        log.info("per-sync families", extra={"fields": {"exposed": exposed_families(config)}})
+
+    await _serve(exporter, config, started, serving, args)
 
 
 def _demo(args: argparse.Namespace) -> int:

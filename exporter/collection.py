@@ -13,18 +13,20 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from exporter.client import make_client, tls_context
 from exporter.config import CollectorConfig, Config
+from exporter.families import Selection
 from exporter.http1 import Client
 from exporter.inflight import Reads, SharedFailure
+from exporter.metrics import Family
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
-from exporter.render import Renderer, StalePolicy, format_value
+from exporter.render import Renderer, StalePolicy, format_value, header
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
@@ -45,8 +47,12 @@ class Snapshot:
     chunks: list[bytes | bytearray]
     finished: float
     duration: float
+    openmetrics_chunks: Callable[[], list[bytes | bytearray]] | None = field(
+        default=None, repr=False
+    )
     _body: bytes | None = field(default=None, repr=False)
     _gzipped: bytes | None = field(default=None, repr=False)
+    _openmetrics: tuple[bytes, bytes] | None = field(default=None, repr=False)
 
     @property
     def body(self) -> bytes:
@@ -61,6 +67,17 @@ class Snapshot:
             compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
             self._gzipped = b"".join([*map(compressor.compress, self.chunks), compressor.flush()])
         return self._gzipped
+
+    def openmetrics(self, gzipped: bool) -> bytes:
+        """The same collection in OpenMetrics, written on first demand and kept for later
+        scrapes (the per-sync samples are shared with the text format; the self-metrics are
+        rendered when first asked for)."""
+        if self._openmetrics is None:
+            chunks = self.openmetrics_chunks() if self.openmetrics_chunks else [b"# EOF\n"]
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            packed = b"".join([*map(compressor.compress, chunks), compressor.flush()])
+            self._openmetrics = (b"".join(chunks), packed)
+        return self._openmetrics[1 if gzipped else 0]
 
 
 def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
@@ -237,8 +254,9 @@ class Collector:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.close()
 
-    async def scrape(self, timeout: float) -> Snapshot:
-        """Share a running collection that suits this scrape's deadline, or start one.
+    async def scrape(self, timeout: float, openmetrics: bool = False) -> Snapshot:
+        """Share a running collection that suits this scrape's deadline, or start one
+        (compressed ahead in OpenMetrics if `openmetrics`).
 
         A collection suits if it ends within this scrape's deadline and was given nearly
         as much time: Prometheus replicas with the same timeout share one collection. At
@@ -252,11 +270,11 @@ class Collector:
                 return await asyncio.shield(running.task)
         if len(self._running) >= MAX_COLLECTIONS:
             return await asyncio.shield(self._running[-1].task)
-        task = asyncio.get_running_loop().create_task(self._collect(timeout))
+        task = asyncio.get_running_loop().create_task(self._collect(timeout, openmetrics))
         self._running.append(_Running(task, deadline, timeout))
         return await asyncio.shield(task)
 
-    async def _collect(self, timeout: float) -> Snapshot:
+    async def _collect(self, timeout: float, openmetrics: bool = False) -> Snapshot:
         started = time.perf_counter()
         wall = time.time()
         # Each source's target list as of now: discovery replaces a source's list (never
@@ -267,7 +285,7 @@ class Collector:
         begun = [False] * len(targets)
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = Renderer(stale, [source.adapter for source in self.sources])
+        renderer = Renderer(stale, [source.adapter for source in self.sources], policy.families)
         report = _Report()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
         # compressing), measured per sync on earlier collections (and on a sample before the
@@ -305,8 +323,17 @@ class Collector:
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
         chunks.append(self.metrics.render())
-        snapshot = Snapshot(chunks=chunks, finished=time.time(), duration=duration)
-        snapshot.gzipped()
+        render_self = self.metrics.render
+
+        def in_openmetrics() -> list[bytes | bytearray]:
+            return [*renderer.chunks(openmetrics=True), render_self(openmetrics=True)]
+
+        snapshot = Snapshot(chunks, time.time(), duration, in_openmetrics)
+        # Compressed ahead in the format of the scrape that started the collection.
+        if openmetrics:
+            snapshot.openmetrics(gzipped=True)
+        else:
+            snapshot.gzipped()
         for source, _ in plan:
             later = work.deferred.get(source.name)
             if later and source.upstream.budget is not None:
@@ -323,7 +350,9 @@ class Collector:
         for cancelling the unread reads and marking them failed besides."""
         sample = targets[:CALIBRATION_SAMPLE]
         started = time.perf_counter()
-        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), [s.adapter for s in self.sources])
+        adapters = [s.adapter for s in self.sources]
+        families = self.config.collector.families
+        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), adapters, families)
         for target in sample:
             renderer.add(target, None, 0.0)
         compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
@@ -369,7 +398,9 @@ class Collector:
         )
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = _ProbeRenderer(stale, [] if source is None else [source.adapter])
+        renderer = _ProbeRenderer(
+            stale, [] if source is None else [source.adapter], policy.families
+        )
         reserve = min(self._finish_per_sync * len(listed), timeout * MAX_RESERVE_SHARE)
         reads_for = max(timeout - reserve, 0.001)
         done = [False] * len(listed)
@@ -399,7 +430,11 @@ class Collector:
         success = bool(read) and all(read)
         duration = time.perf_counter() - started
         chunks.append(_probe_families(success, duration))
-        return Snapshot(chunks=chunks, finished=time.time(), duration=duration)
+
+        def openmetrics() -> list[bytes | bytearray]:
+            return [*renderer.chunks(openmetrics=True), _probe_families(success, duration, True)]
+
+        return Snapshot(chunks, time.time(), duration, openmetrics)
 
     async def _read_source(
         self, source: Source, listed: list[Target], offset: int, work: _Work
@@ -649,8 +684,8 @@ class _ProbeRenderer(Renderer):
 
     __slots__ = ("outcomes",)
 
-    def __init__(self, stale: StalePolicy, adapters: Any) -> None:
-        super().__init__(stale, adapters)
+    def __init__(self, stale: StalePolicy, adapters: Any, selection: Selection) -> None:
+        super().__init__(stale, adapters, selection)
         self.outcomes: dict[str, bool] = {}
 
     def add(
@@ -661,16 +696,24 @@ class _ProbeRenderer(Renderer):
         super().add(target, status, now, read_at)
 
 
-def _probe_families(success: bool, duration: float) -> bytes:
-    """blackbox_exporter's two probe families, after the probed syncs' own."""
-    return (
-        "# HELP probe_success 1 if every requested sync of the source was read, else 0.\n"
-        "# TYPE probe_success gauge\n"
-        f"probe_success {format_value(1.0 if success else 0.0)}\n"
-        "# HELP probe_duration_seconds Seconds the probe took to read the syncs and write them.\n"
-        "# TYPE probe_duration_seconds gauge\n"
-        f"probe_duration_seconds {format_value(duration)}\n"
-    ).encode()
+PROBE_SUCCESS = Family("probe_success", "1 if every requested sync of the source was read, else 0.")
+PROBE_DURATION = Family(
+    "probe_duration_seconds", "Seconds the probe took to read the syncs and write them."
+)
+
+
+def _probe_families(success: bool, duration: float, openmetrics: bool = False) -> bytes:
+    """blackbox_exporter's two probe families, after the probed syncs' own (and in
+    OpenMetrics the closing `# EOF`)."""
+    return b"".join(
+        [
+            header(PROBE_SUCCESS, openmetrics),
+            f"probe_success {format_value(1.0 if success else 0.0)}\n".encode(),
+            header(PROBE_DURATION, openmetrics),
+            f"probe_duration_seconds {format_value(duration)}\n".encode(),
+            b"# EOF\n" if openmetrics else b"",
+        ]
+    )
 
 
 def _least_recently_read(item: tuple[int, Target]) -> float:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_a
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -30,6 +32,7 @@ from yaml.events import Event
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
+from exporter.families import Selection, check_patterns, split_patterns
 from exporter.providers import PROVIDERS
 from exporter.schema import (
     SUBSTITUTED,
@@ -57,6 +60,11 @@ MAX_REPORTED_PROBLEMS = 50
 _TAG = "provider="
 
 M = TypeVar("M", bound=Model)
+
+# Regular expressions over family names: a YAML list, or one comma-separated string.
+Patterns = Annotated[
+    tuple[str, ...], BeforeValidator(split_patterns), AfterValidator(check_patterns)
+]
 
 
 class _UnknownProvider(Model):
@@ -111,6 +119,9 @@ class CollectorConfig(Model):
     # whose hash falls in its shard (see exporter/targets.py and the README's Performance section).
     total_shards: Annotated[int, Field(ge=1)] = 1
     shard: Annotated[int, Field(ge=0)] = 0
+    # Per-sync families to expose (allowlist) or drop (denylist), as kube-state-metrics has.
+    metric_allowlist: Patterns = ()
+    metric_denylist: Patterns = ()
 
     @field_validator("shard")
     @classmethod
@@ -119,6 +130,18 @@ class CollectorConfig(Model):
         if isinstance(total, int) and shard >= total:
             raise ValueError(f"must be below total_shards ({shown(shard)} >= {shown(total)})")
         return shard
+
+    @field_validator("metric_denylist")
+    @classmethod
+    def _one_list(cls, deny: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if deny and info.data.get("metric_allowlist"):
+            raise ValueError("cannot be combined with metric_allowlist: use one or the other")
+        return deny
+
+    @property
+    def families(self) -> Selection:
+        """Which per-sync families the exposition has."""
+        return Selection(self.metric_allowlist, self.metric_denylist)
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from exporter.model import CORE_INFO_LABELS
 
 TARGET_LABELS: tuple[str, ...] = ("source", "provider", "sync_id")
+# Base units a family name may end with, declared as its unit in OpenMetrics.
+UNITS: tuple[str, ...] = ("seconds", "ratio", "bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,11 @@ class Family:
     labels: tuple[str, ...] = ()
     field: str = ""
     states: tuple[str, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        """The unit OpenMetrics declares (`# UNIT`), read from the name's base-unit suffix."""
+        return next((unit for unit in UNITS if self.name.endswith(f"_{unit}")), "")
 
 
 SYNC_UP = Family(

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client.utils import floatToGoString
 
 from exporter import metrics
+from exporter.families import EVERY_FAMILY, Selection
 from exporter.model import STATES, SyncStatus
 from exporter.providers import PROVIDER_FAMILIES
 from exporter.providers.base import Adapter
@@ -59,9 +60,15 @@ def format_value(value: float) -> str:
     return text
 
 
-def _header(family: metrics.Family) -> bytes:
+def header(family: metrics.Family, openmetrics: bool = False) -> bytes:
+    """A family's metadata lines, in the text format or in OpenMetrics (which also escapes `"`
+    in help text and declares the unit)."""
     help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+    if not openmetrics:
+        return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+    help_text = help_text.replace('"', r"\"")
+    unit = f"# UNIT {family.name} {family.unit}\n" if family.unit else ""
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n{unit}".encode()
 
 
 _CORE = len(metrics.SYNC_FAMILIES)
@@ -96,18 +103,35 @@ class Renderer:
     took ~65% more render time (docs/performance.md). Within a family, series come in the
     order `add` was called; `seconds` is the time spent writing, for the render-duration
     self-metric. The core families come first, then the families of the providers whose
-    adapters are given.
+    adapters are given; families `selection` drops are neither written nor headed.
     """
 
-    __slots__ = ("_buffers", "_families", "_headers", "_pending", "_stale", "seconds")
+    __slots__ = (
+        "_buffers",
+        "_every",
+        "_families",
+        "_headers",
+        "_keep",
+        "_pending",
+        "_stale",
+        "seconds",
+    )
 
     BATCH = 256
 
-    def __init__(self, stale: StalePolicy, adapters: Iterable[AdapterLike] = ()) -> None:
+    def __init__(
+        self,
+        stale: StalePolicy,
+        adapters: Iterable[AdapterLike] = (),
+        selection: Selection = EVERY_FAMILY,
+    ) -> None:
         self._stale = stale
-        self._families = provider_families(adapters)
+        families = provider_families(adapters)
+        self._families = [family for family in families if selection.keeps(family.name)]
         every = (*metrics.SYNC_FAMILIES, *self._families)
-        self._headers = [_header(family) for family in every]
+        self._every = every
+        self._keep = [selection.keeps(family.name) for family in every]
+        self._headers = [header(family) for family in every]
         self._buffers = [bytearray() for _ in every]
         self._pending: list[tuple[Target, SyncStatus | None, float, float]] = []
         self.seconds = 0.0
@@ -124,58 +148,74 @@ class Renderer:
         if len(self._pending) >= self.BATCH:
             self._flush()
 
-    def chunks(self) -> list[bytes | bytearray]:
-        """The exposition of every family in order, as pieces to join or compress."""
+    def chunks(self, openmetrics: bool = False) -> list[bytes | bytearray]:
+        """The exposition of every selected family in order, as pieces to join or compress.
+
+        OpenMetrics differs from the text format only in the families' metadata here: every
+        per-sync family is a gauge, whose sample lines the two formats write alike.
+        """
         self._flush()
+        headers = [header(f, True) for f in self._every] if openmetrics else self._headers
         pieces: list[bytes | bytearray] = []
-        for header, buffer in zip(self._headers, self._buffers, strict=True):
-            pieces.append(header)
-            pieces.append(buffer)
+        for head, buffer, keep in zip(headers, self._buffers, self._keep, strict=True):
+            if keep:
+                pieces.append(head)
+                pieces.append(buffer)
         return pieces
 
     def _flush(self) -> None:
         started = time.perf_counter()
         batch, self._pending = self._pending, []
         buffers = self._buffers
+        keep = self._keep
         read = [(target, status, now) for target, status, now, _ in batch if status is not None]
 
-        out = [f"sync_up{{{t.labels}}} {'0.0' if s is None else '1.0'}\n" for t, s, _, _ in batch]
-        buffers[_UP] += "".join(out).encode()
+        if keep[_UP]:
+            out = [
+                f"sync_up{{{t.labels}}} {'0.0' if s is None else '1.0'}\n" for t, s, _, _ in batch
+            ]
+            buffers[_UP] += "".join(out).encode()
 
-        out = []
-        append = out.append
-        for target, status, _ in read:
-            template = target.templates["sync_state"]
-            for state in STATES:
-                value = "1.0" if status.state is state else "0.0"
-                append(f"sync_state{{{template.format(state.value)}}} {value}\n")
-        buffers[_STATE] += "".join(out).encode()
+        if keep[_STATE]:
+            out = []
+            append = out.append
+            for target, status, _ in read:
+                template = target.templates["sync_state"]
+                for state in STATES:
+                    value = "1.0" if status.state is state else "0.0"
+                    append(f"sync_state{{{template.format(state.value)}}} {value}\n")
+            buffers[_STATE] += "".join(out).encode()
 
-        name = metrics.SYNC_PROVIDER_STATUS.name
-        out = [
-            f"{name}{{{t.templates[name].format(escape_label_value(s.provider_status))}}} 1.0\n"
-            for t, s, _ in read
-        ]
-        buffers[_PROVIDER_STATUS] += "".join(out).encode()
+        if keep[_PROVIDER_STATUS]:
+            name = metrics.SYNC_PROVIDER_STATUS.name
+            out = [
+                f"{name}{{{t.templates[name].format(escape_label_value(s.provider_status))}}} 1.0\n"
+                for t, s, _ in read
+            ]
+            buffers[_PROVIDER_STATUS] += "".join(out).encode()
 
-        out = []
-        append = out.append
-        name = metrics.SYNC_INFO.name
-        for target, status, _ in read:
-            info = [escape_label_value(status.info.get(key, "")) for key in target.info_labels]
-            append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
-        buffers[_INFO] += "".join(out).encode()
+        if keep[_INFO]:
+            out = []
+            append = out.append
+            name = metrics.SYNC_INFO.name
+            for target, status, _ in read:
+                info = [escape_label_value(status.info.get(key, "")) for key in target.info_labels]
+                append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
+            buffers[_INFO] += "".join(out).encode()
 
-        out = []
-        append = out.append
-        name = metrics.SYNC_ERROR_INFO.name
-        for target, status, _ in read:
-            if status.error_reason is not None:
-                label = escape_label_value(status.error_reason)
-                append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
-        buffers[_ERROR_INFO] += "".join(out).encode()
+        if keep[_ERROR_INFO]:
+            out = []
+            append = out.append
+            name = metrics.SYNC_ERROR_INFO.name
+            for target, status, _ in read:
+                if status.error_reason is not None:
+                    label = escape_label_value(status.error_reason)
+                    append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
+            buffers[_ERROR_INFO] += "".join(out).encode()
 
         for position, name, field in _VALUES:
+            if not keep[position]:
+                continue
             out = []
             append = out.append
             for target, status, _ in read:
@@ -184,36 +224,39 @@ class Renderer:
                     append(f"{name}{{{target.labels}}} {format_value(value)}\n")
             buffers[position] += "".join(out).encode()
 
-        name = metrics.SYNC_READ_TIMESTAMP.name
-        out = []
-        append = out.append
-        last_at, text = None, ""
-        for target, answer, _, at in batch:
-            if answer is not None:
-                if at != last_at:  # a collection's reads share one time: format it once
-                    last_at, text = at, format_value(at)
-                append(f"{name}{{{target.labels}}} {text}\n")
-        buffers[_READ] += "".join(out).encode()
+        if keep[_READ]:
+            name = metrics.SYNC_READ_TIMESTAMP.name
+            out = []
+            append = out.append
+            last_at, text = None, ""
+            for target, answer, _, at in batch:
+                if answer is not None:
+                    if at != last_at:  # a collection's reads share one time: format it once
+                        last_at, text = at, format_value(at)
+                    append(f"{name}{{{target.labels}}} {text}\n")
+            buffers[_READ] += "".join(out).encode()
 
-        out = []
-        append = out.append
-        name = metrics.SYNC_LAST_SYNCED_AGE.name
-        for target, status, now in read:
-            if status.last_synced_timestamp is not None:
-                age = max(now - status.last_synced_timestamp, 0.0)
-                append(f"{name}{{{target.labels}}} {format_value(age)}\n")
-        buffers[_AGE] += "".join(out).encode()
+        if keep[_AGE]:
+            out = []
+            append = out.append
+            name = metrics.SYNC_LAST_SYNCED_AGE.name
+            for target, status, now in read:
+                if status.last_synced_timestamp is not None:
+                    age = max(now - status.last_synced_timestamp, 0.0)
+                    append(f"{name}{{{target.labels}}} {format_value(age)}\n")
+            buffers[_AGE] += "".join(out).encode()
 
-        out = []
-        append = out.append
-        name = metrics.SYNC_STALE_THRESHOLD.name
-        threshold = self._stale.threshold
-        for target, status, _ in read:
-            if status.last_synced_timestamp is not None:
-                budget = threshold(target, status)
-                if budget is not None:
-                    append(f"{name}{{{target.labels}}} {format_value(budget)}\n")
-        buffers[_STALE] += "".join(out).encode()
+        if keep[_STALE]:
+            out = []
+            append = out.append
+            name = metrics.SYNC_STALE_THRESHOLD.name
+            threshold = self._stale.threshold
+            for target, status, _ in read:
+                if status.last_synced_timestamp is not None:
+                    budget = threshold(target, status)
+                    if budget is not None:
+                        append(f"{name}{{{target.labels}}} {format_value(budget)}\n")
+            buffers[_STALE] += "".join(out).encode()
 
         for offset, family in enumerate(self._families, start=_CORE):
             buffers[offset] += _provider_family(family, read).encode()
@@ -252,9 +295,12 @@ def render_syncs(
     now: float,
     stale: StalePolicy,
     adapters: Iterable[AdapterLike] = (),
+    selection: Selection = EVERY_FAMILY,
+    openmetrics: bool = False,
 ) -> str:
-    """All per-sync families, family by family, core first, then the given adapters' own."""
-    renderer = Renderer(stale, adapters)
+    """The selected per-sync families, family by family, core first, then the adapters' own
+    (in OpenMetrics without its closing `# EOF`, which comes after the exporter's own)."""
+    renderer = Renderer(stale, adapters, selection)
     for target, status in results:
         renderer.add(target, status, now)
-    return b"".join(renderer.chunks()).decode("utf-8")
+    return b"".join(renderer.chunks(openmetrics)).decode("utf-8")

@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
 from exporter import __version__
@@ -49,7 +50,9 @@ class _SourcesCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, _help(name), labels=labels)
+            return GaugeMetricFamily(
+                name, _help(name), labels=labels, unit=exporter_family(name).unit
+            )
 
         def counter(name: str) -> CounterMetricFamily:
             return CounterMetricFamily(_base(name), _help(name), labels=["source"])
@@ -89,18 +92,25 @@ class SelfMetrics:
         self.collection_duration = Gauge(
             "sync_exporter_collection_duration_seconds",
             _help("sync_exporter_collection_duration_seconds"),
+            unit="seconds",
             registry=registry,
         )
         self.render_duration = Gauge(
             "sync_exporter_render_duration_seconds",
             _help("sync_exporter_render_duration_seconds"),
+            unit="seconds",
             registry=registry,
         )
         name = "sync_exporter_upstream_requests_total"
         self.requests = Counter(_base(name), _help(name), ["source", "code"], registry=registry)
         name = "sync_exporter_upstream_request_duration_seconds"
         self.request_duration = Histogram(
-            name, _help(name), ["source"], buckets=LATENCY_BUCKETS, registry=registry
+            name,
+            _help(name),
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            unit="seconds",
+            registry=registry,
         )
         name = "sync_exporter_errors_total"
         self.errors = Counter(_base(name), _help(name), ["source", "reason"], registry=registry)
@@ -120,6 +130,7 @@ class SelfMetrics:
         self.reload_timestamp = Gauge(
             "sync_exporter_config_last_reload_success_timestamp_seconds",
             _help("sync_exporter_config_last_reload_success_timestamp_seconds"),
+            unit="seconds",
             registry=registry,
         )
         registry.register(_SourcesCollector(sources))
@@ -144,6 +155,9 @@ class SelfMetrics:
             self.request_duration.labels(name)
         self._known_sources = set(names)
 
-    def render(self) -> bytes:
-        """The exposition of the exporter's own metrics."""
+    def render(self, openmetrics: bool = False) -> bytes:
+        """The exposition of the exporter's own metrics; in OpenMetrics it ends with `# EOF`."""
+        if openmetrics:
+            text: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]
+            return text
         return generate_latest(self.registry)

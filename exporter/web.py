@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from exporter.collection import Collector, scrape_timeout
+from exporter.collection import Collector, Snapshot, scrape_timeout
 from exporter.config import Config, ConfigError
 from exporter.serving import add_security_headers, track_requests
 from exporter.sources import Source
@@ -24,6 +24,7 @@ from exporter.webconfig import WebSecurityConfig, basic_auth
 log = logging.getLogger("exporter.web")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version={}; charset=utf-8"
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -130,6 +131,49 @@ def accepts_gzip(header: str) -> bool:
     return False
 
 
+def openmetrics_version(header: str) -> str | None:
+    """The OpenMetrics version an Accept header asks for first, or None for the text format.
+
+    As client_golang negotiates: `application/openmetrics-text` with version 1.0.0, 0.0.1 or
+    none (1.0.0) wins if it is the most preferred type we serve; `q=0` refuses a type.
+    """
+    offers: list[tuple[float, int, str | None]] = []
+    for position, item in enumerate(header.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality, version = 1.0, ""
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+            elif key.strip().lower() == "version":
+                version = value.strip()
+        media = media.lower()
+        if quality <= 0:
+            continue
+        if media == "application/openmetrics-text" and version in ("", "1.0.0", "0.0.1"):
+            offers.append((-quality, position, version or "1.0.0"))
+        elif media in ("text/plain", "text/*", "*/*"):
+            offers.append((-quality, position, None))
+    return min(offers)[2] if offers else None
+
+
+def exposition(request: web.Request, snapshot: Snapshot) -> web.Response:
+    """The snapshot in the format the scrape asks for, gzipped if it accepts that."""
+    gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    version = openmetrics_version(request.headers.get("Accept", ""))
+    headers = {"Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    if version is not None:
+        headers["Content-Type"] = OPENMETRICS_CONTENT_TYPE.format(version)
+        return web.Response(body=snapshot.openmetrics(gzipped), headers=headers)
+    headers["Content-Type"] = CONTENT_TYPE
+    return web.Response(body=snapshot.gzipped() if gzipped else snapshot.body, headers=headers)
+
+
 def _quoted(text: str) -> str:
     """Request input as a message may quote it: cut short, escapes visible."""
     return repr(text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "...")
@@ -199,18 +243,15 @@ def make_app(
     async def metrics(request: web.Request) -> web.Response:
         timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
         try:
-            snapshot = await collector.scrape(timeout)
+            wanted = openmetrics_version(request.headers.get("Accept", "")) is not None
+            snapshot = await collector.scrape(timeout, wanted)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise
             # The collection itself was cancelled: the exporter is shutting down.
             return web.Response(status=503, text="shutting down\n")
-        headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
-        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
-            headers["Content-Encoding"] = "gzip"
-            return web.Response(body=snapshot.gzipped(), headers=headers)
-        return web.Response(body=snapshot.body, headers=headers)
+        return exposition(request, snapshot)
 
     async def probe(request: web.Request) -> web.Response:
         problem = probe_problem(request, collector)
@@ -226,11 +267,7 @@ def make_app(
             if task is not None and task.cancelling():
                 raise
             return web.Response(status=503, text="shutting down\n")
-        headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
-        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
-            headers["Content-Encoding"] = "gzip"
-            return web.Response(body=snapshot.gzipped(), headers=headers)
-        return web.Response(body=snapshot.body, headers=headers)
+        return exposition(request, snapshot)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(

@@ -18,6 +18,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
@@ -108,10 +111,12 @@ def check_status(status: SyncStatus) -> None:
         assert printable(label), repr(label)
 
 
-def parsed(text: str) -> Families:
-    """Every sample of an exposition by family name, read by prometheus_client's parser."""
+def parsed(text: str, strict: bool = False) -> Families:
+    """Every sample of an exposition by family name, read by prometheus_client's parser (its
+    OpenMetrics one if `strict`)."""
     found: Families = {}
-    for family in text_string_to_metric_families(text):
+    parse = parse_openmetrics if strict else text_string_to_metric_families
+    for family in parse(text):
         for sample in family.samples:
             found.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return found
@@ -124,6 +129,8 @@ def check_exposition(provider: str, read: list[SyncStatus]) -> None:
     results: list[tuple[Target, SyncStatus | None]] = [(made[0], None)]
     results += list(zip(made[1:], read, strict=True))
     exposition = parsed(render_syncs(results, NOW, POLICY, [adapter]))
+    openmetrics = render_syncs(results, NOW, POLICY, [adapter], openmetrics=True) + "# EOF\n"
+    assert parsed(openmetrics, strict=True) == exposition, "OpenMetrics says the same"
     assert {labels["sync_id"]: value for labels, value in exposition["sync_up"]} == {
         target.sync_id: 0.0 if status is None else 1.0 for target, status in results
     }
