@@ -243,7 +243,7 @@ def _digest(text: str) -> str:
 # Only the page's own style and script, and fetches of its own origin (status.json).
 CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; script-src {_digest(_SCRIPT)}; style-src {_digest(_STYLE)}; "
-    "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 

@@ -277,16 +277,21 @@ def test_paragon_signing_keys_below_2048_bits_are_refused(bits: int, workdir: Pa
 def test_a_signing_key_file_open_to_others_is_warned_about_once(workdir: Path) -> None:
     pem = signing_key_pem()
     loose, tight = workdir / "loose.pem", workdir / "tight.pem"
-    for path, mode in ((loose, 0o664), (tight, 0o600)):
+    group, mounted = workdir / "group.pem", workdir / "mounted.pem"
+    for path, mode in ((loose, 0o664), (tight, 0o600), (group, 0o640), (mounted, 0o440)):
         path.write_text(pem)
         path.chmod(mode)
+    # A Kubernetes Secret with defaultMode 0440: another owner, the pod's group (fsGroup).
+    mounted_by_another = os.geteuid() == 0
+    if mounted_by_another:
+        os.chown(mounted, 4242, os.getegid())
     config = workdir / "config.yml"
     config.write_text(
         "sources:\n"
         + "".join(
             f"  - {{name: {name}, provider: paragon, base_url: 'http://127.0.0.1:1',"
             f" auth: {{signing_key_file: '{path}', project_id: p}}, syncs: [{{id: x, user: u}}]}}\n"
-            for name, path in (("a", loose), ("b", tight))
+            for name, path in (("a", loose), ("b", tight), ("c", group), ("d", mounted))
         )
     )
     port = free_port()
@@ -300,7 +305,11 @@ def test_a_signing_key_file_open_to_others_is_warned_about_once(workdir: Path) -
         assert httpx.get(f"{url}/metrics", timeout=30).status_code == 200
     logged = log.read_text()
     warnings = [line for line in logged.splitlines() if "open to group or others" in line]
-    assert len(warnings) == 1, logged[-2000:]
+    # Once per loose file, however many reloads: the world-writable one, and the one its
+    # owner shares with a group (only the Secret-like file's group read is this pod's own).
+    assert len(warnings) == 2 + (not mounted_by_another), logged[-2000:]
     assert str(loose) in warnings[0] and "0664" in warnings[0]
+    assert str(group) in warnings[1] and "0640" in warnings[1]
     assert str(tight) not in logged
+    assert (str(mounted) in logged) is not mounted_by_another
     assert "PRIVATE KEY" not in logged and pem.splitlines()[1] not in logged

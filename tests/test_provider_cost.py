@@ -165,6 +165,26 @@ def test_scrapes_with_different_timeouts_share_one_read_in_flight(sim: Sim, work
     assert per_sync == dict.fromkeys(ids, 1), reads
 
 
+def test_a_shared_read_cut_short_by_its_scrape_is_done_again_for_a_longer_one(
+    sim: Sim, workdir: Path
+) -> None:
+    ids = paragon_syncs(sim, "cut", 1)
+    with exporter(workdir / "cut.yml", paragon_source(sim, ids, ", min_interval: 10s")) as url:
+        sim.fault("paragon", ids[0], {"delay": 2.0})
+        try:
+            answers: dict[str, Exposition] = {}
+            short = threading.Thread(target=lambda: answers.update(short=scrape(url, "1")))
+            short.start()
+            time.sleep(0.3)
+            answers["long"] = scrape(url, "8")
+            short.join()
+        finally:
+            sim.clear_fault("paragon", ids[0])
+    # A 1 s client must not cut short the answer to a 8 s scrape that joined its read.
+    assert answers["short"].value("sync_up", sync_id=ids[0]) == 0
+    assert answers["long"].value("sync_up", sync_id=ids[0]) == 1
+
+
 def test_a_reading_is_fresh_until_min_interval_less_a_tenth_at_most_a_second() -> None:
     """Jitter in scrape times is absorbed, and ten scrape intervals read every tenth scrape,
     not every ninth (a flat 90% made 20 s fresh for 18 s: 0.111 requests per sync)."""

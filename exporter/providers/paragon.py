@@ -118,15 +118,29 @@ def _is_address(host: str) -> bool:
     return True
 
 
+def _loose(info: os.stat_result) -> bool:
+    """Whether users besides this one may read or replace the file.
+
+    Group read is fine on a file someone else owns whose group is ours: a Kubernetes Secret
+    mounted with `defaultMode: 0440` and the pod's `fsGroup`, readable by this pod alone.
+    """
+    mode = info.st_mode & 0o777
+    if mode & 0o037:
+        return True
+    shared = info.st_uid != os.geteuid() and info.st_gid in {os.getegid(), *os.getgroups()}
+    return bool(mode & 0o040) and not shared
+
+
 def _warn_if_loose(path: Path) -> None:
     """Say once per file that others on the host may read or replace the signing key."""
     try:
-        mode = os.stat(path).st_mode & 0o777
+        info = os.stat(path)
     except OSError:
         return
+    mode = info.st_mode & 0o777
     name = str(path)
     with _loose_lock:
-        if not mode & 0o077:
+        if not _loose(info):
             _loose_files.discard(name)  # fixed: a later loosening is worth a new warning
             return
         if name in _loose_files:
