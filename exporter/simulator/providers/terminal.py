@@ -405,6 +405,7 @@ class Connection:
         body["token"] = self.token
         body["tags"] = list(spec.tags)
         body["linkUrl"] = f"https://link.withterminal.com/connection/{spec.id}?key=pk_simulator"
+        body["options"] = {}  # required by Terminal's spec; no provider-specific options set
         body["createdAt"] = iso_millis(self.created(m))
         body["updatedAt"] = iso_millis(self.updated(m))
         return body
