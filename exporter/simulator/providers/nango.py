@@ -82,7 +82,7 @@ class NangoSync:
         elif self.kind == "stopped":
             status, finished = "STOPPED", m.now - 26 * HOUR
         counts = {model: int(count * grown) for model, count in self.models.items()}
-        return {
+        body: JSON = {
             "id": self.id,
             "connection_id": self.connection,
             "name": self.name,
@@ -98,6 +98,9 @@ class NangoSync:
             },
             "recordCount": counts,
         }
+        if body["finishedAt"] is None:
+            del body["finishedAt"]  # a string in Nango's spec, never null: no run has ended
+        return body
 
 
 def demo_syncs() -> list[NangoSync]:
