@@ -76,6 +76,8 @@ class AirbyteConnection:
             "status": self.status,
             "schedule": {"scheduleType": "basic", "basicTiming": "Every 24 hours"},
             "createdAt": 1_700_000_000,
+            "configurations": {"streams": []},  # required by Airbyte's spec; no streams shown
+            "tags": [],
         }
 
     def render(self, m: Moment) -> JSON:
