@@ -30,7 +30,7 @@ from tests.prism import (
 )
 
 ROUNDS = 20
-SOURCES = 4
+SOURCES = 10
 DYNAMIC = {"Prefer": "dynamic=true"}
 
 # The auth of each preset, in one place. Airbyte: the preset's Basic auth for now; when it
@@ -174,7 +174,7 @@ def test_dynamic_payloads_are_read_or_refused_by_name(
     served: tuple[Spec, str], tmp_path: Path
 ) -> None:
     """ROUNDS random payloads, as SOURCES sources of one run each reading its own pass-through
-    (one exporter start per SOURCES rounds keeps the suite fast)."""
+    (one exporter start for SOURCES rounds keeps the suite fast)."""
     spec, _ = served
     seen: dict[str, int] = {}
     for run_index in range(ROUNDS // SOURCES):
