@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 
 from tests.prism import check_read, once, spec_file
 from tests.procs import free_port, running
@@ -257,6 +258,36 @@ def test_every_answer_of_the_fake_validates_against_the_spec(
     finally:
         client.http.close()
         _clock(simulator, 0)
+    assert not client.broken, "\n".join(client.broken)
+
+
+def _documented_errors(fake: Fake, spec: Path) -> list[int]:
+    """The error statuses the spec documents for the fake's first request (5xx and 429: the
+    faults the simulator injects)."""
+    text = spec.read_text()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = json.loads(text) if spec.suffix == ".json" else yaml.load(text, Loader=loader)
+    responses = document["paths"][fake.first.split("?")[0]]["get"]["responses"]
+    return sorted(int(code) for code in responses if code in ("429", "500", "502", "503", "504"))
+
+
+def test_the_fakes_injected_errors_are_the_specs_error_bodies(
+    proxy: tuple[Fake, str], simulator: str
+) -> None:
+    """A fault the tests inject answers the body the spec documents for that status (only
+    Terminal's spec documents any: the others list no 429 or 5xx answer)."""
+    fake, base = proxy
+    codes = _documented_errors(fake, spec_file(fake.provider, fake.filename))
+    assert codes == ([429, 500, 504] if fake.provider == "terminal" else [])
+    client = Checked(base, fake.headers)
+    try:
+        for code in codes:
+            fault = {"status": code, "retry_after": "1"}
+            httpx.put(f"{simulator}/_sim/faults/{fake.provider}", json=fault, timeout=10)
+            client.get(fake.first, expect=code)
+    finally:
+        httpx.delete(f"{simulator}/_sim/faults/{fake.provider}", timeout=10)
+        client.http.close()
     assert not client.broken, "\n".join(client.broken)
 
 
