@@ -8,6 +8,7 @@ import pytest
 
 from exporter import reference
 from exporter.providers import PROVIDERS
+from exporter.providers.generic import preset_names
 from tests.snippets import readme_scrape_config, scrape_configs
 from tests.tools import ROOT
 
@@ -32,7 +33,7 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_every_file_the_docs_name_exists() -> None:
-    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))):
         text = doc.read_text()
         named = set(
             re.findall(
@@ -45,7 +46,7 @@ def test_every_file_the_docs_name_exists() -> None:
 
 def test_every_test_the_docs_name_exists() -> None:
     """docs/reliability.md proves each row with named tests: a renamed test must not go unseen."""
-    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))):
         named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", doc.read_text())
         missing = [
             f"{path}::{name}"
@@ -62,3 +63,23 @@ def test_every_scrape_config_the_docs_show_is_the_readmes() -> None:
     for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
         for job in scrape_configs(doc):
             assert job == readme, f"{doc.name} shows another scrape config: {job}"
+
+
+def test_every_provider_and_preset_has_a_fact_sheet_with_a_source_per_row() -> None:
+    """docs/providers/<name>.md: one table, each assumption with its source (or a guess)."""
+    sheets = ROOT / "docs" / "providers"
+    names = sorted({*PROVIDERS, *preset_names()})
+    assert sorted(path.stem for path in sheets.glob("*.md") if path.stem != "README") == names
+    index = (sheets / "README.md").read_text()
+    assert "docs/providers/README.md" in (ROOT / "README.md").read_text()
+    for name in names:
+        assert f"]({name}.md)" in index, f"docs/providers/README.md does not link {name}.md"
+        rows = [
+            line
+            for line in (sheets / f"{name}.md").read_text().splitlines()
+            if line.startswith("|") and not line.startswith("|---")
+        ]
+        assert rows[0].startswith("| assumption |") and len(rows) > 5, name
+        for row in rows[1:]:
+            cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+            assert len(cells) == 3 and all(cells), f"{name}.md: a row without its source: {row}"

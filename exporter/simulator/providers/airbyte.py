@@ -99,7 +99,7 @@ class AirbyteConnection:
             "status": self.status,
             "schedule": {"scheduleType": "basic", "basicTiming": "Every 24 hours"},
             "createdAt": 1_700_000_000,
-            "configurations": {"streams": []},
+            "configurations": {"streams": []},  # required by Airbyte's spec; no streams shown
             "tags": [],
         }
 

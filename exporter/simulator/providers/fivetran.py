@@ -97,7 +97,7 @@ class Connection:
             succeeded = m.now - 4 * DAY
         elif self.kind == "failing":
             succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
-        return {
+        body: JSON = {
             "id": self.id,
             "group_id": GROUP,
             "service": self.service,
@@ -111,6 +111,7 @@ class Connection:
             "pause_after_trial": False,
             "sync_frequency": self.frequency,
             "schedule_type": "manual" if self.kind == "manual" else "auto",
+            "data_delay_sensitivity": "NORMAL",  # the spec's default; required in the detail
             "status": {
                 "setup_state": setup,
                 "sync_state": sync,
@@ -121,6 +122,12 @@ class Connection:
                 "rescheduled_for": None if resume is None else iso_millis(resume),
             },
         }
+        # Fivetran's spec types these times as strings, never null: a time not yet is left out.
+        for times in (body, body["status"]):
+            for key in ("succeeded_at", "failed_at", "rescheduled_for"):
+                if key in times and times[key] is None:
+                    del times[key]
+        return body
 
 
 def demo_connections() -> list[Connection]:

@@ -414,6 +414,7 @@ class Connection:
         # guess: a connection without provider options carries an empty object.
         body["options"] = {}
         body["linkUrl"] = f"https://link.withterminal.com/connection/{spec.id}?key=pk_simulator"
+        body["options"] = {}  # required by Terminal's spec; no provider-specific options set
         body["createdAt"] = iso_millis(self.created(m))
         body["updatedAt"] = iso_millis(self.updated(m))
         return body
