@@ -687,7 +687,7 @@ class Generic(Adapter[GenericConfig]):
     async def read_many(self, targets: Sequence[Target], http: Http) -> dict[str, SyncStatus]:
         """Every status the list carries, from one listing (every page of it), or from a
         listing that began after this call did (concurrent probes and collections share it).
-        Only the targets' items are kept and parsed, however long the list."""
+        Only the targets' items are parsed, and of a huge list only theirs are kept."""
         asked = time.monotonic()
         http = self._authorized(http)
         wanted = {target.sync_id for target in targets}
@@ -710,22 +710,22 @@ class Generic(Adapter[GenericConfig]):
         return statuses
 
     async def _fresh_listing(self, http: Http, wanted: set[str]) -> Listed:
-        """List now and remember the items of the `wanted` syncs, with when it began; a sync
-        listed twice keeps its first item, as discovery does. Called with the lock held."""
+        """List now and remember it, with when it began: every item of an ordinary list (so
+        concurrent probes of other syncs share it), only the `wanted` syncs' of a huge one; a
+        sync listed twice keeps its first item, as discovery does. Called with the lock held."""
         began = time.monotonic()
         pairs = await self._list(http)
+        huge = len(pairs) > LARGE_LISTING
 
         def keep() -> dict[str, Any]:
             items: dict[str, Any] = {}
             for sync_id, item in pairs:
-                if sync_id in wanted:
+                if not huge or sync_id in wanted:
                     items.setdefault(sync_id, item)
             return items
 
-        items = (
-            await in_thread(keep, "listing", no_gc=True) if len(pairs) > LARGE_LISTING else keep()
-        )
-        self._listed = (began, items, frozenset(wanted))
+        items = await in_thread(keep, "listing", no_gc=True) if huge else keep()
+        self._listed = (began, items, frozenset(wanted) | (frozenset() if huge else items.keys()))
         return self._listed
 
     async def read(self, target: Target, http: Http) -> SyncStatus:
