@@ -6,7 +6,6 @@ adapter can declare its own source model without importing the assembly.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import stat
@@ -202,30 +201,22 @@ Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 
 
+_RESERVED_LABELS: set[str] = set()
+
+
+def reserve_labels(names: Iterable[str]) -> None:
+    """Add names the exporter writes itself; the provider registry tells them, unknown here."""
+    _RESERVED_LABELS.update(names)
+
+
 def check_label_names(labels: dict[str, str]) -> dict[str, str]:
     """Label names Prometheus accepts and the exporter does not write itself."""
     for name in labels:
         if not _LABEL_NAME.match(name) or name.startswith("__"):
             raise ValueError(f"invalid label name {name!r}")
-        if name in reserved_labels():
+        if name in _RESERVED_LABELS:
             raise ValueError(f"label name {name!r} is reserved by the exporter")
     return labels
-
-
-@functools.cache
-def reserved_labels() -> frozenset[str]:
-    """Label names the exporter writes itself, which static labels and label_from must avoid."""
-    # Imported here: the adapters are built on this module.
-    from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
-    from exporter.providers import PROVIDERS
-
-    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
-    names.update(label for family in SYNC_FAMILIES for label in family.labels)
-    for adapter in PROVIDERS.values():
-        names.update(adapter.target_labels)
-        names.update(adapter.info_labels)
-        names.update(label for family in adapter.families for label in family.labels)
-    return frozenset(names)
 
 
 def check_secret(value: str, where: str) -> None:
