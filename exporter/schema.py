@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from exporter import values
+from exporter.errors import ConfigError as ConfigError
 
 MAX_SECRET_BYTES = 16384
 MAX_LABEL_FROM = 10
@@ -43,10 +44,6 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\U0010ffff]+$")
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 Location = tuple[int | str, ...]
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message lists every problem found."""
 
 
 # The (variable, value) pairs `${VAR}` expansion put into the document being validated.
