@@ -16,10 +16,9 @@ import certifi
 import orjson
 
 from exporter import __version__
+from exporter.errors import ConfigError, UpstreamError
 from exporter.http1 import BodyTooLarge, Client, ProtocolError, StaleConnection, UnsafeUrl
 from exporter.jsonbody import without_bad_items
-from exporter.providers.base import UpstreamError
-from exporter.schema import ConfigError
 from exporter.threads import in_thread
 
 USER_AGENT = f"sync-status-exporter/{__version__}"

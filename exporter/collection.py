@@ -28,6 +28,7 @@ from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value, header
 from exporter.selfmetrics import SelfMetrics
+from exporter.sourcemetrics import SourcesCollector
 from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
 from exporter.upstream import SourceHttp
@@ -158,7 +159,7 @@ class Collector:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.metrics = SelfMetrics(lambda: self.sources)
+        self.metrics = SelfMetrics(SourcesCollector(lambda: self.sources))
         self._tls = tls_context()
         self._client: Client | None = None
         self.sources: list[Source] = self.prepare(config)

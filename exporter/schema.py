@@ -6,7 +6,6 @@ adapter can declare its own source model without importing the assembly.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import stat
@@ -33,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from exporter import values
+from exporter.errors import ConfigError as ConfigError
 
 MAX_SECRET_BYTES = 16384
 MAX_LABEL_FROM = 10
@@ -44,10 +44,6 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\U0010ffff]+$")
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 Location = tuple[int | str, ...]
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message lists every problem found."""
 
 
 # The (variable, value) pairs `${VAR}` expansion put into the document being validated.
@@ -202,30 +198,22 @@ Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 
 
+_RESERVED_LABELS: set[str] = set()
+
+
+def reserve_labels(names: Iterable[str]) -> None:
+    """Add names the exporter writes itself; the provider registry tells them, unknown here."""
+    _RESERVED_LABELS.update(names)
+
+
 def check_label_names(labels: dict[str, str]) -> dict[str, str]:
     """Label names Prometheus accepts and the exporter does not write itself."""
     for name in labels:
         if not _LABEL_NAME.match(name) or name.startswith("__"):
             raise ValueError(f"invalid label name {name!r}")
-        if name in reserved_labels():
+        if name in _RESERVED_LABELS:
             raise ValueError(f"label name {name!r} is reserved by the exporter")
     return labels
-
-
-@functools.cache
-def reserved_labels() -> frozenset[str]:
-    """Label names the exporter writes itself, which static labels and label_from must avoid."""
-    # Imported here: the adapters are built on this module.
-    from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS
-    from exporter.providers import PROVIDERS
-
-    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
-    names.update(label for family in SYNC_FAMILIES for label in family.labels)
-    for adapter in PROVIDERS.values():
-        names.update(adapter.target_labels)
-        names.update(adapter.info_labels)
-        names.update(label for family in adapter.families for label in family.labels)
-    return frozenset(names)
 
 
 def check_secret(value: str, where: str) -> None:

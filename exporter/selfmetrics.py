@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import platform
-import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -17,16 +15,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.metrics import ERROR_REASONS, exporter_family
-
-if TYPE_CHECKING:
-    from exporter.sources import Source
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -39,45 +32,11 @@ def _base(name: str) -> str:
     return name.removesuffix("_total")
 
 
-class _SourcesCollector(Collector):
-    """Per-source gauges read from the current sources at scrape time, so reloads drop old ones."""
-
-    def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
-        self._sources = sources
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(
-                name, _help(name), labels=labels, unit=exporter_family(name).unit
-            )
-
-        def counter(name: str) -> CounterMetricFamily:
-            return CounterMetricFamily(_base(name), _help(name), labels=["source"])
-
-        configured = gauge("sync_exporter_syncs_configured", ["source", "provider"])
-        dropped = gauge("sync_exporter_syncs_dropped", ["source", "reason"])
-        backoff = gauge("sync_exporter_source_backoff_seconds", ["source"])
-        minted = counter("sync_exporter_tokens_minted_total")
-        mint_failures = counter("sync_exporter_token_mint_failures_total")
-        now = time.monotonic()
-        for source in self._sources():
-            configured.add_metric([source.name, source.provider], len(source.targets))
-            for reason, count in source.discovery.dropped.items():
-                dropped.add_metric([source.name, reason], count)
-            backoff.add_metric([source.name], max(source.upstream.blocked_until - now, 0.0))
-            if source.adapter.mints:
-                minted.add_metric([source.name], source.adapter.minted)
-                mint_failures.add_metric([source.name], source.adapter.mint_failures)
-        yield from (configured, dropped, backoff, minted, mint_failures)
-
-
 class SelfMetrics:
     """Counters and gauges about the exporter's own work."""
 
-    def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
+    def __init__(self, per_source: Collector) -> None:
+        """`per_source` reads the current sources at scrape time; it is kept beside Source."""
         # kube-state-metrics-style output: no *_created series doubling every counter.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=False)
@@ -133,7 +92,7 @@ class SelfMetrics:
             unit="seconds",
             registry=registry,
         )
-        registry.register(_SourcesCollector(sources))
+        registry.register(per_source)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         self._known_sources: set[str] = set()

@@ -7,8 +7,9 @@ import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.metrics import SYNC_FAMILIES, Family
+from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS, Family
 from exporter.providers.base import Adapter
+from exporter.schema import reserve_labels
 
 AdapterClass = type[Adapter[Any]]
 
@@ -42,3 +43,17 @@ def _all_families() -> tuple[Family, ...]:
 
 
 PROVIDER_FAMILIES: tuple[Family, ...] = _all_families()
+
+
+def reserved_labels() -> frozenset[str]:
+    """Label names the exporter writes itself, which static labels and label_from must avoid."""
+    names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
+    names.update(label for family in SYNC_FAMILIES for label in family.labels)
+    for adapter in PROVIDERS.values():
+        names.update(adapter.target_labels)
+        names.update(adapter.info_labels)
+        names.update(label for family in adapter.families for label in family.labels)
+    return frozenset(names)
+
+
+reserve_labels(reserved_labels())

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
+from exporter.errors import BadResponse as BadResponse
+from exporter.errors import UpstreamError as UpstreamError
 from exporter.metrics import Family
 from exporter.model import SyncStatus
 from exporter.schema import SourceConfig, labels_from
@@ -22,27 +24,6 @@ from exporter.targets import Found, Shard, Target
 MAX_LIST_PAGES = 1000
 # Failures of a bulk listing that say nothing of each sync, which may still be read alone.
 _LISTING_ONLY = frozenset({"timeout", "connect", "server_error", "bad_response"})
-
-
-class BadResponse(Exception):
-    """The provider answered, but not with something we can read."""
-
-
-class UpstreamError(Exception):
-    """A request that failed: `reason` is one of metrics.ERROR_REASONS.
-
-    `sent` is False when the request never left (the source is backing off after a 429),
-    which is counted as skipped, not as an upstream error; `code` is the HTTP status code
-    when an answer came; `retry_after` the wait a 429 asked for.
-    """
-
-    def __init__(self, reason: str, detail: str, *, sent: bool = True, code: str = "") -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.sent = sent
-        self.code = code
-        self.retry_after: float | None = None
 
 
 class Http(Protocol):
