@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from aiohttp import web
@@ -35,6 +35,7 @@ from exporter.simulator.clock import (
     iso_millis,
     iso_seconds,
 )
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     ControlError,
@@ -47,10 +48,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "paragon"
 AUDIENCE_HOST = "useparagon.com"
@@ -513,7 +510,7 @@ class ParagonWorld(ProviderState):
         self._syncs = dict(self._catalog)
 
 
-def _state(world: World) -> ParagonWorld:
+def _state(world: WorldView) -> ParagonWorld:
     return state_of(world, NAME, ParagonWorld)
 
 
@@ -696,14 +693,14 @@ class Paragon(SimProvider):
         """Paragon documents no error body; this NestJS-like shape is a plausible guess."""
         return {"message": detail, "statusCode": status, "error": phrase(status)}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """`GET /api/syncs` and `GET /api/syncs/{id}`, both for the token's user only."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
             web.get(f"{self.prefix}{self.list_path}/{{id}}", self._get(sim)),
         ]
 
-    def _list(self, sim: Simulator) -> Handler:
+    def _list(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             token = bearer(request)
             user_hint = _unverified_user(token) if sim.faults else None
@@ -721,7 +718,7 @@ class Paragon(SimProvider):
 
         return handle
 
-    def _get(self, sim: Simulator) -> Handler:
+    def _get(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             sync_id = request.match_info["id"]
             token = bearer(request)
@@ -743,7 +740,7 @@ class Paragon(SimProvider):
 
         return handle
 
-    def control_routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def control_routes(self, sim: Host) -> list[web.RouteDef]:
         """`GET /_sim/paragon` (the project) and `GET /_sim/paragon/token` (a user token)."""
 
         async def project(request: web.Request) -> web.StreamResponse:
@@ -776,7 +773,7 @@ class Paragon(SimProvider):
 
         return [web.get("/_sim/paragon", project), web.get("/_sim/paragon/token", token)]
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """Minting auth (the signing key, or its file when it came from one, and the project id);
         with `discover`, the users to list and only
         the syncs that carry labels; without, every sync with its user."""

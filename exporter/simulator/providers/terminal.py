@@ -21,11 +21,12 @@ import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis, parse_iso
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     ControlError,
@@ -38,10 +39,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "terminal"
 SECRET = "sim-terminal-secret"
@@ -623,7 +620,7 @@ class TerminalWorld(ProviderState):
         return True
 
 
-def _state(world: World) -> TerminalWorld:
+def _state(world: WorldView) -> TerminalWorld:
     return state_of(world, NAME, TerminalWorld)
 
 
@@ -985,7 +982,7 @@ class Terminal(SimProvider):
         body["detail"] = detail
         return body
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """`GET /connections`, `GET /syncs` and `GET /syncs/{id}`."""
         return [
             web.get(f"{self.prefix}/connections", self._connections(sim)),
@@ -993,14 +990,14 @@ class Terminal(SimProvider):
             web.get(f"{self.prefix}/syncs/{{id}}", self._job(sim)),
         ]
 
-    def _secret_problem(self, world: World, request: web.Request) -> web.Response | None:
+    def _secret_problem(self, world: WorldView, request: web.Request) -> web.Response | None:
         state = _state(world)
         if bearer(request) != state.secret:
             return self.error_response(401, "Please ensure you have a valid API key")
         return None
 
     def _connection(
-        self, world: World, request: web.Request
+        self, world: WorldView, request: web.Request
     ) -> tuple[Connection | None, web.Response | None]:
         state = _state(world)
         problem = self._secret_problem(world, request)
@@ -1014,7 +1011,7 @@ class Terminal(SimProvider):
             return None, self.error_response(401, "Please ensure you have a valid connection token")
         return connection, None
 
-    def _connections(self, sim: Simulator) -> Handler:
+    def _connections(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._secret_problem)
             if early is not None:
@@ -1044,7 +1041,7 @@ class Terminal(SimProvider):
 
         return handle
 
-    def _log(self, sim: Simulator) -> Handler:
+    def _log(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             state = _state(sim.world)
             hint = state.by_token(request.headers.get("Connection-Token"))
@@ -1085,7 +1082,7 @@ class Terminal(SimProvider):
 
         return handle
 
-    def _job(self, sim: Simulator) -> Handler:
+    def _job(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             job_id = request.match_info["id"]
             state = _state(sim.world)
@@ -1112,7 +1109,7 @@ class Terminal(SimProvider):
 
         return handle
 
-    def control_routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def control_routes(self, sim: Host) -> list[web.RouteDef]:
         """Connections for tests: list (tokens and job ids), create, show, change, delete."""
 
         def described(connection: Connection, m: Moment) -> JSON:
@@ -1188,7 +1185,7 @@ class Terminal(SimProvider):
             web.delete(path + "/{id}", delete),
         ]
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The secret key only: the exporter lists `/connections`, then each connection's log
         (static entries would be job ids, which change with every job)."""
         if not _state(world).connections:
