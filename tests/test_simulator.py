@@ -684,3 +684,8 @@ def test_the_period_flag_refuses_what_is_not_a_usable_period(text: str) -> None:
 
     with pytest.raises(ValueError):
         parse_period(text)
+
+
+def test_providers_written_as_packages_are_discovered_like_modules() -> None:
+    assert PROVIDERS["terminal"] is t.PROVIDER and PROVIDERS["paragon"] is p.PROVIDER
+    assert hasattr(t, "__path__") and hasattr(p, "__path__")

@@ -76,7 +76,8 @@ def config_syncs(state: ProviderState, ids: Iterable[str], *, discover: bool) ->
 
 class SimProvider(ABC):
     """One simulated provider: its catalogues, routes, auth, error bodies, control endpoints
-    and exporter config. A module of `exporter.simulator.providers` exposes one as `PROVIDER`."""
+    and exporter config. A module (or package) of `exporter.simulator.providers` exposes one as
+    `PROVIDER`."""
 
     name: ClassVar[str]
     prefix: ClassVar[str]
