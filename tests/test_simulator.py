@@ -667,3 +667,25 @@ def test_async_context_manager() -> None:
             return response.status_code
 
     assert asyncio.run(scenario()) == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30", 30.0), ("30s", 30.0), ("2m", 120.0), ("1h30m", 5400.0)]
+)
+def test_the_period_flag_reads_seconds_and_durations(text: str, seconds: float) -> None:
+    from exporter.simulator.cli import parse_period
+
+    assert parse_period(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "x", "2m30", "0s", "500ms", "-5"])
+def test_the_period_flag_refuses_what_is_not_a_usable_period(text: str) -> None:
+    from exporter.simulator.cli import parse_period
+
+    with pytest.raises(ValueError):
+        parse_period(text)
+
+
+def test_providers_written_as_packages_are_discovered_like_modules() -> None:
+    assert PROVIDERS["terminal"] is t.PROVIDER and PROVIDERS["paragon"] is p.PROVIDER
+    assert hasattr(t, "__path__") and hasattr(p, "__path__")

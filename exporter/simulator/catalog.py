@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from exporter.simulator.clock import Moment
-from exporter.simulator.providers.base import JSON, ControlError, ProviderState
+from exporter.simulator.state import JSON, ControlError, ProviderState
 
 
 class Entry(Protocol):

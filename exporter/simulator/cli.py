@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from exporter import values
 from exporter.simulator.app import Simulator, url_host
+from exporter.simulator.clock import duration
 from exporter.simulator.config import config_yaml, demo_config
 from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.world import DEFAULT_PERIOD, World
@@ -58,7 +58,7 @@ def parse_period(text: str) -> float:
 
     Under a second, states would change faster than any scrape could see them.
     """
-    seconds = values.duration(text)
+    seconds = duration(text)
     if seconds is None:
         try:
             seconds = float(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,6 +11,22 @@ from datetime import UTC, datetime
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY, "y": 365 * DAY}
+
+
+def duration(text: str) -> float | None:
+    """Seconds from `30s`, `2m` or `1h30m` (the simulator's own flags); None when it is not one,
+    so the simulator needs none of the exporter's parsing."""
+    spec = text.strip().lower()
+    total, position = 0.0, 0
+    for match in _PART.finditer(spec):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNIT[match.group(2)]
+        position = match.end()
+    return total if spec and position == len(spec) else None
 
 
 @dataclass(frozen=True, slots=True)

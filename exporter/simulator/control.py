@@ -6,19 +6,16 @@ Shared by every provider; a provider adds its own endpoints through `control_rou
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.clock import Moment
-from exporter.simulator.config import demo_config
 from exporter.simulator.faults import parse_fault
+from exporter.simulator.host import Host
 from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.providers.base import ControlError, ProviderState
 from exporter.simulator.serving import json_response
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
 
 
 def _problem(exc: ControlError) -> web.Response:
@@ -35,7 +32,7 @@ async def _json_body(request: web.Request) -> Any:
 class ControlApi:
     """Handlers of the control endpoints, bound to one simulator."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Host) -> None:
         self._sim = sim
 
     def routes(self) -> list[web.RouteDef]:
@@ -246,4 +243,4 @@ class ControlApi:
         """An exporter config for this server's world, as JSON (which is also valid YAML);
         `?discover=false` lists every sync instead."""
         discover = request.query.get("discover", "true").lower() not in ("false", "0", "no")
-        return json_response(demo_config(self._sim.base_url, self._sim.world, discover=discover))
+        return json_response(self._sim.exporter_config(discover=discover))

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from exporter.simulator.faults import Fault, misshape
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.providers.base import SimProvider
-    from exporter.simulator.world import World
+from exporter.simulator.host import Host, Replier, WorldView
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Check = Callable[["World", web.Request], web.Response | None]
+Check = Callable[[WorldView, web.Request], web.Response | None]
 
 
 def json_response(
@@ -38,8 +34,8 @@ def bearer(request: web.Request) -> str | None:
 
 
 async def admit(
-    sim: Simulator,
-    provider: SimProvider,
+    sim: Host,
+    provider: Replier,
     request: web.Request,
     *targets: str | None,
     check: Check | None = None,
@@ -85,8 +81,8 @@ def answer(body: Any, fault: Fault | None = None) -> web.Response:
 
 
 def one_sync(
-    sim: Simulator,
-    provider: SimProvider,
+    sim: Host,
+    provider: Replier,
     missing: str,
     *,
     check: Check | None = None,

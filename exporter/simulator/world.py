@@ -11,7 +11,7 @@ from typing import Any
 
 from exporter.simulator.clock import Moment
 from exporter.simulator.providers import PROVIDERS
-from exporter.simulator.providers.base import JSON, ProviderState
+from exporter.simulator.state import JSON, ProviderState
 
 DEFAULT_PERIOD = 120.0
 

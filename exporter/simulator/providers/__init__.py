@@ -1,4 +1,5 @@
-"""Simulated providers, found by module name: adding a provider means adding one file here."""
+"""Simulated providers, found by module name: adding a provider means adding one module here
+(or one package, for a big one, whose `__init__` exposes `PROVIDER`)."""
 
 from __future__ import annotations
 

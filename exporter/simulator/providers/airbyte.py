@@ -30,12 +30,13 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, basic, limit_of, stretch
 from exporter.simulator.clock import HOUR, MINUTE, Moment, iso_seconds
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     SimProvider,
@@ -45,10 +46,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "airbyte"
 TOKEN = "sim-airbyte-token"
@@ -227,7 +224,7 @@ class AirbyteWorld(Catalog):
         return ([latest] if latest else []) + older
 
 
-def _state(world: World) -> AirbyteWorld:
+def _state(world: WorldView) -> AirbyteWorld:
     return state_of(world, NAME, AirbyteWorld)
 
 
@@ -272,7 +269,7 @@ class Airbyte(SimProvider):
         """A guess at Airbyte's problem-details shape."""
         return {"type": "about:blank", "title": phrase(status), "detail": detail}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The token exchange, the connection list and the job log."""
         return [
             web.post(f"{self.prefix}/applications/token", self._token(sim)),
@@ -280,7 +277,7 @@ class Airbyte(SimProvider):
             web.get(f"{self.prefix}/jobs", self._jobs(sim)),
         ]
 
-    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+    def _refused(self, world: WorldView, request: web.Request) -> web.Response | None:
         state = _state(world)
         if basic(request) == (USER, PASSWORD):
             return None
@@ -291,7 +288,7 @@ class Airbyte(SimProvider):
             return self.error_response(401, "Invalid or expired credentials")
         return None
 
-    def _token(self, sim: Simulator) -> Handler:
+    def _token(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, _ = await admit(sim, self, request)
             if early is not None:
@@ -319,7 +316,7 @@ class Airbyte(SimProvider):
 
         return handle
 
-    def control_routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def control_routes(self, sim: Host) -> list[web.RouteDef]:
         """`GET|PUT /_sim/airbyte/application`: the application and its tokens' lifetime."""
 
         def shown() -> web.Response:
@@ -358,7 +355,7 @@ class Airbyte(SimProvider):
             web.put("/_sim/airbyte/application", change),
         ]
 
-    def _connections(self, sim: Simulator) -> Handler:
+    def _connections(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
@@ -370,7 +367,7 @@ class Airbyte(SimProvider):
 
         return handle
 
-    def _jobs(self, sim: Simulator) -> Handler:
+    def _jobs(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             connection = request.query.get("connectionId")
             early, fault = await admit(sim, self, request, connection, check=self._refused)
@@ -408,7 +405,7 @@ class Airbyte(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset with the application's client credentials."""
         state = _state(world)
         ids = world.ids(NAME)

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, state_of
 from exporter.simulator.serving import Handler, admit, answer, bearer
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "census"
 TOKEN = "secret-token:sim-census-workspace"
@@ -145,7 +142,7 @@ class CensusWorld(Catalog):
         return []
 
 
-def _state(world: World) -> CensusWorld:
+def _state(world: WorldView) -> CensusWorld:
     return state_of(world, NAME, CensusWorld)
 
 
@@ -195,19 +192,19 @@ class Census(SimProvider):
         """A guess at Census's error shape."""
         return {"status": "error", "message": detail}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The sync list and a sync's runs."""
         return [
             web.get(f"{self.prefix}/syncs", self._syncs(sim)),
             web.get(f"{self.prefix}/syncs/{{id}}/sync_runs", self._runs(sim)),
         ]
 
-    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+    def _refused(self, world: WorldView, request: web.Request) -> web.Response | None:
         if bearer(request) != _state(world).token:
             return self.error_response(401, "Invalid workspace access token")
         return None
 
-    def _syncs(self, sim: Simulator) -> Handler:
+    def _syncs(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
@@ -219,7 +216,7 @@ class Census(SimProvider):
 
         return handle
 
-    def _runs(self, sim: Simulator) -> Handler:
+    def _runs(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             sync_id = request.match_info["id"]
             early, fault = await admit(sim, self, request, sync_id, check=self._refused)
@@ -233,7 +230,7 @@ class Census(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset with the simulator's workspace token."""
         state = _state(world)
         ids = world.ids(NAME)

@@ -23,18 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import Catalog, basic, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, phrase, state_of
 from exporter.simulator.serving import Handler, admit, answer, one_sync
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "fivetran"
 API_KEY = "sim-fivetran-key"
@@ -156,7 +153,7 @@ class FivetranWorld(Catalog):
         self.secret = API_SECRET
 
 
-def _state(world: World) -> FivetranWorld:
+def _state(world: WorldView) -> FivetranWorld:
     return state_of(world, NAME, FivetranWorld)
 
 
@@ -186,7 +183,7 @@ class Fivetran(SimProvider):
         """Fivetran answers `{code, message}`; these codes are a guess."""
         return {"code": phrase(status).replace(" ", ""), "message": detail}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The connection list and one connection's details."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
@@ -202,7 +199,7 @@ class Fivetran(SimProvider):
             ),
         ]
 
-    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+    def _refused(self, world: WorldView, request: web.Request) -> web.Response | None:
         state = _state(world)
         if basic(request) != (state.key, state.secret):
             return self.error_response(401, "Missing or invalid API key and secret")
@@ -211,7 +208,7 @@ class Fivetran(SimProvider):
             return self.error_response(400, "Send one Accept: application/json;version=2")
         return None
 
-    def _list(self, sim: Simulator) -> Handler:
+    def _list(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
@@ -228,7 +225,7 @@ class Fivetran(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset with the simulator's key and secret."""
         state = _state(world)
         ids = world.ids(NAME)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
 from exporter.simulator.clock import MINUTE, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     SimProvider,
@@ -34,10 +35,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, one_sync
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "generic"
 KEY = "sim-pipelines-key"
@@ -194,7 +191,7 @@ class PipelinesWorld(Catalog):
         return {"pipeline_id": sync_id, **(extra if isinstance(extra, dict) else {})}
 
 
-def _state(world: World) -> PipelinesWorld:
+def _state(world: WorldView) -> PipelinesWorld:
     return state_of(world, NAME, PipelinesWorld)
 
 
@@ -219,7 +216,7 @@ class Pipelines(SimProvider):
         """An invented error shape, as the API is."""
         return {"error": {"code": snake(phrase(status)), "message": detail}}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The list and the detail request."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
@@ -229,13 +226,13 @@ class Pipelines(SimProvider):
             ),
         ]
 
-    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+    def _refused(self, world: WorldView, request: web.Request) -> web.Response | None:
         state = _state(world)
         if request.headers.get("X-Api-Key") != state.key:
             return self.error_response(401, "missing or wrong X-Api-Key")
         return None
 
-    def _list(self, sim: Simulator) -> Handler:
+    def _list(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
@@ -249,7 +246,7 @@ class Pipelines(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The key in its header and the mapping above; with `discover` only labelled
         pipelines are listed in `syncs`, without every one."""
         state = _state(world)

@@ -21,18 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, state_of
 from exporter.simulator.serving import Handler, admit, answer, bearer
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "hightouch"
 TOKEN = "sim-hightouch-key"
@@ -153,7 +150,7 @@ class HightouchWorld(Catalog):
         return found
 
 
-def _state(world: World) -> HightouchWorld:
+def _state(world: WorldView) -> HightouchWorld:
     return state_of(world, NAME, HightouchWorld)
 
 
@@ -185,19 +182,19 @@ class Hightouch(SimProvider):
         """A guess at Hightouch's error shape."""
         return {"message": detail}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The sync list and a sync's runs."""
         return [
             web.get(f"{self.prefix}/syncs", self._syncs(sim)),
             web.get(f"{self.prefix}/syncs/{{id}}/runs", self._runs(sim)),
         ]
 
-    def _refused(self, world: World, request: web.Request) -> web.Response | None:
+    def _refused(self, world: WorldView, request: web.Request) -> web.Response | None:
         if bearer(request) != _state(world).token:
             return self.error_response(401, "Invalid API key")
         return None
 
-    def _syncs(self, sim: Simulator) -> Handler:
+    def _syncs(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._refused)
             if early is not None:
@@ -212,7 +209,7 @@ class Hightouch(SimProvider):
 
         return handle
 
-    def _runs(self, sim: Simulator) -> Handler:
+    def _runs(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             sync_id = request.match_info["id"]
             early, fault = await admit(sim, self, request, sync_id, check=self._refused)
@@ -228,7 +225,7 @@ class Hightouch(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset with the simulator's API key."""
         state = _state(world)
         ids = world.ids(NAME)

@@ -25,18 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import JSON, SimProvider, state_of
 from exporter.simulator.serving import Handler, admit, answer, bearer
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "merge"
 API_KEY = "sim-merge-api-key"
@@ -150,7 +147,7 @@ class MergeWorld(Catalog):
         return extra if isinstance(extra, str) else "hris"
 
 
-def _state(world: World) -> MergeWorld:
+def _state(world: WorldView) -> MergeWorld:
     return state_of(world, NAME, MergeWorld)
 
 
@@ -175,11 +172,11 @@ class Merge(SimProvider):
         """A guess at Merge's error shape."""
         return {"detail": detail}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """Every category's sync status."""
         return [web.get(f"{self.prefix}/api/{{category}}/v1/sync-status", self._status(sim))]
 
-    def _status(self, sim: Simulator) -> Handler:
+    def _status(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             state = _state(sim.world)
             m = sim.world.moment(sim.clock())
@@ -206,7 +203,7 @@ class Merge(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset, one sync per linked account with its token as a header (Merge cannot
         list accounts with their tokens, so there is nothing to discover)."""
         state = _state(world)

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.catalog import Catalog, stretch
 from exporter.simulator.clock import HOUR, MINUTE, Moment, iso_millis
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     SimProvider,
@@ -37,10 +38,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "nango"
 SECRET = "sim-nango-secret-key"
@@ -172,7 +169,7 @@ class NangoWorld(Catalog):
         return extra if isinstance(extra, str) else INTEGRATION
 
 
-def _state(world: World) -> NangoWorld:
+def _state(world: WorldView) -> NangoWorld:
     return state_of(world, NAME, NangoWorld)
 
 
@@ -201,11 +198,11 @@ class Nango(SimProvider):
         """A guess at Nango's error shape."""
         return {"error": {"code": snake(phrase(status)), "message": detail}}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """The sync status endpoint."""
         return [web.get(f"{self.prefix}{self.list_path}", self._status(sim))]
 
-    def _status(self, sim: Simulator) -> Handler:
+    def _status(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request)
             if early is not None:
@@ -247,7 +244,7 @@ class Nango(SimProvider):
         """The older-server switch."""
         return {"nango_older_server": bool(args.nango_older_server)}
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset for the GitHub integration, with the simulator's secret key."""
         state = _state(world)
         ids = world.ids(NAME)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exporter.simulator.clock import DAY, MINUTE, Moment, sequin_time
+from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     ControlError,
@@ -27,10 +28,6 @@ from exporter.simulator.providers.base import (
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, one_sync
-
-if TYPE_CHECKING:
-    from exporter.simulator.app import Simulator
-    from exporter.simulator.world import World
 
 NAME = "sequin"
 KEY = "sim-sequin-key"
@@ -232,7 +229,7 @@ class SequinWorld(ProviderState):
         self._syncs = dict(self._catalog)
 
 
-def _state(world: World) -> SequinWorld:
+def _state(world: WorldView) -> SequinWorld:
     return state_of(world, NAME, SequinWorld)
 
 
@@ -372,7 +369,7 @@ class Sequin(SimProvider):
         """Sequin documents no error body; this `{summary, code}` shape is a plausible guess."""
         return {"summary": detail, "code": snake(phrase(status))}
 
-    def routes(self, sim: Simulator) -> list[web.RouteDef]:
+    def routes(self, sim: Host) -> list[web.RouteDef]:
         """`GET /v1/syncs` (every sync object in full) and `GET /v1/syncs/{id}`."""
         return [
             web.get(f"{self.prefix}{self.list_path}", self._list(sim)),
@@ -382,13 +379,13 @@ class Sequin(SimProvider):
             ),
         ]
 
-    def _unauthorized(self, world: World, request: web.Request) -> web.Response | None:
+    def _unauthorized(self, world: WorldView, request: web.Request) -> web.Response | None:
         state = _state(world)
         if bearer(request) != state.key:
             return self.error_response(401, "Please provide a valid API key")
         return None
 
-    def _list(self, sim: Simulator) -> Handler:
+    def _list(self, sim: Host) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             early, fault = await admit(sim, self, request, check=self._unauthorized)
             if early is not None:
@@ -401,7 +398,7 @@ class Sequin(SimProvider):
 
         return handle
 
-    def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
+    def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The API key, tenants from `metadata.tenant_id`; with `discover` only the syncs that
         carry labels, without every sync."""
         state = _state(world)
