@@ -1,6 +1,6 @@
-"""The metric reference in the README, generated from the core families and each adapter's own
-declarations, one table per provider as kube-state-metrics keeps one per resource (a test
-keeps the README equal to it: `python -m exporter.reference` prints it)."""
+"""The metric reference of docs/metrics.md and docs/providers/<name>.md, generated from the core
+families and each adapter's own declarations, one table per provider as kube-state-metrics keeps
+one per resource (a test keeps the docs equal to it: `python -m exporter.reference` prints it)."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def provider_table(name: str) -> str:
 
 def main() -> int:
     """Print the whole reference."""
-    print("## Every provider\n")
+    print("## Every provider (docs/metrics.md)\n")
     print(core_table())
     for name in PROVIDERS:
-        print(f"## {name}\n")
+        print(f"## {name} (docs/providers/{name}.md)\n")
         print(provider_table(name))
-    print("## The exporter itself\n")
+    print("## The exporter itself (docs/metrics.md)\n")
     print(exporter_table())
     return 0
 

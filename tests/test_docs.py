@@ -1,4 +1,4 @@
-"""The README says what the code does: its metric tables are the generated ones."""
+"""The docs say what the code does: their metric tables are the generated ones."""
 
 from __future__ import annotations
 
@@ -14,16 +14,22 @@ from tests.tools import ROOT
 
 
 @pytest.mark.parametrize(
-    "table",
+    ("doc", "table"),
     [
-        reference.core_table(),
-        reference.exporter_table(),
-        *(reference.provider_table(name) for name in PROVIDERS),
+        ("docs/metrics.md", reference.core_table()),
+        ("docs/metrics.md", reference.exporter_table()),
+        *((f"docs/providers/{name}.md", reference.provider_table(name)) for name in PROVIDERS),
     ],
 )
-def test_readme_metric_tables_are_generated_from_the_code(table: str) -> None:
+def test_metric_tables_are_generated_from_the_code(doc: str, table: str) -> None:
+    text = (ROOT / doc).read_text()
+    assert table in text, f"run `python -m exporter.reference` and paste its tables into {doc}"
+
+
+def test_the_readme_links_the_reference_pages() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert table in readme, "run `python -m exporter.reference` and paste its tables into README.md"
+    for page in ("docs/metrics.md", "docs/configuration.md", "docs/architecture.md"):
+        assert f"]({page}" in readme, page
 
 
 def test_readme_names_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -74,11 +80,10 @@ def test_every_provider_and_preset_has_a_fact_sheet_with_a_source_per_row() -> N
     assert "docs/providers/README.md" in (ROOT / "README.md").read_text()
     for name in names:
         assert f"]({name}.md)" in index, f"docs/providers/README.md does not link {name}.md"
-        rows = [
-            line
-            for line in (sheets / f"{name}.md").read_text().splitlines()
-            if line.startswith("|") and not line.startswith("|---")
-        ]
+        lines = (sheets / f"{name}.md").read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+        end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), None)
+        rows = [line for line in lines[start:end] if not line.startswith("|---")]
         assert rows[0].startswith("| assumption |") and len(rows) > 5, name
         for row in rows[1:]:
             cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
