@@ -92,6 +92,12 @@ class Sim:
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     """The simulator in its own process, with a long period so lifecycles barely move."""
+    yield from simulator_process(tmp_path_factory)
+
+
+def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """A simulator process of its own, for a module that needs the demo as shipped: the
+    session's is changed by the tests that add syncs and faults to it."""
     port = free_port()
     directory = tmp_path_factory.mktemp("sim")
     log = directory / "simulator.log"

@@ -20,13 +20,19 @@ from exporter.families import Selection
 from exporter.model import State, SyncStatus
 from exporter.render import Renderer, render_syncs
 from exporter.targets import Target
-from tests.conftest import Sim
+from tests.conftest import Sim, simulator_process
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, run_exporter, running
 from tests.test_render import ADAPTERS, NOW, POLICY, ReferenceCollector, results
 from tests.tools import ROOT, require
 
 ALLOWED = ("sync_up", "sync_state", "sync_last_synced_timestamp_seconds")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """This module's own simulator: every demo sync must read, whatever other tests added."""
+    yield from simulator_process(tmp_path_factory)
 
 
 def demo_config(sim: Sim) -> dict[str, Any]:

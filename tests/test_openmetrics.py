@@ -27,7 +27,7 @@ from exporter.families import Selection
 from exporter.providers import PROVIDER_FAMILIES
 from exporter.render import header, render_syncs
 from exporter.web import openmetrics_version
-from tests.conftest import Sim
+from tests.conftest import Sim, simulator_process
 from tests.procs import exporter_command, free_port, running
 from tests.test_render import ADAPTERS, NOW, POLICY, ReferenceCollector, results
 from tests.tools import require
@@ -120,6 +120,12 @@ def test_negotiation(accept: str, version: str | None) -> None:
 
 
 # --- over HTTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """This module's own simulator: every demo sync must read, whatever other tests added."""
+    yield from simulator_process(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
