@@ -4,8 +4,11 @@ promtool, and scraped by a real Prometheus."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import http.server
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,22 +255,70 @@ def prometheus_supports_scrape_protocols(tmp_path: Path) -> bool:
     return result.returncode == 0
 
 
+# What a Prometheus with `scrape_protocols: [<protocol>]` asks for.
+ACCEPTS = {
+    "PrometheusText0.0.4": "text/plain;version=0.0.4",
+    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
+}
+
+
+@contextlib.contextmanager
+def accept_hop(target: str, accept: str) -> Iterator[str]:
+    """A loopback hop that sends every scrape on asking for `accept`: what a Prometheus with
+    `scrape_protocols` would send, for a Prometheus too old to have the setting (Debian's)."""
+
+    class Hop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            headers = {"Accept": accept}
+            timeout = self.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+            if timeout is not None:
+                headers["X-Prometheus-Scrape-Timeout-Seconds"] = timeout
+            answer = httpx.get(target + self.path, headers=headers, timeout=30)
+            body = answer.content
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers["Content-Type"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("protocol", ["default", "PrometheusText0.0.4", "OpenMetricsText1.0.0"])
 def test_a_real_prometheus_scrapes_it(exporter: str, tmp_path: Path, protocol: str) -> None:
     """Prometheus before 2.49 has no scrape_protocols and always asks for OpenMetrics first:
-    there only the default case runs. The unit in Prometheus's metadata tells which format
-    it ingested (the text format has no units)."""
+    there the forced protocols go through a hop that asks as a newer Prometheus would. The
+    unit in Prometheus's metadata tells which format it ingested (the text format has none)."""
     prometheus = require("prometheus")
-    job: dict[str, Any] = {
-        "job_name": "sync-status-exporter",
-        "scrape_interval": "1s",
-        "scrape_timeout": "1s",
-        "static_configs": [{"targets": [exporter.removeprefix("http://")]}],
-    }
-    if protocol != "default":
-        if not prometheus_supports_scrape_protocols(tmp_path):
-            pytest.skip("this Prometheus has no scrape_protocols setting (2.49 and later have)")
-        job["scrape_protocols"] = [protocol]
+    with contextlib.ExitStack() as stack:
+        target = exporter
+        job: dict[str, Any] = {
+            "job_name": "sync-status-exporter",
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+        }
+        if protocol != "default":
+            if prometheus_supports_scrape_protocols(tmp_path):
+                job["scrape_protocols"] = [protocol]
+            else:
+                target = stack.enter_context(accept_hop(exporter, ACCEPTS[protocol]))
+        job["static_configs"] = [{"targets": [target.removeprefix("http://")]}]
+        scrape_with_prometheus(prometheus, job, tmp_path, protocol)
+
+
+def scrape_with_prometheus(
+    prometheus: str, job: dict[str, Any], tmp_path: Path, protocol: str
+) -> None:
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"scrape_configs": [job]}))
     port = free_port()
