@@ -206,6 +206,20 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
         labels=("source",),
     ),
     Family(
+        "sync_exporter_webhook_events_total",
+        "Webhook deliveries accepted, by source and event (names a provider does not "
+        "document count as other).",
+        type="counter",
+        labels=("source", "event"),
+    ),
+    Family(
+        "sync_exporter_webhook_rejected_total",
+        "Webhook deliveries refused or not applied, by source and reason (missing_signature, "
+        "bad_signature, too_large, bad_json, unmatched).",
+        type="counter",
+        labels=("source", "reason"),
+    ),
+    Family(
         "sync_exporter_source_backoff_seconds",
         "Seconds left before the exporter calls this source again after a 429 Retry-After.",
         labels=("source",),

@@ -59,7 +59,7 @@ from exporter.successes import Successes
 from exporter.targets import Found, Shard, Target
 from exporter.threads import in_thread
 
-PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth"})
+PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth", "webhook"})
 MAX_RULES = 50
 # A list fetched for a scrape answers the reads of that scrape's leftovers for this long.
 LIST_REUSE = 1.0
@@ -399,6 +399,8 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
         auth = data.get("auth")
         if isinstance(auth, dict) and "client_credentials" not in auth:
             base.pop("auth", None)  # another way to sign in replaces the preset's whole
+        if data.get("webhook") is None:
+            base.pop("webhook", None)  # a preset's webhook applies only to a source that has one
         return merged(base, data)
 
     @classmethod

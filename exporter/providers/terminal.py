@@ -227,6 +227,15 @@ class Terminal(Adapter[TerminalConfig]):
     config_model = TerminalConfig
     families = (ATTEMPTS, ISSUES, REQUESTED, COMPLETED)
     info_labels = ("job_id", "sync_mode")
+    # Terminal's webhook event names; guess: the name is in a top-level `event` field.
+    webhook_event = "event"
+    webhook_events = (
+        "sync.completed",
+        "sync.failed",
+        "issue.reported",
+        "issue.resolved",
+        "connection.disconnected",
+    )
 
     def _headers(self, connection_token: str) -> dict[str, str]:
         assert self.config.auth.token is not None
