@@ -443,9 +443,11 @@ class Collector:
             for i, target in pending:
                 work.begun[i] = True
                 key = (source.name, target.sync_id)
+                # Told stale by an event: a read in flight may predate it, so read anew.
+                share = 0.0 if target.told_stale() else within
                 try:
                     status, shared_at = await self._reads.read(
-                        key, work.wall, within, work.deadline, partial(read, target)
+                        key, work.wall, share, work.deadline, partial(read, target)
                     )
                 except SharedFailure as failure:  # counted by the collection that read
                     self._failure(work, source, i, target, failure.error, counted=True)
@@ -554,12 +556,16 @@ class Collector:
             work.done[i] = True
 
     @staticmethod
-    def _fresh(work: _Work, target: Target, within: float) -> Reading | None:
+    def _fresh(
+        work: _Work, target: Target, within: float, *, despite_event: bool = False
+    ) -> Reading | None:
         """The reading that may be served again: read less than `within` seconds ago, no
-        failure since, and never older than the sync's staleness budget (an old answer is not
-        `sync_up 1`)."""
+        failure since, no webhook event since (unless `despite_event`: better than nothing),
+        and never older than the sync's staleness budget (an old answer is not `sync_up 1`)."""
         reading, failure = target.reading, target.failure
         if reading is None or (failure is not None and failure.at >= reading.at):
+            return None
+        if not despite_event and target.told_stale():
             return None
         age = work.wall - reading.at
         limit = work.stale.threshold(target, reading.status) or work.stale.default
@@ -568,7 +574,7 @@ class Collector:
     def _defer(self, work: _Work, source: Source, i: int, target: Target) -> None:
         """A read the budget put off: its last reading, unless that is older than its budget."""
         work.deferred.setdefault(source.name, []).append(target)
-        reading = self._fresh(work, target, float("inf"))
+        reading = self._fresh(work, target, float("inf"), despite_event=True)
         if reading is not None:
             self._serve(work, i, target, reading)
             return
@@ -673,9 +679,11 @@ def _probe_families(success: bool, duration: float) -> bytes:
     ).encode()
 
 
-def _least_recently_read(item: tuple[int, Target]) -> float:
-    reading = item[1].reading
-    return -math.inf if reading is None else reading.at
+def _least_recently_read(item: tuple[int, Target]) -> tuple[bool, float]:
+    """Syncs an event told stale first, then the least recently read."""
+    target = item[1]
+    reading = target.reading
+    return (not target.told_stale(), -math.inf if reading is None else reading.at)
 
 
 class _Report:

@@ -350,6 +350,10 @@ class WebhookConfig(Model):
     # Where a delivery names its event, and the names counted as themselves (others: `other`).
     event: str | None = None
     events: list[str] = []
+    # Which sync an event is about: the path to its sync id, or paths in the event matched
+    # against paths in the sync's listing item (`{connectionId: connection_id}`).
+    id: str | None = None
+    match: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _read_file(self) -> WebhookConfig:
@@ -359,12 +363,23 @@ class WebhookConfig(Model):
         object.__setattr__(self, "secret", secret)
         return self
 
-    @field_validator("event")
+    @field_validator("event", "id")
     @classmethod
     def _event_path(cls, expression: str | None) -> str | None:
         if expression is not None:
             compile_path(expression)
         return expression
+
+    @field_validator("match")
+    @classmethod
+    def _match_paths(cls, match: dict[str, str]) -> dict[str, str]:
+        for event_path, item_path in match.items():
+            for expression in (event_path, item_path):
+                try:
+                    compile_path(expression)
+                except ValueError as exc:
+                    raise FieldError(event_path, str(exc)) from None
+        return match
 
     def key(self) -> bytes:
         """The secret's bytes, for the HMAC or the token comparison only."""

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from exporter.collection import Collector, scrape_timeout
 from exporter.config import Config, ConfigError
+from exporter.events import deliverer
 from exporter.serving import add_security_headers, track_requests
 from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
@@ -277,5 +278,6 @@ def make_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     app.router.add_put("/-/reload", reload)
-    app.router.add_post("/webhooks/{source}", receiver(collector.source_named, collector.metrics))
+    receive = receiver(collector.source_named, collector.metrics, deliverer(collector.metrics))
+    app.router.add_post("/webhooks/{source}", receive)
     return app

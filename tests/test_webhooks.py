@@ -311,3 +311,101 @@ def test_webhook_config_errors_name_the_file_and_field(tmp_path: Path) -> None:
     assert "env-secret-value-1" not in bad
     assert "sources[0].webhook.event" in check({"secret": "s", "event": "a[["})
     assert "max_body_bytes" in check({"secret": "s", "max_body_bytes": 0})
+
+
+def test_an_event_makes_the_next_scrape_read_its_sync_despite_min_interval(
+    sim: Sim, tmp_path: Path
+) -> None:
+    for sync_id in ("wh-1", "wh-2"):
+        sim.create("sequin", sync_id, {"status": "active", "initial_backfill_completed_at": None})
+    source = {
+        "name": "sq",
+        "provider": "sequin",
+        "base_url": f"{sim.base}/sequin",
+        "auth": {"token": "sim-sequin-key"},
+        "syncs": ["wh-1", "wh-2"],
+        "min_interval": "10m",
+        "webhook": {"secret": TOKEN, "id": "sync.id", "event": "type", "events": ["done"]},
+    }
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [source]}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready", log=tmp_path / "log"):
+        hook = Running(url, tmp_path / "log")
+
+        def scrape() -> Exposition:
+            return Exposition(hook.http.get("/metrics").text)
+
+        def event(sync_id: str) -> int:
+            body = json.dumps({"type": "done", "sync": {"id": sync_id}}).encode()
+            return hook.post("sq", body, {"Authorization": f"Bearer {TOKEN}"})
+
+        first = scrape()
+        assert first.state(sync_id="wh-1") == first.state(sync_id="wh-2") != "disabled"
+        sim.override("sequin", "wh-1", {"status": "disabled"})
+        sim.reset_requests()
+        assert scrape().state(sync_id="wh-1") != "disabled", "served from the cached reading"
+        assert sim.requests() == {}
+        # A flood of events about one sync: one read at the next scrape, the other sync cached.
+        for _ in range(20):
+            assert event("wh-1") == 202
+        m = scrape()
+        assert m.state(sync_id="wh-1") == "disabled"
+        assert m.state(sync_id="wh-2") == first.state(sync_id="wh-2")
+        assert sum(sim.requests().values()) == 1, sim.requests()
+        sim.reset_requests()
+        assert scrape().state(sync_id="wh-1") == "disabled"
+        assert sim.requests() == {}, "read once: the event is spent"
+        # An event about a sync nobody watches is accepted, counted, and reads nothing.
+        assert event("not-watched") == 202
+        m = scrape()
+        assert sim.requests() == {}
+        assert m.value("sync_exporter_webhook_rejected_total", source="sq", reason="unmatched") == 1
+        assert m.value("sync_exporter_webhook_events_total", source="sq", event="done") == 21
+    sim.clear_override("sequin", "wh-1")
+
+
+def test_nango_events_find_their_sync_by_connection_and_sync_name(sim: Sim, tmp_path: Path) -> None:
+    for sync_id, name in (("wh-ng-orders", "orders"), ("wh-ng-users", "users")):
+        body = {"id": sync_id, "connection_id": "c9", "name": name, "status": "SUCCESS"}
+        response = sim.http.post(
+            "/_sim/syncs/nango", json={"id": sync_id, "body": body, "integration": "it-wh"}
+        )
+        assert response.status_code in (200, 201), response.text
+    source = {
+        "name": "ng",
+        "provider": "generic",
+        "preset": "nango",
+        "base_url": f"{sim.base}/nango",
+        "auth": {"token": "sim-nango-secret-key"},
+        "discover": True,
+        "generic": {"list": {"params": {"provider_config_key": "it-wh"}}},
+        "min_interval": "10m",
+        "webhook": {"secret": NANGO_KEY},
+    }
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [source]}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready", log=tmp_path / "log"):
+        hook = Running(url, tmp_path / "log")
+
+        def scrape() -> Exposition:
+            return Exposition(hook.http.get("/metrics").text)
+
+        assert scrape().state(sync_id="wh-ng-orders") == "idle"
+        for sync_id in ("wh-ng-orders", "wh-ng-users"):
+            sim.override("nango", sync_id, {"status": "ERROR"})
+        event = {"type": "sync", "connectionId": "c9", "syncName": "orders", "success": False}
+        payload = json.dumps(event).encode()
+        assert hook.post("ng", payload, nango(payload)) == 202
+        m = scrape()
+        assert m.state(sync_id="wh-ng-orders") == "errored"
+        assert m.state(sync_id="wh-ng-users") == "idle", "not named by the event: still cached"
+        other = json.dumps({**event, "connectionId": "c10"}).encode()
+        assert hook.post("ng", other, nango(other)) == 202
+        m = scrape()
+        assert m.value("sync_exporter_webhook_rejected_total", source="ng", reason="unmatched") == 1
+    for sync_id in ("wh-ng-orders", "wh-ng-users"):
+        sim.clear_override("nango", sync_id)

@@ -87,8 +87,9 @@ class Adapter(ABC, Generic[C]):
     # syncs to be read one by one with `read` instead of marking them all down.
     reads_alone_when_bulk_fails: ClassVar[bool] = False
     # Where this provider's webhook deliveries name their event, and the names it documents
-    # (a source's `webhook.event` / `webhook.events` replace them).
+    # and where they name the sync (a source's `webhook` options replace them).
     webhook_event: ClassVar[str | None] = None
+    webhook_id: ClassVar[str | None] = None
     webhook_events: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: C, shard: Shard) -> None:

@@ -338,6 +338,8 @@ class Paragon(Adapter[ParagonConfig]):
     # Paragon documents sync_completed and record_* events (Sync API guide), the issue tracker
     # sync_complete and sync_errored; guess: the name is in a top-level `event` field.
     webhook_event = "event"
+    # guess: the sync instance's id at the top level or under `data`.
+    webhook_id = "syncInstanceId || syncId || data.syncInstanceId || data.syncId"
     webhook_events = (
         "sync_completed",
         "sync_complete",

@@ -229,6 +229,8 @@ class Terminal(Adapter[TerminalConfig]):
     info_labels = ("job_id", "sync_mode")
     # Terminal's webhook event names; guess: the name is in a top-level `event` field.
     webhook_event = "event"
+    # A connection's id: the sync id of discovered connections.
+    webhook_id = "detail.connection.id"
     webhook_events = (
         "sync.completed",
         "sync.failed",
