@@ -25,6 +25,7 @@ from exporter.inflight import Reads, SharedFailure
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value
+from exporter.runs import RunBook
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
@@ -150,6 +151,7 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
         self._reads = Reads()
+        self.runs = RunBook()
         self._budgets = Budgets()
         self._budgets.attach(self.sources)
         self._started = False
@@ -304,6 +306,7 @@ class Collector:
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
+        chunks.append(self.runs.render((t.source, t.sync_id, t.labels) for _, t in targets))
         chunks.append(self.metrics.render())
         snapshot = Snapshot(chunks=chunks, finished=time.time(), duration=duration)
         snapshot.gzipped()
@@ -497,6 +500,7 @@ class Collector:
     ) -> None:
         if self._failing.pop((source.name, target.sync_id), None) is not None:
             work.report.recovered(source.name, target.sync_id)
+        self.runs.get(source.name, target.sync_id).reading(status, work.wall)
         target.reading = Reading(status, work.wall)
         target.failure = None
         self._serve(work, i, target, target.reading)
@@ -622,7 +626,9 @@ class Collector:
                     self.metrics.errors.labels(source.name, "bad_response").inc()
                     target.failure = Failure("bad_response", type(exc).__name__, time.time())
                 else:
-                    target.reading = Reading(status, time.time())
+                    at = time.time()
+                    self.runs.get(source.name, target.sync_id).reading(status, at)
+                    target.reading = Reading(status, at)
                     target.failure = None
 
         budget = upstream.budget
@@ -644,10 +650,12 @@ class Collector:
             report.failed(source.name, target.sync_id, reason, detail)
 
     def _forget_gone(self) -> None:
-        """Drop failure notes of syncs that are no longer read (listings come and go)."""
+        """Drop failure notes and run counters of syncs no longer read (listings come and go)."""
         if len(self._failing) > sum(len(source.targets) for source in self.sources):
             current = {(s.name, t.sync_id) for s in self.sources for t in s.targets}
             self._failing = {k: v for k, v in self._failing.items() if k in current}
+        if len(self.runs) > sum(len(source.targets) for source in self.sources):
+            self.runs.keep((s.name, t.sync_id) for s in self.sources for t in s.targets)
 
 
 class _ProbeRenderer(Renderer):

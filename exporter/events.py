@@ -13,6 +13,7 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
+from exporter.runs import OUTCOMES, RunBook
 from exporter.schema import compile_path
 from exporter.selfmetrics import SelfMetrics
 from exporter.sources import Source
@@ -86,17 +87,34 @@ class Matcher:
         return [] if target is None else [target]
 
 
-def deliverer(metrics: SelfMetrics, now: Callable[[], float] = time.time) -> Deliver:
+def run_of(source: Source, body: Any, digest: str) -> tuple[str, str] | None:
+    """The run an event reports ended: its outcome and identity, or None."""
+    config = source.config.webhook
+    assert config is not None
+    path = config.outcome or source.adapter.webhook_outcome
+    outcome = None if path is None else _search(path, body)
+    if outcome not in OUTCOMES:
+        return None
+    run_path = config.run or source.adapter.webhook_run
+    identity = None if run_path is None else _key(_search(run_path, body))
+    return str(outcome), f"run:{identity}" if identity is not None else f"body:{digest}"
+
+
+def deliverer(metrics: SelfMetrics, runs: RunBook, now: Callable[[], float] = time.time) -> Deliver:
     """What `exporter.webhooks.receiver` calls with each accepted delivery."""
     matcher = Matcher()
 
     async def deliver(delivery: Delivery) -> None:
-        found = matcher.targets(delivery.source, delivery.body)
+        source = delivery.source
+        found = matcher.targets(source, delivery.body)
         if not found:
-            metrics.webhook_rejected.labels(delivery.source.name, "unmatched").inc()
+            metrics.webhook_rejected.labels(source.name, "unmatched").inc()
             return
         at = now()
+        run = run_of(source, delivery.body, delivery.digest)
         for target in found:
             target.event_at = at
+            if run is not None:
+                runs.get(source.name, target.sync_id).event(run[0], run[1], at)
 
     return deliver

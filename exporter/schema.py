@@ -354,6 +354,10 @@ class WebhookConfig(Model):
     # against paths in the sync's listing item (`{connectionId: connection_id}`).
     id: str | None = None
     match: dict[str, str] = {}
+    # A run's outcome (`succeeded` or `failed`; anything else is no run) and its identity,
+    # so a redelivery counts once (without it, the body is the identity).
+    outcome: str | None = None
+    run: str | None = None
 
     @model_validator(mode="after")
     def _read_file(self) -> WebhookConfig:
@@ -363,7 +367,7 @@ class WebhookConfig(Model):
         object.__setattr__(self, "secret", secret)
         return self
 
-    @field_validator("event", "id")
+    @field_validator("event", "id", "outcome", "run")
     @classmethod
     def _event_path(cls, expression: str | None) -> str | None:
         if expression is not None:

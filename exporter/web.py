@@ -278,6 +278,7 @@ def make_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     app.router.add_put("/-/reload", reload)
-    receive = receiver(collector.source_named, collector.metrics, deliverer(collector.metrics))
+    deliver = deliverer(collector.metrics, collector.runs)
+    receive = receiver(collector.source_named, collector.metrics, deliver)
     app.router.add_post("/webhooks/{source}", receive)
     return app

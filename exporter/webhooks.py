@@ -47,6 +47,7 @@ class Delivery:
     source: Source
     event: str
     body: Any
+    digest: str
 
 
 Deliver = Callable[[Delivery], Awaitable[None]]
@@ -181,7 +182,8 @@ def receiver(
         event = event_name(source, parsed)
         metrics.webhook_events.labels(name, event).inc()
         if deliver is not None:
-            await deliver(Delivery(source, event, parsed))
+            digest = hashlib.sha256(body).hexdigest()
+            await deliver(Delivery(source, event, parsed, digest))
         return web.Response(status=202, text="accepted\n")
 
     return receive

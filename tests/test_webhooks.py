@@ -409,3 +409,58 @@ def test_nango_events_find_their_sync_by_connection_and_sync_name(sim: Sim, tmp_
         assert m.value("sync_exporter_webhook_rejected_total", source="ng", reason="unmatched") == 1
     for sync_id in ("wh-ng-orders", "wh-ng-users"):
         sim.clear_override("nango", sync_id)
+
+
+def test_runs_are_counted_once_from_events_and_readings(sim: Sim, tmp_path: Path) -> None:
+    done = "2026-01-01T00:00:00Z"
+    errored = {"status": "active", "health": {"status": "error"}}
+    sim.create("sequin", "run-1", {**errored, "initial_backfill_completed_at": done})
+    source = {
+        "name": "rn",
+        "provider": "sequin",
+        "base_url": f"{sim.base}/sequin",
+        "auth": {"token": "sim-sequin-key"},
+        "syncs": ["run-1"],
+        "webhook": {
+            "secret": TOKEN,
+            "id": "sync",
+            "outcome": "result",
+            "run": "run_id",
+        },
+    }
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [source]}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(exporter_command(config, port), f"{url}/-/ready", log=tmp_path / "log"):
+        hook = Running(url, tmp_path / "log")
+
+        def runs() -> dict[str, float]:
+            m = Exposition(hook.http.get("/metrics").text)
+            return {
+                labels["outcome"]: value
+                for labels, value in m.find("sync_runs_total", source="rn", sync_id="run-1")
+            }
+
+        def event(result: str, run_id: str) -> None:
+            body = json.dumps({"sync": "run-1", "result": result, "run_id": run_id}).encode()
+            assert hook.post("rn", body, {}, token=TOKEN) == 202
+
+        # Errored when the exporter starts: that failure is the past, not counted.
+        assert runs() == {"succeeded": 0, "failed": 0}
+        sim.override("sequin", "run-1", {"health": {"status": "healthy"}})
+        assert runs() == {"succeeded": 0, "failed": 0}
+        sim.override("sequin", "run-1", {"health": {"status": "error"}})
+        assert runs() == {"succeeded": 0, "failed": 1}, "entering errored is a failed run"
+        event("failed", "job-7")  # the same failure, now from the provider's webhook
+        assert runs() == {"succeeded": 0, "failed": 1}, "event and reading: counted once"
+        event("failed", "job-8")
+        event("failed", "job-8")  # redelivered
+        assert runs() == {"succeeded": 0, "failed": 2}
+        event("succeeded", "job-9")
+        event("running", "job-10")  # no outcome: no run
+        assert runs() == {"succeeded": 1, "failed": 2}
+        m = Exposition(hook.http.get("/metrics").text)
+        assert m.value("sync_last_run_failed_timestamp_seconds", sync_id="run-1") > 1.7e9
+        assert m.types["sync_runs"] == "counter"
+    sim.clear_override("sequin", "run-1")

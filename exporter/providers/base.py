@@ -90,6 +90,8 @@ class Adapter(ABC, Generic[C]):
     # and where they name the sync (a source's `webhook` options replace them).
     webhook_event: ClassVar[str | None] = None
     webhook_id: ClassVar[str | None] = None
+    webhook_outcome: ClassVar[str | None] = None
+    webhook_run: ClassVar[str | None] = None
     webhook_events: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: C, shard: Shard) -> None:

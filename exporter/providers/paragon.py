@@ -340,6 +340,10 @@ class Paragon(Adapter[ParagonConfig]):
     webhook_event = "event"
     # guess: the sync instance's id at the top level or under `data`.
     webhook_id = "syncInstanceId || syncId || data.syncInstanceId || data.syncId"
+    webhook_outcome = (
+        "(event == 'sync_completed' || event == 'sync_complete') && 'succeeded'"
+        " || event == 'sync_errored' && 'failed'"
+    )
     webhook_events = (
         "sync_completed",
         "sync_complete",

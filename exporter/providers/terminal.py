@@ -231,6 +231,11 @@ class Terminal(Adapter[TerminalConfig]):
     webhook_event = "event"
     # A connection's id: the sync id of discovered connections.
     webhook_id = "detail.connection.id"
+    webhook_outcome = (
+        "event == 'sync.completed' && 'succeeded' || event == 'sync.failed' && 'failed'"
+    )
+    # guess: the run's job under detail.job.
+    webhook_run = "detail.job.id"
     webhook_events = (
         "sync.completed",
         "sync.failed",
