@@ -257,6 +257,20 @@ ERROR_REASONS: tuple[str, ...] = (
     "bad_response",
 )
 
+# Families about a sync's runs, kept by exporter/runs.py beside the readings.
+SYNC_RUNS = Family(
+    "sync_runs_total",
+    "Runs of the sync seen to end since the exporter started, by outcome (succeeded, failed), "
+    "from webhook events and from readings; a run seen both ways or delivered twice counts once.",
+    type="counter",
+    labels=("outcome",),
+)
+SYNC_LAST_RUN_FAILED = Family(
+    "sync_last_run_failed_timestamp_seconds",
+    "Unix time the exporter last saw a run of the sync fail.",
+)
+RUN_FAMILIES: tuple[Family, ...] = (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
+
 _BY_NAME = {family.name: family for family in (*SYNC_FAMILIES, *EXPORTER_FAMILIES)}
 
 

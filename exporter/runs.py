@@ -12,6 +12,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from exporter.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS
 from exporter.model import State, SyncStatus
 from exporter.render import format_value
 
@@ -21,18 +22,11 @@ PAIRING = 3600.0
 MAX_IDENTITIES = 256
 MAX_UNPAIRED = 16
 
-RUNS = "sync_runs_total"
-LAST_FAILED = "sync_last_run_failed_timestamp_seconds"
+RUNS = SYNC_RUNS.name
+LAST_FAILED = SYNC_LAST_RUN_FAILED.name
 HEADERS = {
-    RUNS: (
-        f"# HELP {RUNS} Runs of the sync seen to end since the exporter started, by outcome "
-        "(from webhook events and from readings).\n"
-        f"# TYPE {RUNS} counter\n"
-    ),
-    LAST_FAILED: (
-        f"# HELP {LAST_FAILED} Unix time the exporter last saw a run of the sync fail.\n"
-        f"# TYPE {LAST_FAILED} gauge\n"
-    ),
+    family.name: f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.type}\n"
+    for family in (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
 }
 
 
