@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from jmespath.exceptions import JMESPathError
 
 from exporter.runs import OUTCOMES, RunBook
@@ -96,7 +97,8 @@ def run_of(source: Source, body: Any, digest: str) -> tuple[str, str] | None:
     if outcome not in OUTCOMES:
         return None
     run_path = config.run or source.adapter.webhook_run
-    identity = None if run_path is None else _key(_search(run_path, body))
+    found = None if run_path is None else _search(run_path, body)
+    identity = _key(found) if not isinstance(found, list | dict) else orjson.dumps(found).decode()
     return str(outcome), f"run:{identity}" if identity is not None else f"body:{digest}"
 
 

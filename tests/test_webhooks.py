@@ -397,11 +397,24 @@ def test_nango_events_find_their_sync_by_connection_and_sync_name(sim: Sim, tmp_
         assert scrape().state(sync_id="wh-ng-orders") == "idle"
         for sync_id in ("wh-ng-orders", "wh-ng-users"):
             sim.override("nango", sync_id, {"status": "ERROR"})
-        event = {"type": "sync", "connectionId": "c9", "syncName": "orders", "success": False}
-        payload = json.dumps(event).encode()
-        assert hook.post("ng", payload, nango(payload)) == 202
+        event = {
+            "type": "sync",
+            "connectionId": "c9",
+            "syncName": "orders",
+            "success": False,
+            "startedAt": "2026-12-03T10:00:00.000Z",
+            "failedAt": "2026-12-03T10:05:00.000Z",
+        }
+        # One run with two models: Nango sends one webhook per model.
+        for model in ("Order", "Refund"):
+            payload = json.dumps({**event, "model": model}).encode()
+            assert hook.post("ng", payload, nango(payload)) == 202
         m = scrape()
         assert m.state(sync_id="wh-ng-orders") == "errored"
+        runs = {
+            labels["outcome"]: v for labels, v in m.find("sync_runs_total", sync_id="wh-ng-orders")
+        }
+        assert runs == {"succeeded": 0, "failed": 1}, "one run: two models, and the reading"
         assert m.state(sync_id="wh-ng-users") == "idle", "not named by the event: still cached"
         other = json.dumps({**event, "connectionId": "c10"}).encode()
         assert hook.post("ng", other, nango(other)) == 202
