@@ -19,6 +19,8 @@ body `{error: {code, message}}`.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 NAME = "nango"
 SECRET = "sim-nango-secret-key"
+WEBHOOK_SECRET = "sim-nango-webhook-secret"
 INTEGRATION = "github-app"
 
 
@@ -247,6 +250,45 @@ class Nango(SimProvider):
         """The older-server switch."""
         return {"nango_older_server": bool(args.nango_older_server)}
 
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events(self, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
+        """A sync webhook per model when a run ends (Nango's webhook guide: type, connectionId,
+        providerConfigKey, syncName, model, responseResults, syncType, queryTimeStamp)."""
+        ended = after.get("status") in ("SUCCESS", "ERROR")
+        if before is None or not ended:
+            return []
+        if after.get("finishedAt") == before.get("finishedAt") and after.get(
+            "status"
+        ) == before.get("status"):
+            return []
+        results = after.get("latestResult") or {}
+        events = []
+        for model, counts in results.items():
+            event: JSON = {
+                "type": "sync",
+                "connectionId": after.get("connection_id"),
+                "providerConfigKey": INTEGRATION,
+                "syncName": after.get("name"),
+                "model": model,
+                "responseResults": {model: counts},
+                "syncType": after.get("type"),
+                "queryTimeStamp": after.get("finishedAt"),
+                # guess: the newer payload's success, startedAt and failedAt fields.
+                "success": after.get("status") == "SUCCESS",
+                "startedAt": after.get("finishedAt"),
+            }
+            if after.get("status") == "ERROR":
+                event["failedAt"] = after.get("finishedAt")
+                event["error"] = {"type": "script_error", "description": "simulated failure"}
+            events.append(event)
+        return events
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """X-Nango-Hmac-Sha256: the hex HMAC-SHA256 of the body under the webhook secret."""
+        key = WEBHOOK_SECRET.encode()
+        return {"X-Nango-Hmac-Sha256": hmac.new(key, body, hashlib.sha256).hexdigest()}
+
     def source(self, base_url: str, world: World, *, discover: bool) -> dict[str, Any] | None:
         """The preset for the GitHub integration, with the simulator's secret key."""
         state = _state(world)
@@ -260,6 +302,7 @@ class Nango(SimProvider):
             "base_url": base_url,
             "auth": {"token": state.secret},
             "generic": {"list": {"params": {"provider_config_key": INTEGRATION}}},
+            "webhook": {"secret": WEBHOOK_SECRET},
         }
         if discover:
             source["discover"] = True
