@@ -59,3 +59,18 @@ def test_the_provider_cost_benchmark_runs_small() -> None:
     assert figure == "Sequin, discovery, 30 syncs" and goal == "<= 0.01"
     # One list request per scrape over 30 syncs: 1/30 per sync, above the goal at this size.
     assert float(measured) == round(1 / 30, 4) and met == "NO"
+
+
+def test_detection_benchmark_sees_a_webhook_failure_within_a_few_scrapes() -> None:
+    command = [sys.executable, "-m", "bench.detection", "--trials", "1", "--wait", "10"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if line.startswith("| polling")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert rows["polling + webhooks"][2] == "1", result.stdout
+    assert float(rows["polling + webhooks"][3]) < 10
+    assert rows["polling only"][2] == "0", "min_interval 10m: polling alone cannot see it yet"
