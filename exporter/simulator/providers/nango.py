@@ -255,12 +255,13 @@ class Nango(SimProvider):
     def webhook_events(self, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
         """A sync webhook per model when a run ends (Nango's webhook guide: type, connectionId,
         providerConfigKey, syncName, model, responseResults, syncType, queryTimeStamp)."""
-        ended = after.get("status") in ("SUCCESS", "ERROR")
-        if before is None or not ended:
+        status = after.get("status")
+        if before is None or status not in ("SUCCESS", "ERROR"):
             return []
-        if after.get("finishedAt") == before.get("finishedAt") and after.get(
-            "status"
-        ) == before.get("status"):
+        entered = status != before.get("status")
+        # A failing sync's finishedAt here moves with the clock: only a success's marks a run.
+        another = status == "SUCCESS" and after.get("finishedAt") != before.get("finishedAt")
+        if not (entered or another):
             return []
         results = after.get("latestResult") or {}
         events = []
