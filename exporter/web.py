@@ -21,7 +21,7 @@ from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.threads import gc_paused, in_thread
 from exporter.webconfig import WebSecurityConfig, basic_auth
-from exporter.webhooks import except_webhooks, receiver
+from exporter.webhooks import ROUTE, except_webhooks, receiver
 
 log = logging.getLogger("exporter.web")
 
@@ -280,5 +280,5 @@ def make_app(
     app.router.add_put("/-/reload", reload)
     deliver = deliverer(collector.metrics, collector.runs)
     receive = receiver(collector.source_named, collector.metrics, deliver)
-    app.router.add_post("/webhooks/{source}", receive)
+    app.router.add_post("/webhooks/{source}", receive, name=ROUTE)
     return app

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter.webhooks")
 
-PREFIX = "/webhooks/"
 OTHER = "other"
 # Bodies above this are parsed in a worker thread, off the event loop that serves scrapes.
 PARSE_IN_THREAD = 64 * 1024
@@ -53,9 +52,14 @@ class Delivery:
 Deliver = Callable[[Delivery], Awaitable[None]]
 
 
-def is_webhook(path: str) -> bool:
-    """Whether a request path is a webhook's, which basic auth leaves to the webhook secret."""
-    return path.startswith(PREFIX)
+ROUTE = "webhook"
+
+
+def is_webhook(request: web.Request) -> bool:
+    """Whether the router sent a request to the webhook handler (not merely a path that looks
+    like one), which basic auth leaves to the webhook secret."""
+    route = request.match_info.route
+    return route.name == ROUTE and request.method == "POST"
 
 
 def _decoded(text: str, encoding: str) -> bytes | None:
@@ -194,7 +198,7 @@ def except_webhooks(middleware: Middleware) -> Middleware:
 
     @web.middleware
     async def wrapped(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if is_webhook(request.path):
+        if is_webhook(request):
             return await handler(request)
         return await middleware(request, handler)
 

@@ -207,6 +207,11 @@ def test_each_signature_is_accepted_and_every_forgery_refused(
     assert count("sync_exporter_webhook_rejected_total", reason="missing_signature") >= 2
     # Basic auth guards everything but the webhooks: their signature does.
     assert exporter.http.get("/metrics").status_code == 401
+    for sneaky in ("/webhooks/../metrics", "/webhooks/%2e%2e/metrics", "/webhooks/x/../../"):
+        answer = httpx.get(exporter.url + sneaky)
+        assert answer.status_code in (401, 404, 405), sneaky
+        assert "sync_exporter" not in answer.text, sneaky
+    assert exporter.http.get(f"/webhooks/{source}").status_code == 401, "only POST skips auth"
 
 
 def test_a_token_in_the_query_or_as_bearer_for_providers_without_signatures(
