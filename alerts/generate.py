@@ -126,20 +126,71 @@ class Settings:
     disabled_for: str = _setting(
         "24h", "SyncDisabled", "How long a sync may stay disabled (paused) before an info alert."
     )
+    run_failure_ratio: float = _setting(
+        0.25,
+        "SyncRunFailureRateHigh",
+        "Objective: the fraction of a sync's runs (`sync_runs_total`) that may fail over both "
+        "windows before the alert fires.",
+    )
+    run_failure_ratios: str = _setting(
+        "",
+        "SyncRunFailureRateHigh",
+        "Per-source objectives replacing `run_failure_ratio`, as `source=ratio,source=ratio`.",
+    )
+    run_failure_long_window: str = _setting(
+        "6h", "SyncRunFailureRateHigh", "The long window: failures that last, not one bad run."
+    )
+    run_failure_short_window: str = _setting(
+        "30m",
+        "SyncRunFailureRateHigh",
+        "The short window: still failing now (it also resolves the alert soon after recovery).",
+    )
+    run_failure_min_runs: float = _setting(
+        3.0,
+        "SyncRunFailureRateHigh",
+        "Runs the long window must hold: one failed run of a rare sync is SyncErrored's job.",
+    )
+    run_failure_for: str = _setting(
+        "5m", "SyncRunFailureRateHigh", "How long both fractions must stay above the objective."
+    )
+
+    def source_objectives(self) -> dict[str, float]:
+        """`run_failure_ratios` read as source -> ratio."""
+        return _objectives(self.run_failure_ratios)
 
     def __post_init__(self) -> None:
         """Refuse values Prometheus would reject, here rather than at rule load time."""
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            is_duration = item.type == "str" and item.name not in ("job", "runbook_base")
+            is_duration = item.type == "str" and item.name not in (
+                "job",
+                "runbook_base",
+                "run_failure_ratios",
+            )
             if is_duration and not _DURATION.match(value):
                 raise ValueError(f"{item.name}: not a Prometheus duration: {value!r}")
         if not 0 < self.upstream_error_ratio <= 1:
             raise ValueError("upstream_error_ratio must be in (0, 1]")
+        for ratio in (self.run_failure_ratio, *self.source_objectives().values()):
+            if not 0 < ratio < 1:
+                raise ValueError("run failure ratios must be in (0, 1)")
         if not self.job:
             raise ValueError("job must not be empty")
         if not re.match(r"^https?://\S+$", self.runbook_base):
             raise ValueError(f"runbook_base: not an http(s) URL: {self.runbook_base!r}")
+
+
+def _objectives(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        source, sep, ratio = item.partition("=")
+        if not sep or not re.fullmatch(r"[^\s=\"\\|]+", source.strip()):
+            raise ValueError(f"run_failure_ratios: expected source=ratio, got {item!r}")
+        try:
+            found[source.strip()] = float(ratio)
+        except ValueError:
+            raise ValueError(f"run_failure_ratios: not a number in {item!r}") from None
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +403,7 @@ def sync_alerts(s: Settings) -> list[Alert]:
                 '{{ . | first | label "status" }}{{ else }}not known{{ end }}.'
             ),
         ),
+        run_failure_alert(s),
         Alert(
             name="SyncDisabled",
             severity="info",
@@ -364,6 +416,57 @@ def sync_alerts(s: Settings) -> list[Alert]:
             ),
         ),
     ]
+
+
+def run_failure_alert(s: Settings) -> Alert:
+    """Failed runs over a long and a short window above the objective (multi-window, as in
+    the SRE workbook): lasting enough to matter, and still going on."""
+    job = f"job={_go_string(s.job)}"
+    objectives = s.source_objectives()
+
+    def ratio(window: str, scope: str) -> str:
+        def runs(extra: str) -> str:
+            selector = f"sync_runs_total{{{job}{scope}{extra}}}"
+            return f"sum by ({SYNC_KEY}) (increase({selector}[{window}]))"
+
+        failed = runs(", outcome=" + _go_string("failed"))
+        return f"{failed}\n  /\n  {runs('')}"
+
+    def clause(scope: str, objective: float) -> str:
+        long, short = s.run_failure_long_window, s.run_failure_short_window
+        return (
+            f"(\n  {ratio(long, scope)}\n) > {objective:g}\n"
+            f"and on ({SYNC_KEY})\n(\n  {ratio(short, scope)}\n) > {objective:g}\n"
+            f"and on ({SYNC_KEY})\n"
+            f"sum by ({SYNC_KEY}) (increase(sync_runs_total{{{job}{scope}}}[{long}]))"
+            f" >= {s.run_failure_min_runs:g}"
+        )
+
+    if objectives:
+        named = "|".join(re.escape(name) for name in objectives)
+        parts = [clause(f", source!~{_go_string(named)}", s.run_failure_ratio)]
+        parts += [
+            clause(f", source={_go_string(name)}", objective)
+            for name, objective in objectives.items()
+        ]
+        expr = "\nor\n".join(f"(\n{part}\n)" for part in parts)
+    else:
+        expr = clause("", s.run_failure_ratio)
+    return Alert(
+        name="SyncRunFailureRateHigh",
+        severity="warning",
+        expr=expr,
+        duration=s.run_failure_for,
+        keep_firing_for=s.keep_firing_for,
+        summary="Too many of a sync's runs fail.",
+        description=(
+            f"{{{{ $value | humanizePercentage }}}} of the recent runs of "
+            f"{_WHICH[0].lower()}{_WHICH[1:]} failed, over both the last "
+            f"{s.run_failure_long_window} and the last {s.run_failure_short_window} "
+            "(above the objective for its source). The sync may recover between runs, so "
+            "SyncErrored can stay quiet while it fails again and again."
+        ),
+    )
 
 
 def exporter_alerts(s: Settings) -> list[Alert]:

@@ -498,6 +498,24 @@ def fleet() -> builders.Dashboard:
         )
     )
 
+    dashboard = dashboard.with_panel(
+        with_queries(
+            graph(
+                "Worst run failure ratio by source",
+                "The 5 sources whose runs fail most: failed share of the runs that ended "
+                "(sync_runs_total, from webhooks and readings). SyncRunFailureRateHigh "
+                "watches the same share per sync over 6h and 30m.",
+                "percentunit",
+                width=24,
+            ).min(0),
+            query(
+                "topk(5, sum by (source) "
+                f'(rate(sync_runs_total{{{SYNC}, outcome="failed"}}[$__rate_interval])) '
+                f"/ sum by (source) (rate(sync_runs_total{{{SYNC}}}[$__rate_interval])))",
+                "{{source}}",
+            ),
+        )
+    )
     dashboard = dashboard.with_row(builders.Row("Exporter health"))
     return (
         dashboard.with_panel(
@@ -708,6 +726,21 @@ def detail() -> builders.Dashboard:
                     "s",
                 ),
                 query(f"sync_rate_limit_backoff_seconds{{{SYNC}}}", "backoff"),
+            )
+        )
+        .with_panel(
+            with_queries(
+                graph(
+                    "Runs per hour by outcome",
+                    "Runs ending per hour, succeeded and failed (sync_runs_total, counted "
+                    "from webhooks and readings).",
+                    "short",
+                    width=24,
+                ),
+                query(
+                    f"sum by (outcome) (rate(sync_runs_total{{{SYNC}}}[$__rate_interval])) * 3600",
+                    "{{outcome}}",
+                ),
             )
         )
         .with_panel(

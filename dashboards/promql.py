@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from exporter.metrics import EXPORTER_FAMILIES, SYNC_FAMILIES
+from exporter.metrics import EXPORTER_FAMILIES, RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES
 
 # Series Prometheus itself writes for every target (the last two only with
@@ -88,7 +88,7 @@ def metric_names(expr: str) -> set[str]:
 def exported_names() -> frozenset[str]:
     """Every series name the exporter serves: the core and exporter families, and the adapters'."""
     names: set[str] = set()
-    for family in (*SYNC_FAMILIES, *PROVIDER_FAMILIES, *EXPORTER_FAMILIES):
+    for family in (*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES, *EXPORTER_FAMILIES):
         if family.type == "histogram":
             names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
         else:

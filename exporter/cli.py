@@ -486,7 +486,7 @@ async def _run(
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from exporter.simulator import Simulator, World, demo_config
+    from exporter.simulator import Sender, Simulator, World, demo_config
 
     try:
         serving = _web_security(args.web_config_file)
@@ -505,14 +505,22 @@ def _demo(args: argparse.Namespace) -> int:
         logs.setup(config.log.level, config.log.format)
         log.info("simulator started", extra={"fields": {"address": base_url}})
 
+        # The simulator's Nango sends its signed webhooks to the exporter, moving sync_runs_total.
+        hooks: list[Sender] = []
+
         def started(url: str) -> None:
             _listening(url)
+            sender = Sender(world, {"nango": f"{url}/webhooks/{world.name}-nango"})
+            sender.start()
+            hooks.append(sender)
             print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
 
         try:
             exporter = Exporter(Collector(config), None, demo=True)
             await _serve(exporter, config, started, serving, args)
         finally:
+            for sender in hooks:
+                await sender.stop()
             await simulator.stop()
 
     try:

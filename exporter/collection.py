@@ -27,6 +27,7 @@ from exporter.metrics import Family
 from exporter.model import SyncStatus, normalise
 from exporter.providers.base import BadResponse, UpstreamError
 from exporter.render import Renderer, StalePolicy, format_value, header
+from exporter.runs import RunBook
 from exporter.selfmetrics import SelfMetrics
 from exporter.sourcemetrics import SourcesCollector
 from exporter.sources import Budgets, Source, build_source, carry_over
@@ -168,6 +169,7 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
         self._reads = Reads()
+        self.runs = RunBook()
         self._budgets = Budgets()
         self._budgets.attach(self.sources)
         self._started = False
@@ -323,6 +325,7 @@ class Collector:
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
+        chunks.append(self.runs.render((t.source, t.sync_id, t.labels) for _, t in targets))
         chunks.append(self.metrics.render())
         render_self = self.metrics.render
 
@@ -479,9 +482,11 @@ class Collector:
             for i, target in pending:
                 work.begun[i] = True
                 key = (source.name, target.sync_id)
+                # Told stale by an event: a read in flight may predate it, so read anew.
+                share = 0.0 if target.told_stale() else within
                 try:
                     status, shared_at = await self._reads.read(
-                        key, work.wall, within, work.deadline, partial(read, target)
+                        key, work.wall, share, work.deadline, partial(read, target)
                     )
                 except SharedFailure as failure:  # counted by the collection that read
                     self._failure(work, source, i, target, failure.error, counted=True)
@@ -531,6 +536,7 @@ class Collector:
     ) -> None:
         if self._failing.pop((source.name, target.sync_id), None) is not None:
             work.report.recovered(source.name, target.sync_id)
+        self.runs.get(source.name, target.sync_id).reading(status, work.wall)
         target.reading = Reading(status, work.wall)
         target.failure = None
         self._serve(work, i, target, target.reading)
@@ -590,12 +596,16 @@ class Collector:
             work.done[i] = True
 
     @staticmethod
-    def _fresh(work: _Work, target: Target, within: float) -> Reading | None:
+    def _fresh(
+        work: _Work, target: Target, within: float, *, despite_event: bool = False
+    ) -> Reading | None:
         """The reading that may be served again: read less than `within` seconds ago, no
-        failure since, and never older than the sync's staleness budget (an old answer is not
-        `sync_up 1`)."""
+        failure since, no webhook event since (unless `despite_event`: better than nothing),
+        and never older than the sync's staleness budget (an old answer is not `sync_up 1`)."""
         reading, failure = target.reading, target.failure
         if reading is None or (failure is not None and failure.at >= reading.at):
+            return None
+        if not despite_event and target.told_stale():
             return None
         age = work.wall - reading.at
         limit = work.stale.threshold(target, reading.status) or work.stale.default
@@ -604,7 +614,7 @@ class Collector:
     def _defer(self, work: _Work, source: Source, i: int, target: Target) -> None:
         """A read the budget put off: its last reading, unless that is older than its budget."""
         work.deferred.setdefault(source.name, []).append(target)
-        reading = self._fresh(work, target, float("inf"))
+        reading = self._fresh(work, target, float("inf"), despite_event=True)
         if reading is not None:
             self._serve(work, i, target, reading)
             return
@@ -652,7 +662,9 @@ class Collector:
                     self.metrics.errors.labels(source.name, "bad_response").inc()
                     target.failure = Failure("bad_response", type(exc).__name__, time.time())
                 else:
-                    target.reading = Reading(status, time.time())
+                    at = time.time()
+                    self.runs.get(source.name, target.sync_id).reading(status, at)
+                    target.reading = Reading(status, at)
                     target.failure = None
 
         budget = upstream.budget
@@ -674,10 +686,12 @@ class Collector:
             report.failed(source.name, target.sync_id, reason, detail)
 
     def _forget_gone(self) -> None:
-        """Drop failure notes of syncs that are no longer read (listings come and go)."""
+        """Drop failure notes and run counters of syncs no longer read (listings come and go)."""
         if len(self._failing) > sum(len(source.targets) for source in self.sources):
             current = {(s.name, t.sync_id) for s in self.sources for t in s.targets}
             self._failing = {k: v for k, v in self._failing.items() if k in current}
+        if len(self.runs) > sum(len(source.targets) for source in self.sources):
+            self.runs.keep((s.name, t.sync_id) for s in self.sources for t in s.targets)
 
 
 class _ProbeRenderer(Renderer):
@@ -717,9 +731,11 @@ def _probe_families(success: bool, duration: float, openmetrics: bool = False) -
     )
 
 
-def _least_recently_read(item: tuple[int, Target]) -> float:
-    reading = item[1].reading
-    return -math.inf if reading is None else reading.at
+def _least_recently_read(item: tuple[int, Target]) -> tuple[bool, float]:
+    """Syncs an event told stale first, then the least recently read."""
+    target = item[1]
+    reading = target.reading
+    return (not target.told_stale(), -math.inf if reading is None else reading.at)
 
 
 class _Report:

@@ -213,6 +213,20 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
         labels=("source",),
     ),
     Family(
+        "sync_exporter_webhook_events_total",
+        "Webhook deliveries accepted, by source and event (names a provider does not "
+        "document count as other).",
+        type="counter",
+        labels=("source", "event"),
+    ),
+    Family(
+        "sync_exporter_webhook_rejected_total",
+        "Webhook deliveries refused or not applied, by source and reason (missing_signature, "
+        "bad_signature, too_large, bad_json, unmatched).",
+        type="counter",
+        labels=("source", "reason"),
+    ),
+    Family(
         "sync_exporter_source_backoff_seconds",
         "Seconds left before the exporter calls this source again after a 429 Retry-After.",
         labels=("source",),
@@ -249,6 +263,20 @@ ERROR_REASONS: tuple[str, ...] = (
     "server_error",
     "bad_response",
 )
+
+# Families about a sync's runs, kept by exporter/runs.py beside the readings.
+SYNC_RUNS = Family(
+    "sync_runs_total",
+    "Runs of the sync seen to end since the exporter started, by outcome (succeeded, failed), "
+    "from webhook events and from readings; a run seen both ways or delivered twice counts once.",
+    type="counter",
+    labels=("outcome",),
+)
+SYNC_LAST_RUN_FAILED = Family(
+    "sync_last_run_failed_timestamp_seconds",
+    "Unix time the exporter last saw a run of the sync fail.",
+)
+RUN_FAMILIES: tuple[Family, ...] = (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
 
 _BY_NAME = {family.name: family for family in (*SYNC_FAMILIES, *EXPORTER_FAMILIES)}
 

@@ -12,7 +12,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -37,6 +37,8 @@ from exporter.errors import ConfigError as ConfigError
 MAX_SECRET_BYTES = 16384
 MAX_LABEL_FROM = 10
 MAX_SYNC_ID_LENGTH = 256
+DEFAULT_WEBHOOK_BODY = 1 << 20
+MAX_WEBHOOK_BODY = 64 << 20
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -305,6 +307,78 @@ class BearerAuth(Model):
         return self.token.get_secret_value()
 
 
+class WebhookSignature(Model):
+    """How a provider signs a delivery: an HMAC of the raw body, in one header."""
+
+    header: str
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64", "base64url"] = "hex"
+    # Text before the digest in the header, as in `sha256=<hex>`.
+    prefix: str = ""
+
+    @field_validator("header")
+    @classmethod
+    def _header_name(cls, name: str) -> str:
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"invalid HTTP header name {shown(name)}")
+        return name
+
+
+class WebhookConfig(Model):
+    """A source's webhook: its secret, and how deliveries are signed and named.
+
+    Without `signature`, deliveries carry the secret itself, as `?token=` or a Bearer token
+    (for providers that document no signature).
+    """
+
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    signature: WebhookSignature | None = None
+    max_body_bytes: Annotated[int, Field(ge=1, le=MAX_WEBHOOK_BODY)] = DEFAULT_WEBHOOK_BODY
+    # Where a delivery names its event, and the names counted as themselves (others: `other`).
+    event: str | None = None
+    events: list[str] = []
+    # Which sync an event is about: the path to its sync id, or paths in the event matched
+    # against paths in the sync's listing item (`{connectionId: connection_id}`).
+    id: str | None = None
+    match: dict[str, str] = {}
+    # A run's outcome (`succeeded` or `failed`; anything else is no run) and its identity,
+    # so a redelivery counts once (without it, the body is the identity).
+    outcome: str | None = None
+    run: str | None = None
+
+    @model_validator(mode="after")
+    def _read_file(self) -> WebhookConfig:
+        secret = secret_from(self.secret, self.secret_file, "secret")
+        if secret is None:
+            raise ValueError("secret or secret_file is required")
+        object.__setattr__(self, "secret", secret)
+        return self
+
+    @field_validator("event", "id", "outcome", "run")
+    @classmethod
+    def _event_path(cls, expression: str | None) -> str | None:
+        if expression is not None:
+            compile_path(expression)
+        return expression
+
+    @field_validator("match")
+    @classmethod
+    def _match_paths(cls, match: dict[str, str]) -> dict[str, str]:
+        for event_path, item_path in match.items():
+            for expression in (event_path, item_path):
+                try:
+                    compile_path(expression)
+                except ValueError as exc:
+                    raise FieldError(event_path, str(exc)) from None
+        return match
+
+    def key(self) -> bytes:
+        """The secret's bytes, for the HMAC or the token comparison only."""
+        assert self.secret is not None
+        return self.secret.get_secret_value().encode()
+
+
 class SyncConfig(Model):
     """One sync to watch: an id, plus optional labels and staleness budget."""
 
@@ -373,6 +447,7 @@ class SourceConfig(Checked, Generic[A, S]):
     max_requests_per_second: Annotated[float, Field(gt=0)] | None = None
     # Read only through /probe?source=NAME, so Prometheus can scrape it on its own interval.
     probe_only: bool = False
+    webhook: WebhookConfig | None = None
 
     _labels = field_validator("labels")(check_label_names)
 

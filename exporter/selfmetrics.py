@@ -81,6 +81,14 @@ class SelfMetrics:
         self.deferred = Counter(_base(name), _help(name), ["source"], registry=registry)
         name = "sync_exporter_readings_reused_total"
         self.reused = Counter(_base(name), _help(name), ["source"], registry=registry)
+        name = "sync_exporter_webhook_events_total"
+        self.webhook_events = Counter(
+            _base(name), _help(name), ["source", "event"], registry=registry
+        )
+        name = "sync_exporter_webhook_rejected_total"
+        self.webhook_rejected = Counter(
+            _base(name), _help(name), ["source", "reason"], registry=registry
+        )
         self.reload_successful = Gauge(
             "sync_exporter_config_last_reload_successful",
             _help("sync_exporter_config_last_reload_successful"),
@@ -106,6 +114,8 @@ class SelfMetrics:
                 counter.remove(gone)
             self.request_duration.remove(gone)
             self.requests.remove_by_labels({"source": gone})
+            self.webhook_events.remove_by_labels({"source": gone})
+            self.webhook_rejected.remove_by_labels({"source": gone})
         for name in names:
             for reason in ERROR_REASONS:
                 self.errors.labels(name, reason)

@@ -108,6 +108,7 @@ _NOT_LISTING = frozenset(
         "syncs",
         "max_syncs",
         "discover_interval",
+        "webhook",
     }
 )
 

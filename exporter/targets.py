@@ -77,6 +77,15 @@ class Target:
     memory: dict[str, Any] = field(default_factory=dict)
     reading: Reading | None = None
     failure: Failure | None = None
+    # Unix time of the last webhook event about this sync.
+    event_at: float | None = None
+
+    def told_stale(self) -> bool:
+        """Whether an event came since the last reading: the next scrape must read the sync,
+        whatever min_interval says."""
+        if self.event_at is None:
+            return False
+        return self.reading is None or self.event_at >= self.reading.at
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,4 +156,5 @@ class TargetMaker:
             memory={} if previous is None else previous.memory,
             reading=None if previous is None else previous.reading,
             failure=None if previous is None else previous.failure,
+            event_at=None if previous is None else previous.event_at,
         )

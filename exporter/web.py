@@ -15,11 +15,13 @@ from aiohttp.typedefs import Middleware
 
 from exporter.collection import Collector, Snapshot, scrape_timeout
 from exporter.config import Config, ConfigError
+from exporter.events import deliverer
 from exporter.serving import add_security_headers, track_requests
 from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.threads import gc_paused, in_thread
 from exporter.webconfig import WebSecurityConfig, basic_auth
+from exporter.webhooks import ROUTE, except_webhooks, receiver
 
 log = logging.getLogger("exporter.web")
 
@@ -233,7 +235,8 @@ def make_app(
     *,
     lifecycle: bool = False,
 ) -> web.Application:
-    """The aiohttp application serving the exporter's endpoints, behind basic auth if set.
+    """The aiohttp application serving the exporter's endpoints, behind basic auth if set
+    (but for the webhooks, which their own secrets guard).
 
     `POST /-/reload` works only with `lifecycle` (--web.enable-lifecycle), as in Prometheus:
     otherwise anyone who reaches the port could make the exporter re-read its files.
@@ -301,7 +304,7 @@ def make_app(
 
     middlewares: list[Middleware] = [track_requests, _errors]
     if security is not None and security.basic_auth_users:
-        middlewares.append(basic_auth(security.basic_auth_users))
+        middlewares.append(except_webhooks(basic_auth(security.basic_auth_users)))
     app = web.Application(middlewares=middlewares)
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", index)
@@ -312,4 +315,7 @@ def make_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     app.router.add_put("/-/reload", reload)
+    deliver = deliverer(collector.metrics, collector.runs)
+    receive = receiver(collector.source_named, collector.metrics, deliver)
+    app.router.add_post("/webhooks/{source}", receive, name=ROUTE)
     return app

@@ -168,7 +168,8 @@ def test_expressions_and_annotation_queries_use_exported_metrics() -> None:
 def test_state_alerts_bridge_unreadable_scrapes() -> None:
     """Per-sync series vanish while a status is unreadable; their alerts must look back."""
     for rule in rules():
-        if rule["alert"] in EXPORTER_ALERTS:
+        # increase() over hours looks back by itself (run counters are served unread too).
+        if rule["alert"] in EXPORTER_ALERTS or rule["alert"] == "SyncRunFailureRateHigh":
             continue
         assert "last_over_time(" in rule["expr"], rule["alert"]
 
@@ -205,6 +206,18 @@ def test_settings_refuse_values_prometheus_would_reject() -> None:
         Settings(upstream_error_ratio=0.0)
     with pytest.raises(ValueError, match="job"):
         Settings(job="")
+
+
+def test_run_failure_objectives_can_be_set_per_source() -> None:
+    (rule,) = [r for r in rules(render(Settings(run_failure_ratios="a=0.5, b.c=0.05")))
+               if r["alert"] == "SyncRunFailureRateHigh"]  # fmt: skip
+    expr = rule["expr"]
+    assert 'source!~"a|b\\\\.c"' in expr and ") > 0.25" in expr
+    assert 'source="a"' in expr and ") > 0.5" in expr
+    assert 'source="b.c"' in expr and ") > 0.05" in expr
+    for bad in ("a", "a=x", "a=1", "a b=0.5"):
+        with pytest.raises(ValueError):
+            Settings(run_failure_ratios=bad)
 
 
 def test_keep_firing_for_can_be_switched_off() -> None:

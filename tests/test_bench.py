@@ -72,3 +72,18 @@ def test_the_parser_benchmark_compares_main_and_this_tree_in_one_run() -> None:
     for row in rows:
         cpu, ratio = float(row.split("|")[2]), float(row.split("|")[4])
         assert cpu > 0 and ratio > 0
+
+
+def test_detection_benchmark_sees_a_webhook_failure_within_a_few_scrapes() -> None:
+    command = [sys.executable, "-m", "bench.detection", "--trials", "1", "--wait", "10"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if line.startswith("| polling")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert rows["polling + webhooks"][2] == "1", result.stdout
+    assert float(rows["polling + webhooks"][3]) < 10
+    assert rows["polling only"][2] == "0", "min_interval 10m: polling alone cannot see it yet"

@@ -46,3 +46,24 @@ def test_demo_shows_all_seven_states_and_progress() -> None:
     assert reload.status_code == 403 and reload.text == "Lifecycle API is not enabled.\n"
     assert "demo-paragon" in page and "demo-terminal" in page and "demo-sequin" in page
     assert "Demo mode: these syncs come from the built-in simulator" in page
+
+
+def test_demo_webhooks_move_the_run_counters() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "exporter", "demo", "--web.listen-address",
+               f"127.0.0.1:{port}", "--period", "4s"]  # fmt: skip
+    events = runs = 0.0
+    with running(command, f"{url}/-/ready"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=10).text)
+            found = m.find("sync_exporter_webhook_events_total", source="demo-nango")
+            events = sum(value for _, value in found)
+            runs = sum(value for _, value in m.find("sync_runs_total", source="demo-nango"))
+            if events and runs:
+                break
+            time.sleep(0.5)
+        rejected = m.find("sync_exporter_webhook_rejected_total", source="demo-nango")
+    assert events > 0 and runs > 0
+    assert not [labels for labels, v in rejected if v and labels["reason"] != "unmatched"]

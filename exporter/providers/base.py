@@ -67,6 +67,13 @@ class Adapter(ABC, Generic[C]):
     # Whether a failed bulk listing (a timeout, a 5xx, a bad body: not a refusal) leaves its
     # syncs to be read one by one with `read` instead of marking them all down.
     reads_alone_when_bulk_fails: ClassVar[bool] = False
+    # Where this provider's webhook deliveries name their event, and the names it documents
+    # and where they name the sync (a source's `webhook` options replace them).
+    webhook_event: ClassVar[str | None] = None
+    webhook_id: ClassVar[str | None] = None
+    webhook_outcome: ClassVar[str | None] = None
+    webhook_run: ClassVar[str | None] = None
+    webhook_events: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: C, shard: Shard) -> None:
         self.config = config

@@ -349,6 +349,23 @@ class Paragon(Adapter[ParagonConfig]):
     info_labels = ("pipeline", "credential_id", "frequency")
     target_labels = ("user",)
     lists_for_info = True
+    # Paragon documents sync_completed and record_* events (Sync API guide), the issue tracker
+    # sync_complete and sync_errored; guess: the name is in a top-level `event` field.
+    webhook_event = "event"
+    # guess: the sync instance's id at the top level or under `data`.
+    webhook_id = "syncInstanceId || syncId || data.syncInstanceId || data.syncId"
+    webhook_outcome = (
+        "(event == 'sync_completed' || event == 'sync_complete') && 'succeeded'"
+        " || event == 'sync_errored' && 'failed'"
+    )
+    webhook_events = (
+        "sync_completed",
+        "sync_complete",
+        "sync_errored",
+        "record_created",
+        "record_updated",
+        "record_deleted",
+    )
 
     def __init__(self, config: ParagonConfig, shard: Shard) -> None:
         super().__init__(config, shard)

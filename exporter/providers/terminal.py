@@ -227,6 +227,22 @@ class Terminal(Adapter[TerminalConfig]):
     config_model = TerminalConfig
     families = (ATTEMPTS, ISSUES, REQUESTED, COMPLETED)
     info_labels = ("job_id", "sync_mode")
+    # Terminal's webhook event names; guess: the name is in a top-level `event` field.
+    webhook_event = "event"
+    # A connection's id: the sync id of discovered connections.
+    webhook_id = "detail.connection.id"
+    webhook_outcome = (
+        "event == 'sync.completed' && 'succeeded' || event == 'sync.failed' && 'failed'"
+    )
+    # guess: the run's job under detail.job.
+    webhook_run = "detail.job.id"
+    webhook_events = (
+        "sync.completed",
+        "sync.failed",
+        "issue.reported",
+        "issue.resolved",
+        "connection.disconnected",
+    )
 
     def _headers(self, connection_token: str) -> dict[str, str]:
         assert self.config.auth.token is not None

@@ -63,6 +63,7 @@ from exporter.simulator.config import config_yaml, demo_config
 from exporter.simulator.faults import Fault, parse_fault
 from exporter.simulator.providers import PROVIDERS
 from exporter.simulator.providers.base import JSON, ProviderState, SimProvider, bulk_id
+from exporter.simulator.webhooks import Sender
 from exporter.simulator.world import DEFAULT_PERIOD, World, bulk_world, demo_world
 
 PREFIXES: dict[str, str] = {name: provider.prefix for name, provider in PROVIDERS.items()}
@@ -80,6 +81,7 @@ __all__ = [
     "Fault",
     "Moment",
     "ProviderState",
+    "Sender",
     "SimProvider",
     "Simulator",
     "World",

@@ -15,6 +15,7 @@ from exporter.simulator.app import Simulator, url_host
 from exporter.simulator.clock import duration
 from exporter.simulator.config import config_yaml, demo_config
 from exporter.simulator.providers import PROVIDERS
+from exporter.simulator.webhooks import Sender
 from exporter.simulator.world import DEFAULT_PERIOD, World
 
 DEFAULT_LISTEN = "127.0.0.1:9870"
@@ -82,6 +83,13 @@ def _period(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _webhook_url(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected PROVIDER=http(s)://..., got {text!r}")
+    return name, url
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The simulator's flags."""
     parser = argparse.ArgumentParser(
@@ -139,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --print-config: list every sync instead of letting the exporter discover "
         "them (Terminal is always discovered)",
     )
+    parser.add_argument(
+        "--webhook-url",
+        action="append",
+        default=[],
+        type=_webhook_url,
+        metavar="PROVIDER=URL",
+        help="send PROVIDER's webhooks (signed as it signs them) to URL when its runs end, "
+        "e.g. nango=http://127.0.0.1:9869/webhooks/demo-nango (repeatable)",
+    )
     for provider in PROVIDERS.values():
         provider.add_arguments(parser)
     return parser
@@ -153,9 +170,12 @@ def _world(args: argparse.Namespace) -> World:
     return World.demo(args.period, **options)
 
 
-async def _serve(sim: Simulator, host: str, port: int) -> None:
+async def _serve(sim: Simulator, host: str, port: int, hooks: dict[str, str]) -> None:
     url = await sim.start(host, port)
     print(f"simulator listening on {url}", flush=True)
+    sender = Sender(sim.world, hooks) if hooks else None
+    if sender is not None:
+        sender.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -164,6 +184,8 @@ async def _serve(sim: Simulator, host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
+        if sender is not None:
+            await sender.stop()
         await sim.stop()
 
 
@@ -174,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     host, port = args.listen
     try:
         world = _world(args)
+        Sender(world, dict(args.webhook_url))
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
     if args.print_config:
@@ -185,5 +208,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     with contextlib.suppress(KeyboardInterrupt):
         simulator = Simulator(world, args.latency_ms / 1000, rate_limit=args.rate_limit or None)
-        asyncio.run(_serve(simulator, host, port))
+        asyncio.run(_serve(simulator, host, port, dict(args.webhook_url)))
     return 0

@@ -321,6 +321,8 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
         auth = data.get("auth")
         if isinstance(auth, dict) and "client_credentials" not in auth:
             base.pop("auth", None)  # another way to sign in replaces the preset's whole
+        if data.get("webhook") is None:
+            base.pop("webhook", None)  # a preset's webhook applies only to a source that has one
         return merged(base, data)
 
     @classmethod

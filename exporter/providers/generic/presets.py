@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth"})
+PRESET_KEYS = frozenset({"base_url", "headers", "label_from", "generic", "auth", "webhook"})
 
 
 @functools.cache

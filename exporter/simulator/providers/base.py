@@ -99,6 +99,17 @@ class SimProvider(ABC):
     def routes(self, sim: Host) -> list[web.RouteDef]:
         """The provider API, under `prefix`."""
 
+    # The secret the simulator signs this provider's webhooks with (None: sends none).
+    webhook_secret: ClassVar[str | None] = None
+
+    def webhook_events(self, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
+        """The webhooks the provider sends as a sync's body changes from `before` to `after`."""
+        return []
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """How the provider authenticates one delivery of `body`."""
+        return {}
+
     def control_routes(self, sim: Host) -> list[web.RouteDef]:
         """The provider's own `/_sim/` endpoints, if it needs any."""
         return []

@@ -19,6 +19,8 @@ body `{error: {code, message}}`.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,7 @@ from exporter.simulator.serving import Handler, admit, answer, bearer
 
 NAME = "nango"
 SECRET = "sim-nango-secret-key"
+WEBHOOK_SECRET = "sim-nango-webhook-secret"
 INTEGRATION = "github-app"
 
 
@@ -244,6 +247,46 @@ class Nango(SimProvider):
         """The older-server switch."""
         return {"nango_older_server": bool(args.nango_older_server)}
 
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events(self, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
+        """A sync webhook per model when a run ends (Nango's webhook guide: type, connectionId,
+        providerConfigKey, syncName, model, responseResults, syncType, queryTimeStamp)."""
+        status = after.get("status")
+        if before is None or status not in ("SUCCESS", "ERROR"):
+            return []
+        entered = status != before.get("status")
+        # A failing sync's finishedAt here moves with the clock: only a success's marks a run.
+        another = status == "SUCCESS" and after.get("finishedAt") != before.get("finishedAt")
+        if not (entered or another):
+            return []
+        results = after.get("latestResult") or {}
+        events = []
+        for model, counts in results.items():
+            event: JSON = {
+                "type": "sync",
+                "connectionId": after.get("connection_id"),
+                "providerConfigKey": INTEGRATION,
+                "syncName": after.get("name"),
+                "model": model,
+                "responseResults": {model: counts},
+                "syncType": after.get("type"),
+                "queryTimeStamp": after.get("finishedAt"),
+                # guess: the newer payload's success, startedAt and failedAt fields.
+                "success": after.get("status") == "SUCCESS",
+                "startedAt": after.get("finishedAt"),
+            }
+            if after.get("status") == "ERROR":
+                event["failedAt"] = after.get("finishedAt")
+                event["error"] = {"type": "script_error", "description": "simulated failure"}
+            events.append(event)
+        return events
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """X-Nango-Hmac-Sha256: the hex HMAC-SHA256 of the body under the webhook secret."""
+        key = WEBHOOK_SECRET.encode()
+        return {"X-Nango-Hmac-Sha256": hmac.new(key, body, hashlib.sha256).hexdigest()}
+
     def source(self, base_url: str, world: WorldView, *, discover: bool) -> dict[str, Any] | None:
         """The preset for the GitHub integration, with the simulator's secret key."""
         state = _state(world)
@@ -257,6 +300,7 @@ class Nango(SimProvider):
             "base_url": base_url,
             "auth": {"token": state.secret},
             "generic": {"list": {"params": {"provider_config_key": INTEGRATION}}},
+            "webhook": {"secret": WEBHOOK_SECRET},
         }
         if discover:
             source["discover"] = True

@@ -1,0 +1,129 @@
+"""Counting a sync's runs from what events say and what polling sees change.
+
+A run is counted once: a webhook delivered twice has one identity (its run id, or its body),
+and a run both an event and a reading report is paired (the second channel to report an
+outcome within PAIRING seconds of the first does not count it again). A sync's first
+reading sets the baseline: its past runs are not counted.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from exporter.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS
+from exporter.model import State, SyncStatus
+from exporter.render import format_value
+
+OUTCOMES = ("succeeded", "failed")
+# How long an outcome reported by one channel waits to be paired with the other's report.
+PAIRING = 3600.0
+MAX_IDENTITIES = 256
+MAX_UNPAIRED = 16
+
+RUNS = SYNC_RUNS.name
+LAST_FAILED = SYNC_LAST_RUN_FAILED.name
+HEADERS = {
+    family.name: f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.type}\n"
+    for family in (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
+}
+
+
+@dataclass(slots=True)
+class Runs:
+    """One sync's run counters, and what the last reading showed."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    last_failed: float | None = None
+    baseline: bool = False
+    _last_success: float | None = None
+    _errored: bool = False
+    _job: str | None = None
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _unpaired: deque[tuple[str, str, float]] = field(default_factory=deque)
+
+    @property
+    def known(self) -> bool:
+        """Whether the counters mean something yet (a reading or an event came)."""
+        return self.baseline or any(self.counts.values())
+
+    def _count(self, outcome: str, channel: str, at: float) -> None:
+        while self._unpaired and at - self._unpaired[0][2] > PAIRING:
+            self._unpaired.popleft()
+        for entry in self._unpaired:
+            if entry[0] == outcome and entry[1] != channel:
+                self._unpaired.remove(entry)
+                return
+        self._unpaired.append((outcome, channel, at))
+        if len(self._unpaired) > MAX_UNPAIRED:
+            self._unpaired.popleft()
+        self.counts[outcome] += 1
+        if outcome == "failed":
+            self.last_failed = at
+
+    def event(self, outcome: str, identity: str, at: float) -> bool:
+        """A webhook says a run ended; False when this delivery was already counted."""
+        if identity in self._seen:
+            return False
+        self._seen[identity] = None
+        if len(self._seen) > MAX_IDENTITIES:
+            self._seen.popitem(last=False)
+        self._count(outcome, "event", at)
+        return True
+
+    def reading(self, status: SyncStatus, at: float) -> None:
+        """A fresh reading: count the runs its changes since the last one show."""
+        errored = status.state is State.ERRORED
+        success = status.last_synced_timestamp
+        job = status.info.get("job_id") or None
+        if self.baseline:
+            if success is not None and (self._last_success is None or success > self._last_success):
+                self._count("succeeded", "poll", at)
+            new_job = job is not None and job != self._job
+            if errored and (not self._errored or new_job):
+                self._count("failed", "poll", at)
+        self.baseline = True
+        if success is not None:
+            self._last_success = max(success, self._last_success or success)
+        self._errored = errored
+        self._job = job
+
+
+class RunBook:
+    """Every sync's Runs by (source, sync id), kept while the sync is read."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str], Runs] = {}
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def get(self, source: str, sync_id: str) -> Runs:
+        """The sync's counters, new ones the first time it is asked for."""
+        key = (source, sync_id)
+        runs = self._runs.get(key)
+        if runs is None:
+            runs = self._runs[key] = Runs()
+        return runs
+
+    def keep(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forget the syncs no longer read."""
+        wanted = set(keys)
+        self._runs = {key: runs for key, runs in self._runs.items() if key in wanted}
+
+    def render(self, targets: Iterable[tuple[str, str, str]]) -> bytes:
+        """Both families for each (source, sync id, labels) whose counters mean something."""
+        runs_out: list[str] = []
+        failed_out: list[str] = []
+        for source, sync_id, labels in targets:
+            runs = self._runs.get((source, sync_id))
+            if runs is None or not runs.known:
+                continue
+            for outcome in OUTCOMES:
+                count = runs.counts[outcome]
+                runs_out.append(f'{RUNS}{{{labels},outcome="{outcome}"}} {count}.0\n')
+            if runs.last_failed is not None:
+                failed_out.append(f"{LAST_FAILED}{{{labels}}} {format_value(runs.last_failed)}\n")
+        text = HEADERS[RUNS] + "".join(runs_out) + HEADERS[LAST_FAILED] + "".join(failed_out)
+        return text.encode()
