@@ -40,7 +40,7 @@ def config_file(sim: Sim, directory: Path) -> Path:
     path = directory / "config.yml"
     path.write_text(
         f"sources: [{{name: s, provider: sequin, base_url: '{sim.base}/sequin',"
-        " auth: {token: sim-sequin-key}, syncs: [tls-1]}]"
+        " auth: {token: sim-sequin-key}, syncs: [tls-1], webhook: {secret: hook-token-1}}]"
     )
     return path
 
@@ -72,7 +72,15 @@ def test_tls_and_basic_auth(sim: Sim, pki: Path, workdir: Path) -> None:
         assert client.get(f"{url}/", headers={"Authorization": "Basic !!!"}).status_code == 401
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        # Webhooks come over the same TLS, without basic auth: their token stands in for it.
+        hook = client.post(f"{url}/webhooks/s?token=hook-token-1", json={"event": "x"})
+        assert hook.status_code == 202, hook.text
+        refused = client.post(f"{url}/webhooks/s", json={"event": "x"})
+        assert refused.status_code == 401 and "WWW-Authenticate" not in refused.headers
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(f"http://127.0.0.1:{port}/webhooks/s?token=hook-token-1", timeout=5)
     assert "s3cret-pass" not in log.read_text() and hashed not in log.read_text()
+    assert "hook-token-1" not in log.read_text()
 
 
 def test_mutual_tls(sim: Sim, pki: Path, workdir: Path) -> None:
