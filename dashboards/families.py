@@ -16,7 +16,7 @@ from alerts.generate import Alert, Settings, exporter_alerts, sync_alerts
 from dashboards.generate import DIRECTORY
 from dashboards.promql import metric_names
 from exporter.families import SELF_PREFIX, series_per_sync
-from exporter.metrics import SYNC_FAMILIES
+from exporter.metrics import RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
 
 _GO_STRING = re.compile(r'printf "((?:[^"\\]|\\.)*)"')
@@ -24,7 +24,7 @@ _GROUPS = (
     ("sync-status-exporter.syncs", sync_alerts),
     ("sync-status-exporter.exporter", exporter_alerts),
 )
-PER_SYNC = frozenset(family.name for family in (*SYNC_FAMILIES, *PROVIDER_FAMILIES))
+PER_SYNC = frozenset(family.name for family in (*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES))
 
 
 def _queries(alert: Alert) -> Iterator[str]:
@@ -77,7 +77,7 @@ def dashboard_needs() -> dict[str, list[str]]:
 
 
 def _ordered(names: Iterable[str]) -> list[str]:
-    order = [family.name for family in (*SYNC_FAMILIES, *PROVIDER_FAMILIES)]
+    order = [family.name for family in (*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES)]
     return sorted(set(names), key=order.index)
 
 
@@ -116,7 +116,7 @@ def page() -> str:
     for board, names in dashboard_needs().items():
         for name in names:
             boards.setdefault(name, []).append(f"`{board}`")
-    for family in (*SYNC_FAMILIES, *PROVIDER_FAMILIES):
+    for family in (*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES):
         lines.append(
             f"| `{family.name}` | {providers.get(family.name, 'all')} | "
             f"{series_per_sync(family)} | {', '.join(readers.get(family.name, [])) or '-'} | "

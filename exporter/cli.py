@@ -26,7 +26,7 @@ from exporter.config import (
     load_config,
     parse_listen_address,
 )
-from exporter.metrics import SYNC_FAMILIES
+from exporter.metrics import RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
 from exporter.render import provider_families
 from exporter.serving import (
@@ -349,10 +349,10 @@ async def _serve(
 def exposed_families(config: Config) -> str:
     """Which per-sync families the config's providers have and its selection keeps."""
     adapters = [PROVIDERS[source.provider] for source in config.sources]
-    families = [*SYNC_FAMILIES, *provider_families(adapters)]
+    families = [*SYNC_FAMILIES, *RUN_FAMILIES, *provider_families(adapters)]
     selection = config.collector.families
     line = selection.describe(families)
-    unmatched = selection.unmatched([*SYNC_FAMILIES, *PROVIDER_FAMILIES])
+    unmatched = selection.unmatched([*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES])
     if unmatched:
         line += f" (matching no family: {', '.join(unmatched)})"
     return line

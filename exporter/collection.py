@@ -325,12 +325,15 @@ class Collector:
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
         self.metrics.render_duration.set(renderer.seconds)
-        chunks.append(self.runs.render((t.source, t.sync_id, t.labels) for _, t in targets))
+        selection = self.config.collector.families
+        labelled = [(t.source, t.sync_id, t.labels) for _, t in targets]
+        chunks.append(self.runs.render(labelled, selection))
         chunks.append(self.metrics.render())
-        render_self = self.metrics.render
+        render_self, render_runs = self.metrics.render, self.runs.render
 
         def in_openmetrics() -> list[bytes | bytearray]:
-            return [*renderer.chunks(openmetrics=True), render_self(openmetrics=True)]
+            runs = render_runs(labelled, selection, openmetrics=True)
+            return [*renderer.chunks(openmetrics=True), runs, render_self(openmetrics=True)]
 
         snapshot = Snapshot(chunks, time.time(), duration, in_openmetrics)
         # Compressed ahead in the format of the scrape that started the collection.

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.metrics import SYNC_STATE, Family
+from exporter.metrics import SYNC_RUNS, SYNC_STATE, Family
 from exporter.model import STATES
 from exporter.schema import shown
 
@@ -92,6 +92,8 @@ def series_per_sync(family: Family) -> str:
     """How many series one sync costs in this family, for the docs' cost table."""
     if family is SYNC_STATE:
         return str(len(STATES))
+    if family is SYNC_RUNS:
+        return "0 or 2 (one per outcome, once a reading has been seen)"
     if family.states:
         return f"{len(family.states)} (+1 for a state outside these)"
     if family.name in _ALWAYS:

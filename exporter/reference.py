@@ -4,14 +4,21 @@ one per resource (a test keeps the docs equal to it: `python -m exporter.referen
 
 from __future__ import annotations
 
-from exporter.metrics import EXPORTER_FAMILIES, SYNC_FAMILIES, SYNC_INFO, TARGET_LABELS, table
+from exporter.metrics import (
+    EXPORTER_FAMILIES,
+    RUN_FAMILIES,
+    SYNC_FAMILIES,
+    SYNC_INFO,
+    TARGET_LABELS,
+    table,
+)
 from exporter.model import CORE_INFO_LABELS
 from exporter.providers import PROVIDERS
 
 
 def core_table() -> str:
-    """The families every provider's syncs have."""
-    return table(SYNC_FAMILIES)
+    """The families every provider's syncs have (the run counters once a reading is seen)."""
+    return table((*SYNC_FAMILIES, *RUN_FAMILIES))
 
 
 def exporter_table() -> str:

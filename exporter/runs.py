@@ -12,9 +12,10 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS
+from exporter.families import Selection
+from exporter.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS, Family
 from exporter.model import State, SyncStatus
-from exporter.render import format_value
+from exporter.render import format_value, header
 
 OUTCOMES = ("succeeded", "failed")
 # How long an outcome reported by one channel waits to be paired with the other's report.
@@ -24,10 +25,16 @@ MAX_UNPAIRED = 16
 
 RUNS = SYNC_RUNS.name
 LAST_FAILED = SYNC_LAST_RUN_FAILED.name
-HEADERS = {
-    family.name: f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.type}\n"
-    for family in (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
-}
+
+
+def _header(family: Family, openmetrics: bool) -> str:
+    """A run family's metadata; in OpenMetrics a counter's family is named without `_total`
+    (its samples keep it)."""
+    if not openmetrics or family.type != "counter":
+        return header(family, openmetrics).decode()
+    name = family.name.removesuffix("_total")
+    help_text = family.help.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return f"# HELP {name} {help_text}\n# TYPE {name} counter\n"
 
 
 @dataclass(slots=True)
@@ -112,8 +119,21 @@ class RunBook:
         wanted = set(keys)
         self._runs = {key: runs for key, runs in self._runs.items() if key in wanted}
 
-    def render(self, targets: Iterable[tuple[str, str, str]]) -> bytes:
-        """Both families for each (source, sync id, labels) whose counters mean something."""
+    def render(
+        self,
+        targets: Iterable[tuple[str, str, str]],
+        selection: Selection | None = None,
+        openmetrics: bool = False,
+    ) -> bytes:
+        """Both families for each (source, sync id, labels) whose counters mean something;
+        only those `selection` keeps, in the text format or OpenMetrics."""
+        kept = [
+            family
+            for family in (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
+            if selection is None or selection.keeps(family.name)
+        ]
+        if not kept:
+            return b""
         runs_out: list[str] = []
         failed_out: list[str] = []
         for source, sync_id, labels in targets:
@@ -125,5 +145,8 @@ class RunBook:
                 runs_out.append(f'{RUNS}{{{labels},outcome="{outcome}"}} {count}.0\n')
             if runs.last_failed is not None:
                 failed_out.append(f"{LAST_FAILED}{{{labels}}} {format_value(runs.last_failed)}\n")
-        text = HEADERS[RUNS] + "".join(runs_out) + HEADERS[LAST_FAILED] + "".join(failed_out)
+        text = ""
+        for family in kept:
+            lines = runs_out if family is SYNC_RUNS else failed_out
+            text += _header(family, openmetrics) + "".join(lines)
         return text.encode()

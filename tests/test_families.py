@@ -157,7 +157,7 @@ def test_config_check_says_which_families_are_exposed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     line = result.stdout.splitlines()[-1]
     assert re.fullmatch(
-        r"exposing 4 of 20 per-sync families: sync_up, sync_state, "
+        r"exposing 4 of 22 per-sync families: sync_up, sync_state, "
         r"sync_status_read_timestamp_seconds, sync_stale_threshold_seconds "
         r"\(matching no family: x\)",
         line,
