@@ -117,6 +117,21 @@ class Catalog(ProviderState):
         self._syncs = dict(self._catalog)
 
 
+class RunLog(Catalog):
+    """A catalogue whose syncs each keep a log of runs, newest first: a catalogue sync's from
+    its `runs(m)`, an ad-hoc sync's given with it (`runs` in the control request)."""
+
+    extras = frozenset({"runs"})
+
+    def runs(self, sync_id: str, m: Moment) -> list[JSON]:
+        """The sync's runs, newest first (none for an unknown sync)."""
+        entry = self.entry(sync_id)
+        if isinstance(entry, AdHoc):
+            return list(entry.extra.get("runs", []))
+        runs = getattr(entry, "runs", None)
+        return [] if runs is None else list(runs(m))
+
+
 def stretch(m: Moment, shares: Sequence[float], phase: float = 0.0) -> tuple[int, int, float]:
     """Where a lifecycle of stretches (shares of one period, summing to 1) is at `m`: the cycle's
     index, the stretch's index, and the wall-clock time that stretch began."""

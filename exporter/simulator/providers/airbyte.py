@@ -40,9 +40,9 @@ from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     SimProvider,
-    config_syncs,
     derived_uuid,
     phrase,
+    preset_source,
     state_of,
 )
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
@@ -411,21 +411,9 @@ class Airbyte(SimProvider):
         ids = world.ids(NAME)
         if not ids:
             return None
-        source: dict[str, Any] = {
-            "name": f"{world.name}-{NAME}",
-            "provider": "generic",
-            "preset": NAME,
-            "base_url": base_url,
-            "auth": {
-                "client_credentials": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
-            },
-        }
-        if discover:
-            source["discover"] = True
-        syncs = config_syncs(state, ids, discover=discover)
-        if syncs:
-            source["syncs"] = syncs
-        return source
+        credentials = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+        auth = {"client_credentials": credentials}
+        return preset_source(NAME, world, base_url, auth, state, ids, discover=discover)
 
 
 PROVIDER = Airbyte()

@@ -74,6 +74,33 @@ def config_syncs(state: ProviderState, ids: Iterable[str], *, discover: bool) ->
     return syncs
 
 
+def preset_source(
+    name: str,
+    world: WorldView,
+    base_url: str,
+    auth: Mapping[str, Any],
+    state: ProviderState,
+    ids: Iterable[str],
+    *,
+    discover: bool,
+) -> dict[str, Any]:
+    """The exporter's source for a fake behind a preset: the preset named `name`, its auth,
+    and the syncs `config_syncs` lists."""
+    source: dict[str, Any] = {
+        "name": f"{world.name}-{name}",
+        "provider": "generic",
+        "preset": name,
+        "base_url": base_url,
+        "auth": dict(auth),
+    }
+    if discover:
+        source["discover"] = True
+    syncs = config_syncs(state, ids, discover=discover)
+    if syncs:
+        source["syncs"] = syncs
+    return source
+
+
 class SimProvider(ABC):
     """One simulated provider: its catalogues, routes, auth, error bodies, control endpoints
     and exporter config. A module (or package) of `exporter.simulator.providers` exposes one as

@@ -24,10 +24,15 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.catalog import AdHoc, Catalog, limit_of, stretch
+from exporter.simulator.catalog import RunLog, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
 from exporter.simulator.host import Host, WorldView
-from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, state_of
+from exporter.simulator.providers.base import (
+    JSON,
+    SimProvider,
+    preset_source,
+    state_of,
+)
 from exporter.simulator.serving import Handler, admit, answer, bearer
 
 NAME = "census"
@@ -122,24 +127,12 @@ def demo_syncs() -> list[CensusSync]:
     ]
 
 
-class CensusWorld(Catalog):
-    """Census's part of a world: the workspace token and the syncs (an ad-hoc sync's `runs`
-    come with it, newest first)."""
-
-    extras = frozenset({"runs"})
+class CensusWorld(RunLog):
+    """Census's part of a world: the workspace token and the syncs with their runs."""
 
     def __init__(self, syncs: list[CensusSync]) -> None:
         super().__init__(syncs)
         self.token = TOKEN
-
-    def runs(self, sync_id: str, m: Moment) -> list[JSON]:
-        """The sync's runs, newest first."""
-        entry = self.entry(sync_id)
-        if isinstance(entry, CensusSync):
-            return entry.runs(m)
-        if isinstance(entry, AdHoc):
-            return list(entry.extra.get("runs", []))
-        return []
 
 
 def _state(world: WorldView) -> CensusWorld:
@@ -236,19 +229,9 @@ class Census(SimProvider):
         ids = world.ids(NAME)
         if not ids:
             return None
-        source: dict[str, Any] = {
-            "name": f"{world.name}-{NAME}",
-            "provider": "generic",
-            "preset": NAME,
-            "base_url": base_url,
-            "auth": {"token": state.token},
-        }
-        if discover:
-            source["discover"] = True
-        syncs = config_syncs(state, ids, discover=discover)
-        if syncs:
-            source["syncs"] = syncs
-        return source
+        return preset_source(
+            NAME, world, base_url, {"token": state.token}, state, ids, discover=discover
+        )
 
 
 PROVIDER = Census()

@@ -30,7 +30,13 @@ from aiohttp import web
 from exporter.simulator.catalog import Catalog, basic, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, MINUTE, Moment, iso_millis
 from exporter.simulator.host import Host, WorldView
-from exporter.simulator.providers.base import JSON, SimProvider, config_syncs, phrase, state_of
+from exporter.simulator.providers.base import (
+    JSON,
+    SimProvider,
+    phrase,
+    preset_source,
+    state_of,
+)
 from exporter.simulator.serving import Handler, admit, answer, one_sync
 
 NAME = "fivetran"
@@ -231,19 +237,15 @@ class Fivetran(SimProvider):
         ids = world.ids(NAME)
         if not ids:
             return None
-        source: dict[str, Any] = {
-            "name": f"{world.name}-{NAME}",
-            "provider": "generic",
-            "preset": NAME,
-            "base_url": base_url,
-            "auth": {"username": state.key, "password": state.secret},
-        }
-        if discover:
-            source["discover"] = True
-        syncs = config_syncs(state, ids, discover=discover)
-        if syncs:
-            source["syncs"] = syncs
-        return source
+        return preset_source(
+            NAME,
+            world,
+            base_url,
+            {"username": state.key, "password": state.secret},
+            state,
+            ids,
+            discover=discover,
+        )
 
 
 PROVIDER = Fivetran()
