@@ -13,90 +13,29 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from exporter.client import make_client, tls_context
-from exporter.config import CollectorConfig, Config
-from exporter.families import Selection
+from exporter.config import Config
+from exporter.failures import FailureReport
 from exporter.http1 import Client
 from exporter.inflight import Reads, SharedFailure
-from exporter.metrics import Family
 from exporter.model import SyncStatus, normalise
+from exporter.probing import ProbeRenderer, probe_families
 from exporter.providers.base import BadResponse, UpstreamError
-from exporter.render import Renderer, StalePolicy, format_value, header
+from exporter.render import Renderer, StalePolicy
 from exporter.runs import RunBook
 from exporter.selfmetrics import SelfMetrics
+from exporter.snapshot import Snapshot
 from exporter.sourcemetrics import SourcesCollector
 from exporter.sources import Budgets, Source, build_source, carry_over
 from exporter.targets import Failure, Reading, Target
 from exporter.upstream import SourceHttp
 
 log = logging.getLogger("exporter.collection")
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """A finished collection and its exposition, shared by every scrape that waited for it.
-
-    The exposition is kept in per-family pieces: Prometheus asks for gzip, which is
-    compressed from the pieces, so the whole uncompressed body is only joined for clients
-    that want it (curl, --once).
-    """
-
-    chunks: list[bytes | bytearray]
-    finished: float
-    duration: float
-    openmetrics_chunks: Callable[[], list[bytes | bytearray]] | None = field(
-        default=None, repr=False
-    )
-    _body: bytes | None = field(default=None, repr=False)
-    _gzipped: bytes | None = field(default=None, repr=False)
-    _openmetrics: tuple[bytes, bytes] | None = field(default=None, repr=False)
-
-    @property
-    def body(self) -> bytes:
-        """The uncompressed exposition, joined once for all scrapes that ask for it."""
-        if self._body is None:
-            self._body = b"".join(self.chunks)
-        return self._body
-
-    def gzipped(self) -> bytes:
-        """The body gzip-compressed, computed once for all scrapes that ask for it."""
-        if self._gzipped is None:
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-            self._gzipped = b"".join([*map(compressor.compress, self.chunks), compressor.flush()])
-        return self._gzipped
-
-    def openmetrics(self, gzipped: bool) -> bytes:
-        """The same collection in OpenMetrics, written on first demand and kept for later
-        scrapes (the per-sync samples are shared with the text format; the self-metrics are
-        rendered when first asked for)."""
-        if self._openmetrics is None:
-            chunks = self.openmetrics_chunks() if self.openmetrics_chunks else [b"# EOF\n"]
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-            packed = b"".join([*map(compressor.compress, chunks), compressor.flush()])
-            self._openmetrics = (b"".join(chunks), packed)
-        return self._openmetrics[1 if gzipped else 0]
-
-
-def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:
-    """The collection deadline: Prometheus's scrape timeout minus an offset, within bounds.
-
-    Without the header (curl, --once) the configured default applies; a client asking for
-    less than `min_timeout` gets `min_timeout`, so it cannot make every read a timeout.
-    """
-    try:
-        offered = float(header) if header else None
-    except ValueError:
-        offered = None
-    if offered is None or not offered > 0:
-        return min(settings.default_timeout, settings.max_timeout)
-    if offered > settings.timeout_offset:
-        offered -= settings.timeout_offset
-    return min(max(offered, settings.min_timeout), settings.max_timeout)
 
 
 @dataclass(slots=True)
@@ -146,7 +85,7 @@ class _Work:
     """One collection's shared state, as its sources' reads fill it in."""
 
     renderer: Renderer
-    report: _Report
+    report: FailureReport
     stale: StalePolicy
     wall: float
     deadline: float
@@ -289,7 +228,7 @@ class Collector:
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
         renderer = Renderer(stale, [source.adapter for source in self.sources], policy.families)
-        report = _Report()
+        report = FailureReport()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
         # compressing), measured per sync on earlier collections (and on a sample before the
         # first), so the answer is on time.
@@ -405,15 +344,13 @@ class Collector:
         )
         policy = self.config.collector
         stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = _ProbeRenderer(
-            stale, [] if source is None else [source.adapter], policy.families
-        )
+        renderer = ProbeRenderer(stale, [] if source is None else [source.adapter], policy.families)
         reserve = min(self._finish_per_sync * len(listed), timeout * MAX_RESERVE_SHARE)
         reads_for = max(timeout - reserve, 0.001)
         done = [False] * len(listed)
         begun = [False] * len(listed)
         deadline = time.monotonic() + reads_for
-        work = _Work(renderer, _Report(), stale, wall, deadline, done, begun)
+        work = _Work(renderer, FailureReport(), stale, wall, deadline, done, begun)
         if source is not None and listed:
             try:
                 async with asyncio.timeout(reads_for):
@@ -436,10 +373,10 @@ class Collector:
         read = [renderer.outcomes.get(target.sync_id, False) for target in listed]
         success = bool(read) and all(read)
         duration = time.perf_counter() - started
-        chunks.append(_probe_families(success, duration))
+        chunks.append(probe_families(success, duration))
 
         def openmetrics() -> list[bytes | bytearray]:
-            return [*renderer.chunks(openmetrics=True), _probe_families(success, duration, True)]
+            return [*renderer.chunks(openmetrics=True), probe_families(success, duration, True)]
 
         return Snapshot(chunks, time.time(), duration, openmetrics)
 
@@ -680,7 +617,7 @@ class Collector:
         work.done[i] = True
 
     def _note(
-        self, report: _Report, source: Source, target: Target, reason: str, detail: str
+        self, report: FailureReport, source: Source, target: Target, reason: str, detail: str
     ) -> None:
         """Remember why a sync fails; report it when it starts failing or changes reason."""
         key = (source.name, target.sync_id)
@@ -697,95 +634,8 @@ class Collector:
             self.runs.keep((s.name, t.sync_id) for s in self.sources for t in s.targets)
 
 
-class _ProbeRenderer(Renderer):
-    """A renderer that also remembers, per sync, whether this probe served it a status."""
-
-    __slots__ = ("outcomes",)
-
-    def __init__(self, stale: StalePolicy, adapters: Any, selection: Selection) -> None:
-        super().__init__(stale, adapters, selection)
-        self.outcomes: dict[str, bool] = {}
-
-    def add(
-        self, target: Target, status: SyncStatus | None, now: float, read_at: float | None = None
-    ) -> None:
-        """Queue the sync's series and note whether it was read."""
-        self.outcomes[target.sync_id] = status is not None
-        super().add(target, status, now, read_at)
-
-
-PROBE_SUCCESS = Family("probe_success", "1 if every requested sync of the source was read, else 0.")
-PROBE_DURATION = Family(
-    "probe_duration_seconds", "Seconds the probe took to read the syncs and write them."
-)
-
-
-def _probe_families(success: bool, duration: float, openmetrics: bool = False) -> bytes:
-    """blackbox_exporter's two probe families, after the probed syncs' own (and in
-    OpenMetrics the closing `# EOF`)."""
-    return b"".join(
-        [
-            header(PROBE_SUCCESS, openmetrics),
-            f"probe_success {format_value(1.0 if success else 0.0)}\n".encode(),
-            header(PROBE_DURATION, openmetrics),
-            f"probe_duration_seconds {format_value(duration)}\n".encode(),
-            b"# EOF\n" if openmetrics else b"",
-        ]
-    )
-
-
 def _least_recently_read(item: tuple[int, Target]) -> tuple[bool, float]:
     """Syncs an event told stale first, then the least recently read."""
     target = item[1]
     reading = target.reading
     return (not target.told_stale(), -math.inf if reading is None else reading.at)
-
-
-class _Report:
-    """One collection's changes in sync failures, logged as one line per source and reason.
-
-    A wrong token on a source of a thousand syncs is one warning with `syncs=1000`, not a
-    thousand lines; each sync's own line is at debug level.
-    """
-
-    def __init__(self) -> None:
-        self._failed: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        self._recovered: dict[str, list[str]] = {}
-
-    def failed(self, source: str, sync_id: str, reason: str, detail: str) -> None:
-        self._failed.setdefault((source, reason), []).append((sync_id, detail))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "cannot read sync status",
-                extra={
-                    "fields": {
-                        "source": source,
-                        "sync_id": sync_id,
-                        "reason": reason,
-                        "detail": detail,
-                    }
-                },
-            )
-
-    def recovered(self, source: str, sync_id: str) -> None:
-        self._recovered.setdefault(source, []).append(sync_id)
-
-    def log(self) -> None:
-        for (source, reason), syncs in self._failed.items():
-            first, detail = syncs[0]
-            fields: dict[str, object] = {
-                "source": source,
-                "reason": reason,
-                "syncs": len(syncs),
-                "detail": detail,
-            }
-            if len(syncs) == 1:
-                fields["sync_id"] = first
-            else:
-                fields["example"] = first
-            log.warning("cannot read sync status", extra={"fields": fields})
-        for source, ids in self._recovered.items():
-            recovered: dict[str, object] = {"source": source, "syncs": len(ids)}
-            if len(ids) == 1:
-                recovered["sync_id"] = ids[0]
-            log.info("sync status readable again", extra={"fields": recovered})

@@ -13,10 +13,11 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from exporter.collection import Collector, Snapshot, scrape_timeout
+from exporter.collection import Collector
 from exporter.config import Config, ConfigError
 from exporter.events import deliverer
 from exporter.serving import add_security_headers, track_requests
+from exporter.snapshot import Snapshot, scrape_timeout
 from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.threads import gc_paused, in_thread

@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from exporter.collection import Snapshot
 from exporter.render import Renderer, render_syncs
+from exporter.snapshot import Snapshot
 from tests.test_render import ADAPTERS, NOW, POLICY, results
 
 
