@@ -37,6 +37,14 @@ def _header(family: Family, openmetrics: bool) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} counter\n"
 
 
+# Each run family's metadata in each format, written once.
+_HEADERS = {
+    (family.name, openmetrics): _header(family, openmetrics)
+    for family in (SYNC_RUNS, SYNC_LAST_RUN_FAILED)
+    for openmetrics in (False, True)
+}
+
+
 @dataclass(slots=True)
 class Runs:
     """One sync's run counters, and what the last reading showed."""
@@ -148,5 +156,5 @@ class RunBook:
         text = ""
         for family in kept:
             lines = runs_out if family is SYNC_RUNS else failed_out
-            text += _header(family, openmetrics) + "".join(lines)
+            text += _HEADERS[family.name, openmetrics] + "".join(lines)
         return text.encode()

@@ -11,7 +11,10 @@ asked for this preset gathered them: a sync's `id`, `slug`, `status` (disabled, 
 cancelled, failed, queued, success, warning, querying, processing, reporting, interrupted),
 `lastRunAt`, `schedule`, `disabled`; a run's `status`, `createdAt`, `startedAt`,
 `finishedAt`, `completionRatio`, `plannedRows`, `successfulRows`, `failedRows` (each
-`{addedCount, changedCount, removedCount}`) and `error`. Guesses, marked as such: the run's
+`{addedCount, changedCount, removedCount}`) and `error` (a run's `createdAt`, `startedAt`,
+`finishedAt`, `querySize` and `status` also appear in a sample answer Orchestra's Hightouch
+guide prints: docs.getorchestra.io/docs/integrations/reverse-etl/hightouch/sync). Guesses,
+marked as such: the run's
 statuses are the sync's; `completionRatio` runs from 0 to 1; `error` is `{message}` (a plain
 string is served by ad-hoc runs in the tests, so the preset reads both); the schedule's inner
 shape; the error body `{message}`.
@@ -109,6 +112,7 @@ class HightouchSync:
         return {
             "id": self.id,
             "slug": self.slug,
+            # guess: the ids of the sync's workspace, model and destination (nothing reads them)
             "workspaceId": "sim-workspace",
             "modelId": f"model-{self.id}",
             "destinationId": "dest-1",
@@ -117,7 +121,7 @@ class HightouchSync:
             "lastRunAt": latest[0]["startedAt"] if latest else None,
             # guess: the schedule's inner shape
             "schedule": {"type": "interval", "schedule": {"interval": {"quantity": 1}}},
-            "createdAt": iso_millis(m.started_at - 30 * DAY),
+            "createdAt": iso_millis(m.started_at - 30 * DAY),  # guess (nothing reads it)
         }
 
 
