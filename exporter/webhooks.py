@@ -8,6 +8,7 @@ constant time, and nothing from a refused delivery is kept beyond a counter.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -35,6 +36,9 @@ OTHER = "other"
 # Bodies above this are parsed in a worker thread, off the event loop that serves scrapes.
 PARSE_IN_THREAD = 64 * 1024
 READ_CHUNK = 64 * 1024
+# The whole body must arrive within this (a total, not an idle timer, so a client trickling a
+# byte at a time cannot hold its connection slot); the headers have their own deadline.
+READ_TIMEOUT = 10.0
 
 Lookup = Callable[[str], "Source | None"]
 
@@ -147,12 +151,21 @@ async def _read_capped(request: web.Request, cap: int) -> bytes | None:
         chunks.append(chunk)
 
 
+def _cut_off(request: web.Request) -> None:
+    """Drop a connection whose body came too slowly: its unread rest must not be waited for."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
 def _parse(body: bytes) -> Any:
     return orjson.loads(body)
 
 
 def receiver(
-    lookup: Lookup, metrics: SelfMetrics, deliver: Deliver | None = None
+    lookup: Lookup,
+    metrics: SelfMetrics,
+    deliver: Deliver | None = None,
+    read_timeout: float = READ_TIMEOUT,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of `POST /webhooks/{source}`; `deliver` gets each accepted delivery."""
 
@@ -164,7 +177,13 @@ def receiver(
             return web.Response(status=404, text="no such webhook\n")
         rejected = metrics.webhook_rejected
 
-        body = await _read_capped(request, config.max_body_bytes)
+        try:
+            async with asyncio.timeout(read_timeout):
+                body = await _read_capped(request, config.max_body_bytes)
+        except TimeoutError:
+            rejected.labels(name, "too_slow").inc()
+            _cut_off(request)
+            return web.Response(status=408, text="body not received in time\n")
         if body is None:
             rejected.labels(name, "too_large").inc()
             return web.Response(
