@@ -135,3 +135,38 @@ def test_slow_webhook_clients_beyond_the_connection_cap_cannot_hold_the_exporter
             assert len(slow.closed) == 12, f"{12 - len(slow.closed)} slow clients still open"
     assert 1 <= held <= 4, f"the exporter holds {held} client sockets with a cap of 4"
     assert answered == 200 and waited < 4 * CUT_OFF_WITHIN
+
+
+def test_webhook_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_header_deadline(
+    workdir: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = exporter_command(config(workdir), port, "--web.read-header-timeout", "2s")
+    request = headers(port)
+    with running(command, f"{url}/-/healthy"):
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+        started = time.monotonic()
+        closed: dict[int, float] = {}
+        # A byte every 0.5 s: the headers alone would take over a minute.
+        for byte in range(len(request)):
+            for i, client in enumerate(clients):
+                if i in closed:
+                    continue
+                try:
+                    if closed_by_peer(client):
+                        closed[i] = time.monotonic() - started
+                    else:
+                        client.send(request[byte : byte + 1])
+                except OSError:
+                    closed[i] = time.monotonic() - started
+            if len(closed) == len(clients):
+                break
+            if byte == 1:
+                assert httpx.get(f"{url}/-/healthy", timeout=15).status_code == 200
+            time.sleep(0.5)
+        for client in clients:
+            client.close()
+        assert len(closed) == len(clients), f"{len(clients) - len(closed)} still open"
+        assert max(closed.values()) < 40, closed
+        assert httpx.get(f"{url}/metrics", timeout=15).status_code == 200
