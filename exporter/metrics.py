@@ -222,7 +222,7 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     Family(
         "sync_exporter_webhook_rejected_total",
         "Webhook deliveries refused or not applied, by source and reason (missing_signature, "
-        "bad_signature, too_large, bad_json, unmatched).",
+        "bad_signature, too_large, too_slow, bad_json, unmatched).",
         type="counter",
         labels=("source", "reason"),
     ),
