@@ -51,7 +51,8 @@ class Sender:
                     continue
                 before = self._seen.get((name, sync_id))
                 self._seen[(name, sync_id)] = body
-                found += [(name, e) for e in provider.webhook_events(sync_id, before, body)]
+                sent = provider.webhook_events_in(self.world, sync_id, before, body, now)
+                found += [(name, event) for event in sent]
         return found
 
     async def _deliver(self, session: aiohttp.ClientSession, name: str, event: JSON) -> None:
