@@ -87,6 +87,16 @@ class Matcher:
         target = self._by_id(source).get(sync_id)
         return [] if target is None else [target]
 
+    @staticmethod
+    def names_a_sync(source: Source, body: Any) -> bool:
+        """Whether the event names a sync at all (by id, or by every field it is matched on)."""
+        config = source.config.webhook
+        assert config is not None
+        if config.match:
+            return all(_key(_search(path, body)) is not None for path in config.match)
+        id_path = config.id or source.adapter.webhook_id
+        return id_path is not None and _key(_search(id_path, body)) is not None
+
 
 def run_of(source: Source, body: Any, digest: str) -> tuple[str, str] | None:
     """The run an event reports ended: its outcome and identity, or None."""
@@ -111,6 +121,9 @@ def deliverer(metrics: SelfMetrics, runs: RunBook, now: Callable[[], float] = ti
         found = matcher.targets(source, delivery.body)
         if not found:
             metrics.webhook_rejected.labels(source.name, "unmatched").inc()
+            # A sync the source has not listed yet (new at the provider): list again soon.
+            if matcher.names_a_sync(source, delivery.body):
+                source.discovery.rediscover()
             return
         at = now()
         run = run_of(source, delivery.body, delivery.digest)
