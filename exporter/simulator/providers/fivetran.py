@@ -96,14 +96,18 @@ class Connection:
             if index == 0:
                 sync, resume = "rescheduled", begun + 0.5 * m.period
         elif self.kind == "broken":
-            setup, succeeded, failed = "broken", m.now - 2 * DAY, m.now - HOUR
+            # invented: a failing connection's times hold for a period (one failed run each),
+            # so a poll sees a run end only when one did.
+            cycle = stretch(m, (1.0,))[2]
+            setup, succeeded, failed = "broken", cycle - 2 * DAY, cycle - HOUR
             tasks = [{"code": "reconnect", "message": "Reconnect: the OAuth token was revoked"}]
         elif self.kind == "paused":
             sync = "paused"
         elif self.kind == "manual":
             succeeded = m.now - 4 * DAY
         elif self.kind == "failing":
-            succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
+            cycle = stretch(m, (1.0,))[2]
+            succeeded, failed = cycle - 6 * HOUR, cycle - 30 * MINUTE
         body: JSON = {
             "id": self.id,
             "group_id": GROUP,
