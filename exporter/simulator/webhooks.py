@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -88,3 +88,24 @@ class Sender:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def hook_all(config: Mapping[str, object], world: World) -> Callable[[str], dict[str, str]]:
+    """Give the `world`'s sources in an exporter `config` (as `source()` writes them) their
+    webhook secrets; the result maps the exporter's URL to where each provider sends:
+    `<url>/webhooks/<source>`, with the secret as `?token=` for providers that sign nothing."""
+    hooked: dict[str, str] = {}
+    sources = config.get("sources")
+    for source in sources if isinstance(sources, list) else []:
+        for name, provider in PROVIDERS.items():
+            secret = provider.webhook_secret
+            if secret is None or source.get("name") != f"{world.name}-{name}":
+                continue
+            source.setdefault("webhook", {"secret": secret})
+            signed = bool(provider.webhook_headers(b"{}"))
+            hooked[name] = f"/webhooks/{source['name']}" + ("" if signed else f"?token={secret}")
+
+    def urls(url: str) -> dict[str, str]:
+        return {name: url + path for name, path in hooked.items()}
+
+    return urls
