@@ -66,6 +66,7 @@ class Discovery:
         self._wake = asyncio.Event()
         self._due: float | None = None
         self._asked = -math.inf
+        self._stale: set[str] = set()
         self.targets: list[Target] = []
         self._rebuild()
         if not self.lists:
@@ -96,11 +97,16 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def rediscover(self) -> bool:
-        """List soon: an event named a sync not listed yet. At most one such listing per
+    def rediscover(self, stale: Target | None = None) -> bool:
+        """List soon: an event named a sync not listed yet, or changed what the listing says
+        of `stale` (read again after that listing). At most one such listing per
         `rediscover_every` (one asked for inside the window runs at its end); True when this
         asked for one, False when one is pending or this source does not discover."""
-        if not self.adds or self._task is None or self._due is not None:
+        if not self.adds or self._task is None:
+            return False
+        if stale is not None:
+            self._stale.add(stale.sync_id)
+        if self._due is not None:
             return False
         self._due = max(time.monotonic(), self._asked + self.rediscover_every)
         self._wake.set()
@@ -124,7 +130,12 @@ class Discovery:
 
     async def _run(self) -> None:
         while True:
+            stale, self._stale = self._stale, set()
             complete = await self.refresh()
+            at = time.time()
+            for target in self.targets:
+                if target.sync_id in stale:
+                    target.event_at = at
             self.ready.set()
             await self._wait(self.interval if complete else min(RETRY_AFTER_FAILURE, self.interval))
 

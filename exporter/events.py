@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from jmespath.exceptions import JMESPathError
 
+from exporter import jpath
 from exporter.runs import OUTCOMES, RunBook
 from exporter.schema import compile_path
 from exporter.selfmetrics import SelfMetrics
@@ -126,6 +127,10 @@ def deliverer(metrics: SelfMetrics, runs: RunBook, now: Callable[[], float] = ti
                 source.discovery.rediscover()
             return
         at = now()
+        relist = source.adapter.webhook_relist
+        if relist is not None and jpath.truthy(_search(relist, delivery.body)):
+            for target in found:
+                source.discovery.rediscover(target)
         run = run_of(source, delivery.body, delivery.digest)
         for target in found:
             target.event_at = at

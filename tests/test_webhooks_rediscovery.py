@@ -64,7 +64,7 @@ def _wait_for(url: str, connections: set[str], seconds: float) -> Exposition:
         }
         if connections <= errored or time.monotonic() > deadline:
             assert connections <= seen, (connections, seen)
-            assert connections <= errored, "the new connections' failed jobs were not read"
+            assert connections <= errored, "the syncs the events named were not read again"
             return m
         time.sleep(0.3)
 
@@ -121,3 +121,41 @@ def test_an_event_about_an_unlisted_sync_lists_again_debounced(tmp_path: Path) -
             assert m.value("sync_runs_total", **runs) == 1
             assert _listings(client) == before + 2
             assert m.value("sync_exporter_webhook_rejected_total", **unmatched) == 3
+
+
+def test_a_disconnected_connection_shows_at_once_though_its_status_comes_from_the_listing(
+    tmp_path: Path,
+) -> None:
+    sim_port, port = free_port(), free_port()
+    sim = f"http://127.0.0.1:{sim_port}"
+    url = f"http://127.0.0.1:{port}"
+    name = "demo-terminal"
+    hook = f"{url}/webhooks/{name}?token={terminal_hooks.WEBHOOK_SECRET}"
+    simulator = [
+        sys.executable, "-m", "exporter.simulator", "--listen", f"127.0.0.1:{sim_port}",
+        "--period", "24h", "--webhook-url", f"terminal={hook}",
+    ]  # fmt: skip
+    with running(simulator, f"{sim}/_sim/requests", log=tmp_path / "sim.log"):
+        client = httpx.Client(base_url=sim, timeout=10)
+        config: dict[str, Any] = client.get("/_sim/config").json()
+        source = next(s for s in config["sources"] if s["name"] == name)
+        source.update(discover_interval="1h", min_interval="10m")
+        source["webhook"] = {"secret": terminal_hooks.WEBHOOK_SECRET}
+        path = tmp_path / "exporter.yml"
+        path.write_text(yaml.safe_dump({"sources": [source]}))
+        with running(exporter_command(path, port), f"{url}/-/ready", log=tmp_path / "exp.log"):
+            m = Exposition(httpx.get(f"{url}/metrics", timeout=10).text)
+            idle = [labels["sync_id"] for labels, v in m.find("sync_state", state="idle") if v]
+            assert idle
+            connection = idle[0]
+            before = _listings(client)
+            patched = client.patch(
+                f"/_sim/terminal/connections/{connection}", json={"status": "disconnected"}
+            )
+            assert patched.status_code == 200, patched.text
+            m = _wait_for(url, {connection}, 15)
+            assert _listings(client) == before + 1
+            events = {"source": name, "event": "connection.disconnected"}
+            assert m.value("sync_exporter_webhook_events_total", **events) == 1
+            ((labels, _),) = m.find("sync_error_info", sync_id=connection)
+            assert "link the account again" in labels["reason"]

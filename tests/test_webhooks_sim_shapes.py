@@ -131,3 +131,16 @@ def test_merges_outcome_guess_both_ways(results: list[str], outcome: str) -> Non
     assert jmespath.search(webhook["id"], event) == "acme"
     other = {**event, "hook": {"event": "LinkedAccount.linked"}}
     assert not jmespath.search(webhook["outcome"], other)
+
+
+def test_a_disconnected_connection_sends_connection_disconnected(world: World) -> None:
+    now = world.started_at + 60
+    terminal = PROVIDERS["terminal"]
+    before = dict(terminal.webhook_subjects(world, now))
+    key, body = next((k, b) for k, b in before.items() if b["status"] == "connected")
+    after = {**body, "status": "disconnected"}
+    (event,) = terminal.webhook_events_in(world, key, body, after, now)
+    assert event["type"] == "connection.disconnected"
+    errors = list(spec_validator("ConnectionDisconnected").iter_errors(event))
+    assert not errors, errors[0].message
+    assert terminal.webhook_events_in(world, key, after, after, now) == []

@@ -236,6 +236,8 @@ class Terminal(Adapter[TerminalConfig]):
         "(type || event) == 'sync.completed' && 'succeeded'"
         " || (type || event) == 'sync.failed' && 'failed'"
     )
+    # A connection's status comes from the listing: its events list again.
+    webhook_relist = "starts_with(type || event || '', 'connection.')"
     # The run is the job; guess: `detail.job`, read too, as before.
     webhook_run = "detail.sync.id || detail.job.id"
     webhook_events = (

@@ -45,8 +45,8 @@ class Sender:
         found: list[tuple[str, JSON]] = []
         for name in self.urls:
             provider = PROVIDERS[name]
-            for sync_id in self.world.ids(name, now):
-                body = self.world.body(name, sync_id, now)
+            subjects = [(i, self.world.body(name, i, now)) for i in self.world.ids(name, now)]
+            for sync_id, body in subjects + provider.webhook_subjects(self.world, now):
                 if body is None:
                     continue
                 before = self._seen.get((name, sync_id))

@@ -140,6 +140,11 @@ class SimProvider(ABC):
         (its user, its connection), read from `world`."""
         return self.webhook_events(sync_id, before, after)
 
+    def webhook_subjects(self, world: WorldView, now: float) -> list[tuple[str, JSON]]:
+        """What else the sender watches for changes besides the syncs' bodies, by a key of its
+        own (Terminal: its connections, whose status has events too)."""
+        return []
+
     def webhook_headers(self, body: bytes) -> dict[str, str]:
         """How the provider authenticates one delivery of `body`."""
         return {}
