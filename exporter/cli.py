@@ -487,6 +487,7 @@ async def _run(
 
 def _demo(args: argparse.Namespace) -> int:
     from exporter.simulator import Sender, Simulator, World, demo_config
+    from exporter.simulator.webhooks import hook_all
 
     try:
         serving = _web_security(args.web_config_file)
@@ -499,18 +500,20 @@ def _demo(args: argparse.Namespace) -> int:
         simulator = Simulator(world)
         base_url = await simulator.start()
         raw = demo_config(base_url, world)
+        webhook_urls = hook_all(raw, world)
         raw["web"] = {"listen_address": args.listen_address or f"127.0.0.1:{DEFAULT_PORT}"}
         raw["log"] = {"level": args.log_level or "info", "format": args.log_format or "logfmt"}
         config = Config.model_validate(raw)
         logs.setup(config.log.level, config.log.format)
         log.info("simulator started", extra={"fields": {"address": base_url}})
 
-        # The simulator's Nango sends its signed webhooks to the exporter, moving sync_runs_total.
+        # The simulator's providers send their webhooks to the exporter (signed, or to a URL
+        # holding the token), moving sync_runs_total.
         hooks: list[Sender] = []
 
         def started(url: str) -> None:
             _listening(url)
-            sender = Sender(world, {"nango": f"{url}/webhooks/{world.name}-nango"})
+            sender = Sender(world, webhook_urls(url))
             sender.start()
             hooks.append(sender)
             print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from typing import Any
 
@@ -60,6 +61,12 @@ class Discovery:
         self._failing: dict[str, str] = {}
         self._unreadable = 0
         self._task: asyncio.Task[None] | None = None
+        webhook = getattr(config, "webhook", None)
+        self.rediscover_every = 60.0 if webhook is None else float(webhook.rediscover_every)
+        self._wake = asyncio.Event()
+        self._due: float | None = None
+        self._asked = -math.inf
+        self._stale: set[str] = set()
         self.targets: list[Target] = []
         self._rebuild()
         if not self.lists:
@@ -90,13 +97,47 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def rediscover(self, stale: Target | None = None) -> bool:
+        """List soon: an event named a sync not listed yet, or changed what the listing says
+        of `stale` (read again after that listing). At most one such listing per
+        `rediscover_every` (one asked for inside the window runs at its end); True when this
+        asked for one, False when one is pending or this source does not discover."""
+        if not self.adds or self._task is None:
+            return False
+        if stale is not None:
+            self._stale.add(stale.sync_id)
+        if self._due is not None:
+            return False
+        self._due = max(time.monotonic(), self._asked + self.rediscover_every)
+        self._wake.set()
+        return True
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, or until a rediscovery asked for is due."""
+        until = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            due = until if self._due is None else min(until, self._due)
+            if now >= due:
+                break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), due - now)
+        if self._due is not None and time.monotonic() >= self._due:
+            self._asked = time.monotonic()
+            log.info("%s: listing again: an event named a sync not listed yet", self.source)
+        self._due = None
+
     async def _run(self) -> None:
         while True:
+            stale, self._stale = self._stale, set()
             complete = await self.refresh()
+            at = time.time()
+            for target in self.targets:
+                if target.sync_id in stale:
+                    target.event_at = at
             self.ready.set()
-            await asyncio.sleep(
-                self.interval if complete else min(RETRY_AFTER_FAILURE, self.interval)
-            )
+            await self._wait(self.interval if complete else min(RETRY_AFTER_FAILURE, self.interval))
 
     async def refresh(self) -> bool:
         """List once; True when every scope was listed."""

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from jmespath.exceptions import JMESPathError
 
+from exporter import jpath
 from exporter.runs import OUTCOMES, RunBook
 from exporter.schema import compile_path
 from exporter.selfmetrics import SelfMetrics
@@ -87,6 +88,16 @@ class Matcher:
         target = self._by_id(source).get(sync_id)
         return [] if target is None else [target]
 
+    @staticmethod
+    def names_a_sync(source: Source, body: Any) -> bool:
+        """Whether the event names a sync at all (by id, or by every field it is matched on)."""
+        config = source.config.webhook
+        assert config is not None
+        if config.match:
+            return all(_key(_search(path, body)) is not None for path in config.match)
+        id_path = config.id or source.adapter.webhook_id
+        return id_path is not None and _key(_search(id_path, body)) is not None
+
 
 def run_of(source: Source, body: Any, digest: str) -> tuple[str, str] | None:
     """The run an event reports ended: its outcome and identity, or None."""
@@ -111,8 +122,15 @@ def deliverer(metrics: SelfMetrics, runs: RunBook, now: Callable[[], float] = ti
         found = matcher.targets(source, delivery.body)
         if not found:
             metrics.webhook_rejected.labels(source.name, "unmatched").inc()
+            # A sync the source has not listed yet (new at the provider): list again soon.
+            if matcher.names_a_sync(source, delivery.body):
+                source.discovery.rediscover()
             return
         at = now()
+        relist = source.adapter.webhook_relist
+        if relist is not None and jpath.truthy(_search(relist, delivery.body)):
+            for target in found:
+                source.discovery.rediscover(target)
         run = run_of(source, delivery.body, delivery.digest)
         for target in found:
             target.event_at = at

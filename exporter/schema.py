@@ -346,6 +346,9 @@ class WebhookConfig(Model):
     # so a redelivery counts once (without it, the body is the identity).
     outcome: str | None = None
     run: str | None = None
+    # An event about a sync a discovering source has not listed asks for a listing, at most
+    # one per this many seconds (later ones wait for the window's end).
+    rediscover_every: PositiveSeconds = 60.0
 
     @model_validator(mode="after")
     def _read_file(self) -> WebhookConfig:

@@ -214,6 +214,15 @@ def test_each_signature_is_accepted_and_every_forgery_refused(
     assert exporter.http.get(f"/webhooks/{source}").status_code == 401, "only POST skips auth"
 
 
+def test_fivetrans_hex_is_read_in_either_case(exporter: Running) -> None:
+    """guess: the case of Fivetran's hex signature (the simulator sends upper case)."""
+    body = json.dumps({"event": "sync_start", "connector_id": "c1"}).encode()
+    digest = sign(FIVETRAN_KEY, body).hex()
+    for value in (digest.lower(), digest.upper()):
+        assert exporter.post("ft", body, {"X-Fivetran-Signature-256": value}) == 202
+    assert exporter.post("ft", body, {"X-Fivetran-Signature-256": digest[:-2] + "00"}) == 403
+
+
 def test_a_token_in_the_query_or_as_bearer_for_providers_without_signatures(
     exporter: Running,
 ) -> None:

@@ -74,6 +74,9 @@ class Adapter(ABC, Generic[C]):
     webhook_outcome: ClassVar[str | None] = None
     webhook_run: ClassVar[str | None] = None
     webhook_events: ClassVar[tuple[str, ...]] = ()
+    # Events that change what the listing says of a sync (true by JMESPath's truth): the
+    # source lists again, and the sync is read after that listing.
+    webhook_relist: ClassVar[str | None] = None
 
     def __init__(self, config: C, shard: Shard) -> None:
         self.config = config

@@ -365,6 +365,7 @@ class Paragon(Adapter[ParagonConfig]):
         "record_created",
         "record_updated",
         "record_deleted",
+        "record_errored",
     )
 
     def __init__(self, config: ParagonConfig, shard: Shard) -> None:

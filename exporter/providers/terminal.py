@@ -227,18 +227,25 @@ class Terminal(Adapter[TerminalConfig]):
     config_model = TerminalConfig
     families = (ATTEMPTS, ISSUES, REQUESTED, COMPLETED)
     info_labels = ("job_id", "sync_mode")
-    # Terminal's webhook event names; guess: the name is in a top-level `event` field.
-    webhook_event = "event"
+    # Terminal's Webhook Events (its OpenAPI definition) name themselves in `type`, and carry
+    # the connection and the sync job under `detail`. guess: `event`, read too, as before.
+    webhook_event = "type || event"
     # A connection's id: the sync id of discovered connections.
     webhook_id = "detail.connection.id"
     webhook_outcome = (
-        "event == 'sync.completed' && 'succeeded' || event == 'sync.failed' && 'failed'"
+        "(type || event) == 'sync.completed' && 'succeeded'"
+        " || (type || event) == 'sync.failed' && 'failed'"
     )
-    # guess: the run's job under detail.job.
-    webhook_run = "detail.job.id"
+    # A connection's status comes from the listing: its events list again.
+    webhook_relist = "starts_with(type || event || '', 'connection.')"
+    # The run is the job; guess: `detail.job`, read too, as before.
+    webhook_run = "detail.sync.id || detail.job.id"
     webhook_events = (
+        "sync.requested",
+        "sync.started",
         "sync.completed",
         "sync.failed",
+        "connection.first_sync_completed",
         "issue.reported",
         "issue.resolved",
         "connection.disconnected",

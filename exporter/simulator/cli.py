@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_webhook_url,
         metavar="PROVIDER=URL",
         help="send PROVIDER's webhooks (signed as it signs them) to URL when its runs end, "
-        "e.g. nango=http://127.0.0.1:9869/webhooks/demo-nango (repeatable)",
+        "e.g. nango=http://127.0.0.1:9869/webhooks/demo-nango (repeatable; nango, paragon, "
+        "terminal, fivetran, merge; give paragon's and terminal's URL its ?token=)",
     )
     for provider in PROVIDERS.values():
         provider.add_arguments(parser)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -45,13 +45,14 @@ class Sender:
         found: list[tuple[str, JSON]] = []
         for name in self.urls:
             provider = PROVIDERS[name]
-            for sync_id in self.world.ids(name, now):
-                body = self.world.body(name, sync_id, now)
+            subjects = [(i, self.world.body(name, i, now)) for i in self.world.ids(name, now)]
+            for sync_id, body in subjects + provider.webhook_subjects(self.world, now):
                 if body is None:
                     continue
                 before = self._seen.get((name, sync_id))
                 self._seen[(name, sync_id)] = body
-                found += [(name, e) for e in provider.webhook_events(sync_id, before, body)]
+                sent = provider.webhook_events_in(self.world, sync_id, before, body, now)
+                found += [(name, event) for event in sent]
         return found
 
     async def _deliver(self, session: aiohttp.ClientSession, name: str, event: JSON) -> None:
@@ -87,3 +88,24 @@ class Sender:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def hook_all(config: Mapping[str, object], world: World) -> Callable[[str], dict[str, str]]:
+    """Give the `world`'s sources in an exporter `config` (as `source()` writes them) their
+    webhook secrets; the result maps the exporter's URL to where each provider sends:
+    `<url>/webhooks/<source>`, with the secret as `?token=` for providers that sign nothing."""
+    hooked: dict[str, str] = {}
+    sources = config.get("sources")
+    for source in sources if isinstance(sources, list) else []:
+        for name, provider in PROVIDERS.items():
+            secret = provider.webhook_secret
+            if secret is None or source.get("name") != f"{world.name}-{name}":
+                continue
+            source.setdefault("webhook", {"secret": secret})
+            signed = bool(provider.webhook_headers(b"{}"))
+            hooked[name] = f"/webhooks/{source['name']}" + ("" if signed else f"?token={secret}")
+
+    def urls(url: str) -> dict[str, str]:
+        return {name: url + path for name, path in hooked.items()}
+
+    return urls

@@ -105,6 +105,9 @@ class Fields(Model):
     on_demand: Expression | None = None
     name: Expression | None = None
     integration: Expression | None = None
+    # The latest run's identity (a job id, a failure's time): a new one while errored is
+    # another failed run for sync_runs_total.
+    run: Expression | None = None
 
 
 class Rule(Model):

@@ -65,7 +65,12 @@ class StatusMap:
 
         texts = tuple(
             (name, compile_path(path))
-            for name, path in (("error", f.error), ("name", f.name), ("integration", f.integration))
+            for name, path in (
+                ("error", f.error),
+                ("name", f.name),
+                ("integration", f.integration),
+                ("run", f.run),
+            )
             if path is not None
         )
         return cls(
@@ -109,6 +114,8 @@ class StatusMap:
             info={"name": found.get("name", ""), "integration": found.get("integration", "")},
             error_reason=found.get("error", ""),
         )
+        if found.get("run"):
+            result.info["job_id"] = found["run"]  # no label: the run counters' identity
         for name, path, scale in self.numbers:
             number = jpath.number(jpath.search(path, document))
             setattr(result, name, None if number is None else number / scale)

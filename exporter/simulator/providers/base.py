@@ -133,6 +133,18 @@ class SimProvider(ABC):
         """The webhooks the provider sends as a sync's body changes from `before` to `after`."""
         return []
 
+    def webhook_events_in(
+        self, world: WorldView, sync_id: str, before: JSON | None, after: JSON, now: float
+    ) -> list[JSON]:
+        """`webhook_events` for providers whose events name more than the sync's body holds
+        (its user, its connection), read from `world`."""
+        return self.webhook_events(sync_id, before, after)
+
+    def webhook_subjects(self, world: WorldView, now: float) -> list[tuple[str, JSON]]:
+        """What else the sender watches for changes besides the syncs' bodies, by a key of its
+        own (Terminal: its connections, whose status has events too)."""
+        return []
+
     def webhook_headers(self, body: bytes) -> dict[str, str]:
         """How the provider authenticates one delivery of `body`."""
         return {}

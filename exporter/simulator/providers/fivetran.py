@@ -21,6 +21,8 @@ body's `code` values.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
     SimProvider,
+    derived_uuid,
     phrase,
     preset_source,
     state_of,
@@ -51,6 +54,7 @@ ZENDESK = "gentle_moose"
 POSTGRES = "quiet_badger"
 NETSUITE = "steady_walrus"
 SHEETS = "tidy_heron"
+WEBHOOK_SECRET = "sim-fivetran-webhook-secret"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +96,18 @@ class Connection:
             if index == 0:
                 sync, resume = "rescheduled", begun + 0.5 * m.period
         elif self.kind == "broken":
-            setup, succeeded, failed = "broken", m.now - 2 * DAY, m.now - HOUR
+            # invented: a failing connection's times hold for a period (one failed run each),
+            # so a poll sees a run end only when one did.
+            cycle = stretch(m, (1.0,))[2]
+            setup, succeeded, failed = "broken", cycle - 2 * DAY, cycle - HOUR
             tasks = [{"code": "reconnect", "message": "Reconnect: the OAuth token was revoked"}]
         elif self.kind == "paused":
             sync = "paused"
         elif self.kind == "manual":
             succeeded = m.now - 4 * DAY
         elif self.kind == "failing":
-            succeeded, failed = m.now - 6 * HOUR, m.now - 30 * MINUTE
+            cycle = stretch(m, (1.0,))[2]
+            succeeded, failed = cycle - 6 * HOUR, cycle - 30 * MINUTE
         body: JSON = {
             "id": self.id,
             "group_id": GROUP,
@@ -246,6 +254,58 @@ class Fivetran(SimProvider):
             ids,
             discover=discover,
         )
+
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events(self, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
+        """sync_end when a sync ends: `succeeded_at` or `failed_at` moving (Fivetran's webhook
+        docs: event, created, connector_type, connector_id, destination group, data.status)."""
+        return fivetran_events(before, after)
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """X-Fivetran-Signature-256: the HMAC-SHA256 of the body under the webhook's secret."""
+        digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        # guess: upper-case hex (the docs we read name no case; the exporter reads either).
+        return {"X-Fivetran-Signature-256": digest.upper()}
+
+
+def _failing(body: JSON) -> bool:
+    failed, succeeded = body.get("failed_at"), body.get("succeeded_at")
+    return isinstance(failed, str) and (not isinstance(succeeded, str) or failed > succeeded)
+
+
+def fivetran_events(before: JSON | None, after: JSON) -> list[JSON]:
+    """The sync_end event for a connection whose sync just ended: it was syncing and its last
+    success moved, or its last failure moved past its last success. (The demo's times of
+    connections that do not cycle move with the clock: a moving time alone is no run.)"""
+    if before is None:
+        return []
+    outcome, at = None, None
+    was_syncing = (before.get("status") or {}).get("sync_state") == "syncing"
+    if was_syncing and after.get("succeeded_at") not in (None, before.get("succeeded_at")):
+        outcome, at = "SUCCESSFUL", after["succeeded_at"]
+    if _failing(after) and not _failing(before):
+        outcome, at = "FAILURE_WITH_TASK", after["failed_at"]
+    if outcome is None:
+        return []
+    data: JSON = {"status": outcome}
+    if outcome != "SUCCESSFUL":
+        tasks = after.get("status", {}).get("tasks") or []
+        # guess: a failed sync's `data.reason` (a client library's docs, not Fivetran's).
+        data["reason"] = tasks[0].get("message") if tasks else "simulated failure"
+    return [
+        {
+            "event": "sync_end",
+            "created": at,
+            "connector_type": after.get("service"),
+            "connector_id": after.get("id"),
+            "connector_name": after.get("schema"),
+            # guess: a sync's own id (a client library lists it; Fivetran's test payload has none).
+            "sync_id": derived_uuid(NAME, str(after.get("id")), str(at)),
+            "destination_group_id": after.get("group_id"),
+            "data": data,
+        }
+    ]
 
 
 PROVIDER = Fivetran()

@@ -23,6 +23,9 @@ demo calls them acme, wonka, initech and tyrell); the token says which account i
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,13 +35,14 @@ from aiohttp import web
 from exporter.simulator.catalog import AdHoc, Catalog, cursor_page, limit_of, stretch
 from exporter.simulator.clock import DAY, HOUR, Moment, iso_millis
 from exporter.simulator.host import Host, WorldView
-from exporter.simulator.providers.base import JSON, SimProvider, state_of
+from exporter.simulator.providers.base import JSON, SimProvider, derived_uuid, state_of
 from exporter.simulator.serving import Handler, admit, answer, bearer
 
 NAME = "merge"
 API_KEY = "sim-merge-api-key"
 MODELS = ("Employee", "Employment", "Team", "TimeOff")
 DEFAULT_PAGE = 3
+WEBHOOK_SECRET = "sim-merge-webhook-signature-key"
 
 
 def account_token(account: str) -> str:
@@ -228,6 +232,80 @@ class Merge(SimProvider):
             "auth": {"token": state.key},
             "syncs": syncs,
         }
+
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events_in(
+        self, world: WorldView, sync_id: str, before: JSON | None, after: JSON, now: float
+    ) -> list[JSON]:
+        """LinkedAccount.sync_completed when a model's last sync finishes or its result
+        changes."""
+        return merge_events(_state(world).category(sync_id), sync_id, before, after)
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """X-Merge-Webhook-Signature: the base64url HMAC-SHA256 of the body under the key."""
+        digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()
+        return {"X-Merge-Webhook-Signature": base64.urlsafe_b64encode(digest).decode()}
+
+
+def _models(body: JSON | None) -> dict[str, tuple[Any, Any]]:
+    results = [] if body is None else body.get("results") or []
+    return {
+        str(r.get("model_id")): (r.get("status"), r.get("last_sync_result"))
+        for r in results
+        if isinstance(r, dict)
+    }
+
+
+def merge_events(category: str, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
+    """Merge's linked-account sync event when a model's sync ends or its result changes (the
+    shape of Merge's own sync guides: `hook`, `linked_account`, `data.sync_status` keyed by
+    model id with its last finish and result). The demo's finish times move with the clock,
+    so a finish is a model leaving SYNCING, not its time changing."""
+    if before is None:
+        return []
+    was, now = _models(before), _models(after)
+    ended = any(
+        was.get(model, (None, None))[0] == "SYNCING" and state != "SYNCING"
+        for model, (state, _) in now.items()
+    )
+    changed = any(was.get(model, (None, None))[1] != result for model, (_, result) in now.items())
+    if not (ended or changed):
+        return []
+    results = [r for r in after.get("results") or [] if isinstance(r, dict)]
+    status = {
+        str(r.get("model_id")): {
+            "last_sync_finished": r.get("last_sync_finished"),
+            "last_sync_result": r.get("last_sync_result"),
+        }
+        for r in results
+    }
+    initial = any(r.get("is_initial_sync") for r in results)
+    return [
+        {
+            "hook": {
+                # invented: the webhook's id, one per simulated account.
+                "id": derived_uuid(NAME, "hook", sync_id),
+                "event": "LinkedAccount.sync_completed",
+                "target": "https://exporter.invalid/webhooks/merge",
+            },
+            # invented: the demo's linked account ids are the account names.
+            "linked_account": {
+                "id": sync_id,
+                "integration": "BambooHR",
+                "integration_slug": "bamboohr",
+                "category": category,
+                "end_user_origin_id": sync_id,
+                "status": "COMPLETE",
+            },
+            "data": {
+                "is_initial_sync": initial,
+                "integration_name": "BambooHR",
+                "integration_id": "bamboohr",
+                "sync_status": status,
+            },
+        }
+    ]
 
 
 PROVIDER = Merge()

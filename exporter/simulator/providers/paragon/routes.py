@@ -25,6 +25,7 @@ from exporter.simulator.providers.paragon.keys import (
     unverified_user,
 )
 from exporter.simulator.providers.paragon.model import DEFAULT_USER, NAME, SYNCS_PER_USER, TOKEN_TTL
+from exporter.simulator.providers.paragon.webhooks import WEBHOOK_SECRET, paragon_events
 from exporter.simulator.providers.paragon.world import ParagonWorld, paragon_state
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
 
@@ -226,3 +227,11 @@ class Paragon(SimProvider):
             options["paragon_signing_key"] = signing_key_file(args.paragon_key)
             options["paragon_signing_key_file"] = str(args.paragon_key.resolve())
         return options
+
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events_in(
+        self, world: WorldView, sync_id: str, before: JSON | None, after: JSON, now: float
+    ) -> list[JSON]:
+        """sync_complete and sync_errored, naming the sync's user and integration."""
+        return paragon_events(paragon_state(world), sync_id, before, after, world.moment(now))

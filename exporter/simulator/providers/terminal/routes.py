@@ -38,6 +38,11 @@ from exporter.simulator.providers.terminal.model import (
     T,
     ulid_like,
 )
+from exporter.simulator.providers.terminal.webhooks import (
+    WEBHOOK_SECRET,
+    connection_subjects,
+    terminal_events,
+)
 from exporter.simulator.providers.terminal.world import TerminalWorld, terminal_state
 from exporter.simulator.serving import Handler, admit, answer, bearer, json_response
 
@@ -437,3 +442,15 @@ class Terminal(SimProvider):
             "auth": {"token": terminal_state(world).secret},
             "discover": True,
         }
+
+    webhook_secret = WEBHOOK_SECRET
+
+    def webhook_events_in(
+        self, world: WorldView, sync_id: str, before: JSON | None, after: JSON, now: float
+    ) -> list[JSON]:
+        """sync.completed and sync.failed, naming the job's connection; connection.disconnected."""
+        return terminal_events(terminal_state(world), sync_id, before, after, world.moment(now))
+
+    def webhook_subjects(self, world: WorldView, now: float) -> list[tuple[str, JSON]]:
+        """The connections, for connection.disconnected."""
+        return connection_subjects(terminal_state(world), world.moment(now))
