@@ -1,9 +1,9 @@
 """What the fakes behind the generic provider share: a catalogue of syncs whose bodies are pure
 functions of the clock, syncs tests add, cursor pages, and Basic auth.
 
-The Paragon, Terminal and Sequin fakes predate it and keep their own bookkeeping; the fakes of
-the preset services (and the made-up API of `providers/generic.py`) differ only in routes and
-bodies, so they share this.
+The fakes of the preset services (and the made-up API of `providers/generic.py`) and Sequin's
+differ only in routes and bodies, so they share this; Paragon's and Terminal's keep their own
+bookkeeping (per-user syncs, job logs).
 """
 
 from __future__ import annotations
