@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from alerts.generate import Alert, Settings, exporter_alerts, sync_alerts
+from alerts.rules import Alert, exporter_alerts, sync_alerts
+from alerts.settings import Settings
 from dashboards.generate import DIRECTORY
 from dashboards.promql import metric_names
 from exporter.families import SELF_PREFIX, series_per_sync

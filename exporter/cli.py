@@ -5,40 +5,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import re
-import signal
-import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from aiohttp import web
-
-from exporter import __version__, logs, values
+from exporter import __version__, logs
 from exporter.client import tls_context
 from exporter.collection import Collector
 from exporter.config import (
-    DEFAULT_PORT,
     Config,
     ConfigError,
     Overrides,
     load_config,
-    parse_listen_address,
 )
 from exporter.metrics import RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
 from exporter.render import provider_families
-from exporter.serving import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_READ_HEADER_TIMEOUT,
-    DEFAULT_SHUTDOWN_TIMEOUT,
-    Listener,
-    raise_open_file_limit,
-    secured,
+from exporter.serve import (
+    Serving,
+    add_common_flags,
+    duration_arg,
+    listening,
+    positive_arg,
+    serve,
+    web_security,
 )
-from exporter.web import Exporter, make_app
-from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
+from exporter.web import Exporter
 
 log = logging.getLogger("exporter")
 
@@ -51,47 +44,10 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _ESCAPE = re.compile(r"\\(.)")
 
 
-def _duration(text: str) -> float:
-    seconds = values.duration(text)
-    if seconds is None:
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = math.nan
-    if not math.isfinite(seconds):
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 500ms, 10s, 5m)")
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return seconds
-
-
-def _period(text: str) -> float:
-    from exporter.simulator.cli import parse_period
-
-    try:
-        return parse_period(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return int(text)
-
-
 def _index(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"not a whole number from 0: {text!r}")
     return int(text)
-
-
-def _address(text: str) -> str:
-    try:
-        parse_listen_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,25 +81,25 @@ def _parser() -> argparse.ArgumentParser:
         help=f"with --once: exit {EXIT_DOWN} if any sync could not be read (sync_up 0) or a "
         "listing failed, naming them on stderr; a smoke check for scripts",
     )
-    _common(parser)
+    add_common_flags(parser)
     parser.add_argument(
         "--collector.request-timeout",
         dest="request_timeout",
-        type=_duration,
+        type=duration_arg,
         metavar="DURATION",
         help="timeout of one request to a provider (config: collector.request_timeout, 5s)",
     )
     parser.add_argument(
         "--collector.max-concurrency",
         dest="max_concurrency",
-        type=_positive,
+        type=positive_arg,
         metavar="N",
         help="concurrent requests per source (config: collector.max_concurrency, 20)",
     )
     parser.add_argument(
         "--collector.timeout-offset",
         dest="timeout_offset",
-        type=_duration,
+        type=duration_arg,
         metavar="DURATION",
         help="subtracted from Prometheus's scrape timeout (config: collector.timeout_offset, 0.5s)",
     )
@@ -157,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--collector.total-shards",
         dest="total_shards",
-        type=_positive,
+        type=positive_arg,
         metavar="N",
         help="number of replicas sharing the syncs (config: collector.total_shards, 1)",
     )
@@ -176,82 +132,6 @@ def _parser() -> argparse.ArgumentParser:
         "--metric-allowlist (config: collector.metric_denylist)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return parser
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        type=_address,
-        metavar="[HOST]:PORT",
-        help=f"address to serve on (config: web.listen_address, default :{DEFAULT_PORT})",
-    )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="TLS and basic auth, in the Prometheus exporter-toolkit's web config format",
-    )
-    parser.add_argument(
-        "--web.enable-lifecycle",
-        dest="enable_lifecycle",
-        action="store_true",
-        help="allow POST/PUT /-/reload over HTTP (off by default; SIGHUP always reloads)",
-    )
-    parser.add_argument(
-        "--web.read-header-timeout",
-        dest="read_header_timeout",
-        type=_duration,
-        default=DEFAULT_READ_HEADER_TIMEOUT,
-        metavar="DURATION",
-        help="time a client has to send a request's headers, TLS handshake included "
-        f"(default {DEFAULT_READ_HEADER_TIMEOUT:g}s)",
-    )
-    parser.add_argument(
-        "--web.max-connections",
-        dest="max_connections",
-        type=_positive,
-        default=DEFAULT_MAX_CONNECTIONS,
-        metavar="N",
-        help=f"open client connections at most; more wait (default {DEFAULT_MAX_CONNECTIONS})",
-    )
-    parser.add_argument(
-        "--web.shutdown-timeout",
-        dest="shutdown_timeout",
-        type=_duration,
-        default=DEFAULT_SHUTDOWN_TIMEOUT,
-        metavar="DURATION",
-        help="on SIGTERM, how long requests in flight may finish before provider reads are "
-        f"cancelled (default {DEFAULT_SHUTDOWN_TIMEOUT:g}s)",
-    )
-    parser.add_argument(
-        "--log.level",
-        dest="log_level",
-        choices=["debug", "info", "warn", "error"],
-        help="log level (config: log.level, default info)",
-    )
-    parser.add_argument(
-        "--log.format",
-        dest="log_format",
-        choices=["logfmt", "json"],
-        help="log line format (config: log.format, default logfmt)",
-    )
-
-
-def _demo_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sync-status-exporter demo",
-        description="Start the built-in provider simulator and the exporter against it.",
-    )
-    _common(parser)
-    parser.add_argument(
-        "--period",
-        type=_period,
-        default=120.0,
-        metavar="DURATION",
-        help="length of one simulated sync lifecycle, at least 1s (default 2m)",
-    )
     return parser
 
 
@@ -280,72 +160,6 @@ def _overrides(args: argparse.Namespace) -> Overrides:
     return given
 
 
-Serving = tuple[WebSecurityConfig | None, ssl.SSLContext | None]
-
-
-def _web_security(path: str | None) -> Serving:
-    """The web config file, checked before anything starts: auth users and a TLS context."""
-    if not path:
-        return None, None
-    security = load_web_config(path)
-    tls = security.tls_server_config
-    return security, ssl_context(tls, path) if tls else None
-
-
-async def _serve(
-    exporter: Exporter,
-    config: Config,
-    on_start: Callable[[str], None],
-    serving: Serving,
-    args: argparse.Namespace,
-) -> None:
-    host, port = parse_listen_address(config.web.listen_address)
-    security, context = serving
-    files = raise_open_file_limit()
-    if files < args.max_connections + 64:
-        log.warning(
-            "the limit of open files is low for --web.max-connections",
-            extra={"fields": {"limit": files, "max_connections": args.max_connections}},
-        )
-    app = make_app(exporter, security, lifecycle=args.enable_lifecycle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    assert runner.server is not None
-    listener = Listener(
-        secured(runner.server),
-        tls=context,
-        max_connections=args.max_connections,
-        header_timeout=args.read_header_timeout,
-    )
-    try:
-        addresses = listener.bind(host, port)
-    except OSError as exc:
-        await runner.cleanup()
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"cannot listen on {config.web.listen_address}: {reason}") from None
-    listener.start()
-    bound = addresses[0] if addresses else (host, port)
-    scheme = "https" if context else "http"
-    url = f"{scheme}://{bound[0] if ':' not in str(bound[0]) else f'[{bound[0]}]'}:{bound[1]}"
-    on_start(url)
-    exporter.collector.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, exporter.reload_on_signal)
-    try:
-        await stop.wait()
-    finally:
-        # Stop accepting, give requests in flight the grace period, then cancel what is
-        # still waiting for a provider: a hung provider must not outlast Kubernetes' 30 s.
-        log.info("shutting down", extra={"fields": {"grace_seconds": args.shutdown_timeout}})
-        await listener.stop()
-        await listener.drain(args.shutdown_timeout)
-        await exporter.collector.shutdown()
-        await runner.cleanup()
-
-
 def exposed_families(config: Config) -> str:
     """Which per-sync families the config's providers have and its selection keeps."""
     adapters = [PROVIDERS[source.provider] for source in config.sources]
@@ -358,15 +172,14 @@ def exposed_families(config: Config) -> str:
     return line
 
 
-def _listening(url: str) -> None:
-    log.info("listening", extra={"fields": {"address": url, "version": __version__}})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sync-status-exporter` console script."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
-        return _demo(_demo_parser().parse_args(arguments[1:]))
+        # Imported here: only the demo reaches the simulator, which serving never needs.
+        from exporter.demo import main as demo
+
+        return demo(arguments[1:])
     parser = _parser()
     args = parser.parse_args(arguments)
     if args.fail_on_down and not args.once:
@@ -380,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = load()
-        serving = _web_security(args.web_config_file)
+        serving = web_security(args.web_config_file)
         tls_context()
     except ConfigError as exc:
         print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
@@ -479,56 +292,7 @@ async def _run(
     exporter = Exporter(Collector(config), load, applied)
 
     def started(url: str) -> None:
-        _listening(url)
+        listening(url)
         log.info("per-sync families", extra={"fields": {"exposed": exposed_families(config)}})
 
-    await _serve(exporter, config, started, serving, args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from exporter.simulator import Sender, Simulator, World, demo_config
-    from exporter.simulator.webhooks import hook_all
-
-    try:
-        serving = _web_security(args.web_config_file)
-    except ConfigError as exc:
-        print(f"sync-status-exporter: invalid configuration\n{exc}", file=sys.stderr)
-        return 1
-
-    async def run() -> None:
-        world = World.demo(period=args.period)
-        simulator = Simulator(world)
-        base_url = await simulator.start()
-        raw = demo_config(base_url, world)
-        webhook_urls = hook_all(raw, world)
-        raw["web"] = {"listen_address": args.listen_address or f"127.0.0.1:{DEFAULT_PORT}"}
-        raw["log"] = {"level": args.log_level or "info", "format": args.log_format or "logfmt"}
-        config = Config.model_validate(raw)
-        logs.setup(config.log.level, config.log.format)
-        log.info("simulator started", extra={"fields": {"address": base_url}})
-
-        # The simulator's providers send their webhooks to the exporter (signed, or to a URL
-        # holding the token), moving sync_runs_total.
-        hooks: list[Sender] = []
-
-        def started(url: str) -> None:
-            _listening(url)
-            sender = Sender(world, webhook_urls(url))
-            sender.start()
-            hooks.append(sender)
-            print(f"\nDemo running: open {url}/ or run  curl -s {url}/metrics\n", flush=True)
-
-        try:
-            exporter = Exporter(Collector(config), None, demo=True)
-            await _serve(exporter, config, started, serving, args)
-        finally:
-            for sender in hooks:
-                await sender.stop()
-            await simulator.stop()
-
-    try:
-        asyncio.run(run())
-    except ConfigError as exc:
-        print(f"sync-status-exporter: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    await serve(exporter, config, started, serving, args)

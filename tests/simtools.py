@@ -1,4 +1,5 @@
-"""What the simulator's own tests share: a simulator on a thread, and requests with credentials."""
+"""What the simulator's own tests share: a simulator on a thread (and the `sim` and `client`
+fixtures a test module imports), and requests with credentials."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from exporter.simulator import Simulator, World, run_simulator_in_thread
 
@@ -32,6 +34,20 @@ def fresh_client(sim: Simulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sim.base_url, timeout=5.0, trust_env=False) as http:
         http.post("/_sim/reset").raise_for_status()
         http.put("/_sim/clock", json={"elapsed": 0, "period": PERIOD}).raise_for_status()
+        yield http
+
+
+@pytest.fixture(scope="module", name="sim")
+def sim_fixture() -> Iterator[Simulator]:
+    """`sim`: the demo world's simulator, one per test module that imports this fixture."""
+    with demo_simulator() as running:
+        yield running
+
+
+@pytest.fixture(name="client")
+def client_fixture(sim: Simulator) -> Iterator[httpx.Client]:
+    """`client`: a client of the module's simulator, its world reset and its clock at the start."""
+    with fresh_client(sim) as http:
         yield http
 
 

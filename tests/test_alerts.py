@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.generate import RULES_FILE, RUNBOOK_BASE, SEVERITIES, Settings, render, settings_table
+from alerts.generate import RULES_FILE, render
+from alerts.settings import RUNBOOK_BASE, SEVERITIES, Settings, settings_table
 from dashboards.promql import metric_names, unknown_names
 from tests.tools import ROOT, require
 
@@ -195,7 +196,7 @@ def test_runbook_sections_say_meaning_confirmation_and_action() -> None:
 
 def test_thresholds_table_in_the_docs_matches_the_settings() -> None:
     assert settings_table() in GUIDE.read_text(encoding="utf-8"), (
-        "docs/alerts-and-dashboards.md: paste the output of alerts.generate.settings_table()"
+        "docs/alerts-and-dashboards.md: paste the output of alerts.settings.settings_table()"
     )
 
 

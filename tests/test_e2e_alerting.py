@@ -26,7 +26,8 @@ import httpx
 import pytest
 import yaml
 
-from alerts.generate import RUNBOOK_BASE, Settings, render
+from alerts.generate import render
+from alerts.settings import RUNBOOK_BASE, Settings
 from dashboards.generate import DASHBOARDS, to_dict
 from dashboards.promql import substitute
 from tests.procs import exporter_command, free_port, running

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
-from alerts.generate import Settings, render
+from alerts.generate import render
+from alerts.settings import Settings
 from exporter.simulator.providers import nango
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, running

@@ -316,7 +316,8 @@ def test_a_real_prometheus_fires_an_alert_from_the_minimal_set(sim: Sim, tmp_pat
     """The exporter serving only the documented minimal set, Prometheus evaluating the
     shipped rules (with a 1 s `for:`): SyncErrored fires, and its annotation still finds the
     provider's reason in sync_error_info."""
-    from alerts.generate import Settings, render
+    from alerts.generate import render
+    from alerts.settings import Settings
     from dashboards.families import minimal_for_alerts
 
     reason = "token revoked by the user"

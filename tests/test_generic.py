@@ -14,7 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from alerts.generate import Settings, render
+from alerts.generate import render
+from alerts.settings import Settings
 from dashboards.generate import DASHBOARDS, to_dict
 from dashboards.promql import metric_names, substitute
 from exporter.config import ConfigError, parse_config

@@ -27,13 +27,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from alerts.generate import (
-    PROMETHEUS_RULE_FILE,
-    RULES_FILE,
-    Settings,
-    render_prometheus_rule,
-    seconds,
-)
+from alerts.generate import PROMETHEUS_RULE_FILE, RULES_FILE, render_prometheus_rule
+from alerts.settings import Settings, seconds
 from exporter import __version__
 from exporter.config import DEFAULT_PORT
 from tests.conftest import Sim

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from exporter.simulator.providers import paragon as p
 from exporter.simulator.providers import sequin as s
 from exporter.simulator.providers import terminal as t
 from exporter.simulator.providers.terminal import TerminalWorld
+from tests import simtools
 from tests.simtools import (
     CONNECTIONS,
     JOBS,
@@ -47,13 +47,14 @@ from tests.simtools import (
     SEQUIN_SYNCS,
     at,
     connection_token,
-    demo_simulator,
-    fresh_client,
     job_log,
     ok,
     paragon,
     terminal,
 )
+
+# The simulator's shared fixtures: `sim` (this module's own) and `client` (its world reset).
+sim_fixture, client_fixture = simtools.sim_fixture, simtools.client_fixture
 
 CANONICAL = {"initializing", "active", "idle", "rate_limited", "disabled", "errored", "unknown"}
 USERS = ("acme", "initech", "globex", "umbrella")
@@ -82,18 +83,6 @@ def canonical(provider: str, body: dict[str, Any]) -> str:
     if body["initial_backfill_completed_at"] is None:
         return "initializing"
     return "active" if status == "active" else "unknown"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with demo_simulator() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with fresh_client(sim) as http:
-        yield http
 
 
 def paragon_body(client: httpx.Client, user: str, sync_id: str) -> httpx.Response:

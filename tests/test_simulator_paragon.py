@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import jwt
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from exporter.simulator import Simulator
 from exporter.simulator.providers import paragon as p
-from tests.simtools import PARAGON_SYNCS, PERIOD, at, demo_simulator, fresh_client, ok, paragon
+from tests import simtools
+from tests.simtools import (
+    PARAGON_SYNCS,
+    PERIOD,
+    at,
+    ok,
+    paragon,
+)
+
+# The simulator's shared fixtures: `sim` (this module's own) and `client` (its world reset).
+sim_fixture, client_fixture = simtools.sim_fixture, simtools.client_fixture
 
 LIST_KEYS = {
     "id",
@@ -26,18 +33,6 @@ LIST_KEYS = {
     "dateCreated",
     "dateUpdated",
 }
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with demo_simulator() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with fresh_client(sim) as http:
-        yield http
 
 
 def project(client: httpx.Client) -> dict[str, Any]:

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from exporter.simulator import Simulator
 from exporter.simulator.providers import sequin as s
-from tests.simtools import SEQUIN, SEQUIN_SYNCS, at, demo_simulator, fresh_client, ok
+from tests import simtools
+from tests.simtools import (
+    SEQUIN,
+    SEQUIN_SYNCS,
+    at,
+    ok,
+)
+
+# The simulator's shared fixtures: `sim` (this module's own) and `client` (its world reset).
+sim_fixture, client_fixture = simtools.sim_fixture, simtools.client_fixture
 
 SEQUIN_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with demo_simulator() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with fresh_client(sim) as http:
-        yield http
 
 
 def body_of(client: httpx.Client, sync_id: str) -> dict[str, Any]:

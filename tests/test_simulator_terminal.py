@@ -6,7 +6,6 @@ import asyncio
 import copy
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,19 +16,21 @@ from referencing.jsonschema import DRAFT202012
 
 from exporter.simulator import Simulator, World
 from exporter.simulator.providers import terminal as t
+from tests import simtools
 from tests.simtools import (
     CONNECTIONS,
     JOBS,
     PERIOD,
     at,
     connection_token,
-    demo_simulator,
-    fresh_client,
     job_log,
     ok,
     terminal,
 )
 from tests.tools import ROOT, require_file
+
+# The simulator's shared fixtures: `sim` (this module's own) and `client` (its world reset).
+sim_fixture, client_fixture = simtools.sim_fixture, simtools.client_fixture
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JOB_ID = re.compile(r"^sync_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -42,18 +43,6 @@ DEMO = [
     t.WITH_ISSUES,
     t.HISTORICAL,
 ]
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with demo_simulator() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with fresh_client(sim) as http:
-        yield http
 
 
 def connections(client: httpx.Client, **params: str) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """What the fakes behind the generic provider share: a catalogue of syncs whose bodies are pure
 functions of the clock, syncs tests add, cursor pages, and Basic auth.
 
-The Paragon, Terminal and Sequin fakes predate it and keep their own bookkeeping; the fakes of
-the preset services (and the made-up API of `providers/generic.py`) differ only in routes and
-bodies, so they share this.
+The fakes of the preset services (and the made-up API of `providers/generic.py`), Sequin's and
+Paragon's differ only in routes and bodies, so they share this; Terminal's keeps its own
+bookkeeping (connections and their job logs).
 """
 
 from __future__ import annotations
@@ -92,19 +92,26 @@ class Catalog(ProviderState):
         entry = self._syncs.get(sync_id)
         return {} if entry is None else entry.labels
 
-    def add_static(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> bool:
-        """An ad-hoc sync answering exactly `body`."""
+    def ad_hoc(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> Entry:
+        """The entry of a sync a test creates, answering exactly `body` (a provider whose
+        syncs carry more, such as Paragon's owner, makes its own)."""
         unknown = sorted(set(extra) - self.extras)
         if unknown:
             raise ControlError(400, f"unknown fields: {', '.join(unknown)}")
+        return AdHoc(sync_id, dict(body), dict(extra))
+
+    def add_static(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> bool:
+        """An ad-hoc sync answering exactly `body`."""
+        entry = self.ad_hoc(sync_id, body, m, extra)
         created = sync_id not in self._syncs
-        self._syncs[sync_id] = AdHoc(sync_id, dict(body), dict(extra))
+        self._syncs[sync_id] = entry
         self.drop_override(sync_id)
         return created
 
     def remove_static(self, sync_id: str, m: Moment) -> bool:
         """Forget an ad-hoc sync; the catalogue sync of the same id, if any, answers again."""
-        if not isinstance(self._syncs.get(sync_id), AdHoc):
+        entry = self._syncs.get(sync_id)
+        if entry is None or entry is self._catalog.get(sync_id):
             return False
         if sync_id in self._catalog:
             self._syncs[sync_id] = self._catalog[sync_id]

@@ -255,15 +255,10 @@ class Airbyte(SimProvider):
     prefix = "/airbyte/v1"
     list_path = "/connections"
     rank = 80
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> AirbyteWorld:
         """Five connections of one workspace."""
         return AirbyteWorld(demo_connections())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> AirbyteWorld:
-        """No bulk connections: bulk worlds load the first-class providers only."""
-        return AirbyteWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """A guess at Airbyte's problem-details shape."""

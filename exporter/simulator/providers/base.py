@@ -111,16 +111,21 @@ class SimProvider(ABC):
     list_path: ClassVar[str]
     rank: ClassVar[int] = 100
     options: ClassVar[frozenset[str]] = frozenset()
-    # Whether bulk worlds (benchmarks, load tests) spread syncs over this provider too.
-    in_bulk: ClassVar[bool] = True
 
     @abstractmethod
     def demo(self, options: Mapping[str, Any]) -> ProviderState:
         """The demo catalogue: a few syncs that between them show every case."""
 
-    @abstractmethod
     def bulk(self, count: int, options: Mapping[str, Any]) -> ProviderState:
-        """`count` generated syncs, states spread out, for load."""
+        """`count` generated syncs, states spread out, for load; a provider that makes none (the
+        preset services' fakes) is left out of bulk worlds."""
+        raise NotImplementedError(f"{self.name} makes no bulk syncs")
+
+    @property
+    def in_bulk(self) -> bool:
+        """Whether bulk worlds (benchmarks, load tests) spread syncs over this provider: those
+        that make bulk syncs do."""
+        return type(self).bulk is not SimProvider.bulk
 
     @abstractmethod
     def routes(self, sim: Host) -> list[web.RouteDef]:

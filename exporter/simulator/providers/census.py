@@ -171,15 +171,10 @@ class Census(SimProvider):
     prefix = "/census/api/v1"
     list_path = "/syncs"
     rank = 95
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> CensusWorld:
         """Five syncs of one workspace."""
         return CensusWorld(demo_syncs())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> CensusWorld:
-        """No bulk syncs: bulk worlds load the first-class providers only."""
-        return CensusWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """A guess at Census's error shape."""

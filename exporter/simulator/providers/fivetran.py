@@ -183,15 +183,10 @@ class Fivetran(SimProvider):
     prefix = "/fivetran"
     list_path = "/v1/connections"
     rank = 50
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> FivetranWorld:
         """Seven connections of one destination group."""
         return FivetranWorld(demo_connections())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> FivetranWorld:
-        """No bulk connections: bulk worlds load the first-class providers only."""
-        return FivetranWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """Fivetran answers `{code, message}`; these codes are a guess."""

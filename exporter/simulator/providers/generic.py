@@ -202,15 +202,10 @@ class Pipelines(SimProvider):
     prefix = "/generic"
     list_path = "/v2/pipelines"
     rank = 40
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> PipelinesWorld:
         """Six pipelines of five teams."""
         return PipelinesWorld(demo_pipelines())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> PipelinesWorld:
-        """No bulk pipelines: bulk worlds load the first-class providers only."""
-        return PipelinesWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """An invented error shape, as the API is."""

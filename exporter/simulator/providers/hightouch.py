@@ -163,15 +163,10 @@ class Hightouch(SimProvider):
     prefix = "/hightouch/api/v1"
     list_path = "/syncs"
     rank = 90
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> HightouchWorld:
         """Six syncs of one workspace."""
         return HightouchWorld(demo_syncs())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> HightouchWorld:
-        """No bulk syncs: bulk worlds load the first-class providers only."""
-        return HightouchWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """A guess at Hightouch's error shape."""

@@ -162,15 +162,10 @@ class Merge(SimProvider):
     prefix = "/merge"
     list_path = "/api/hris/v1/sync-status"
     rank = 70
-    in_bulk = False
 
     def demo(self, options: Mapping[str, Any]) -> MergeWorld:
         """Six linked HRIS accounts."""
         return MergeWorld(demo_accounts())
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> MergeWorld:
-        """No bulk accounts: bulk worlds load the first-class providers only."""
-        return MergeWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """A guess at Merge's error shape."""

@@ -183,7 +183,6 @@ class Nango(SimProvider):
     prefix = "/nango"
     list_path = "/sync/status"
     rank = 60
-    in_bulk = False
     options = frozenset({"nango_older_server"})
 
     def demo(self, options: Mapping[str, Any]) -> NangoWorld:
@@ -192,10 +191,6 @@ class Nango(SimProvider):
         if not isinstance(older, bool):
             raise ValueError("nango_older_server must be true or false")
         return NangoWorld(demo_syncs(older))
-
-    def bulk(self, count: int, options: Mapping[str, Any]) -> NangoWorld:
-        """No bulk syncs: bulk worlds load the first-class providers only."""
-        return NangoWorld([])
 
     def error_body(self, status: int, detail: str, retry_after: str | None = None) -> JSON:
         """A guess at Nango's error shape."""

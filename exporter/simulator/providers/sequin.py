@@ -12,12 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from exporter.simulator.catalog import Catalog
 from exporter.simulator.clock import DAY, MINUTE, Moment, sequin_time
 from exporter.simulator.host import Host, WorldView
 from exporter.simulator.providers.base import (
     JSON,
-    ControlError,
-    ProviderState,
     SimProvider,
     bulk_id,
     config_syncs,
@@ -161,72 +160,12 @@ class SequinSync:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AdHocSync:
-    """A sync a test created, whose body never changes."""
-
-    id: str
-    body: JSON
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-    def render(self, m: Moment) -> JSON:
-        """A shallow copy of the stored body."""
-        return dict(self.body)
-
-
-class SequinWorld(ProviderState):
-    """Sequin's part of a world: the API key and the syncs."""
+class SequinWorld(Catalog):
+    """Sequin's part of a world: the API key and the syncs, ad-hoc ones as any catalogue's."""
 
     def __init__(self, syncs: Iterable[SequinSync], key: str = KEY) -> None:
-        super().__init__()
+        super().__init__(syncs)
         self.key = key
-        self._catalog: dict[str, SequinSync | AdHocSync] = {}
-        for sync in syncs:
-            if sync.id in self._catalog:
-                raise ValueError(f"duplicate sequin sync id {sync.id!r}")
-            self._catalog[sync.id] = sync
-        self._syncs = dict(self._catalog)
-
-    def ids(self, m: Moment) -> list[str]:
-        """Every sync id, in catalogue order, ad-hoc ones last."""
-        return list(self._syncs)
-
-    def has(self, sync_id: str, m: Moment) -> bool:
-        """Whether the sync exists."""
-        return sync_id in self._syncs
-
-    def render(self, sync_id: str, m: Moment, *, expand: bool = False) -> JSON | None:
-        """The sync object at `m`, before overrides."""
-        sync = self._syncs.get(sync_id)
-        return None if sync is None else sync.render(m)
-
-    def labels(self, sync_id: str) -> Mapping[str, str]:
-        """Labels the catalogue gives the sync."""
-        sync = self._syncs.get(sync_id)
-        return {} if sync is None else sync.labels
-
-    def add_static(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> bool:
-        """An ad-hoc sync answering exactly `body`."""
-        if extra:
-            raise ControlError(400, f"unknown fields: {', '.join(sorted(extra))}")
-        created = sync_id not in self._syncs
-        self._syncs[sync_id] = AdHocSync(sync_id, dict(body))
-        self.drop_override(sync_id)
-        return created
-
-    def remove_static(self, sync_id: str, m: Moment) -> bool:
-        """Forget an ad-hoc sync; the catalogue sync of the same id, if any, answers again."""
-        if not isinstance(self._syncs.get(sync_id), AdHocSync):
-            return False
-        if sync_id in self._catalog:
-            self._syncs[sync_id] = self._catalog[sync_id]
-        else:
-            del self._syncs[sync_id]
-        self.drop_override(sync_id)
-        return True
-
-    def _forget(self) -> None:
-        self._syncs = dict(self._catalog)
 
 
 def _state(world: WorldView) -> SequinWorld:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from exporter.simulator.catalog import Catalog
 from exporter.simulator.clock import (
     Moment,
 )
@@ -17,7 +18,6 @@ from exporter.simulator.host import WorldView
 from exporter.simulator.providers.base import (
     JSON,
     ControlError,
-    ProviderState,
     state_of,
 )
 from exporter.simulator.providers.paragon.keys import (
@@ -39,7 +39,7 @@ from exporter.simulator.providers.paragon.model import (
 )
 
 
-class ParagonWorld(ProviderState):
+class ParagonWorld(Catalog):
     """Paragon's part of a world: the project (signing key, id), its users' syncs."""
 
     def __init__(
@@ -48,7 +48,7 @@ class ParagonWorld(ProviderState):
         signing_key: rsa.RSAPrivateKey | None = None,
         signing_key_file: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(syncs)
         self.signing_key = generate_signing_key() if signing_key is None else signing_key
         # Where the key came from, if a file: printed configs name the file, not the key.
         self.signing_key_file = signing_key_file
@@ -56,12 +56,6 @@ class ParagonWorld(ProviderState):
         self.project_id = project_id_of(self.signing_key)
         self.audience = f"{AUDIENCE_HOST}/{self.project_id}"
         self.signing_key_pem = key_pem(self.signing_key)
-        self._catalog: dict[str, Entry] = {}
-        for sync in syncs:
-            if sync.id in self._catalog:
-                raise ValueError(f"duplicate paragon sync id {sync.id!r}")
-            self._catalog[sync.id] = sync
-        self._syncs = dict(self._catalog)
         self._verified: dict[str, tuple[str, float, float]] = {}
 
     def public_key_pem(self) -> str:
@@ -72,16 +66,16 @@ class ParagonWorld(ProviderState):
 
     def users(self) -> list[str]:
         """Users who own syncs, in catalogue order."""
-        return list(dict.fromkeys(sync.user for sync in self._syncs.values()))
+        return list(dict.fromkeys(sync.user for sync in self._entries()))
 
     def owner(self, sync_id: str) -> str | None:
         """The user the sync belongs to, or None if there is no such sync."""
         sync = self._syncs.get(sync_id)
-        return None if sync is None else sync.user
+        return sync.user if isinstance(sync, ParagonSync | AdHocSync) else None
 
     def syncs_of(self, user: str) -> list[str]:
         """Ids of the user's syncs, in catalogue order."""
-        return [sync.id for sync in self._syncs.values() if sync.user == user]
+        return [sync.id for sync in self._entries() if sync.user == user]
 
     def mint(
         self, user: str, now: float, ttl: float = TOKEN_TTL, audience: str | None = None
@@ -145,32 +139,14 @@ class ParagonWorld(ProviderState):
         assert isinstance(expires, int | float) and isinstance(issued, int | float)
         return user, float(expires), float(issued)
 
-    def ids(self, m: Moment) -> list[str]:
-        """Every sync id, in catalogue order, ad-hoc ones last."""
-        return list(self._syncs)
-
-    def has(self, sync_id: str, m: Moment) -> bool:
-        """Whether the sync exists."""
-        return sync_id in self._syncs
-
     def has_target(self, target: str, m: Moment) -> bool:
         """Faults aim at a sync or at a user (all of that user's requests)."""
         return target in self._syncs or target in self.users()
 
-    def render(self, sync_id: str, m: Moment, *, expand: bool = False) -> JSON | None:
-        """The status body at `m`, before overrides."""
-        sync = self._syncs.get(sync_id)
-        return None if sync is None else sync.render(m)
-
-    def labels(self, sync_id: str) -> Mapping[str, str]:
-        """Labels the catalogue gives the sync."""
-        sync = self._syncs.get(sync_id)
-        return {} if sync is None else sync.labels
-
     def listing(self, user: str, m: Moment, credential_id: str | None = None) -> list[JSON]:
         """`GET /api/syncs` for `user`: every sync of theirs (of that credential if given)."""
         items = []
-        for sync in self._syncs.values():
+        for sync in self._entries():
             if sync.user != user:
                 continue
             body = self.overlay(sync.id, sync.render(m))
@@ -179,7 +155,7 @@ class ParagonWorld(ProviderState):
             items.append(sync.list_item(m, body))
         return items
 
-    def add_static(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> bool:
+    def ad_hoc(self, sync_id: str, body: JSON, m: Moment, extra: Mapping[str, Any]) -> AdHocSync:
         """An ad-hoc sync of `extra["user"]` (default `sim-user`)."""
         unknown = sorted(set(extra) - {"user"})
         if unknown:
@@ -187,24 +163,13 @@ class ParagonWorld(ProviderState):
         user = extra.get("user", DEFAULT_USER)
         if not isinstance(user, str) or not user:
             raise ControlError(400, "user must be a non-empty string")
-        created = sync_id not in self._syncs
-        self._syncs[sync_id] = AdHocSync(sync_id, user, dict(body), m.now)
-        self.drop_override(sync_id)
-        return created
+        return AdHocSync(sync_id, user, dict(body), m.now)
 
-    def remove_static(self, sync_id: str, m: Moment) -> bool:
-        """Forget an ad-hoc sync; the catalogue sync of the same id, if any, answers again."""
-        if not isinstance(self._syncs.get(sync_id), AdHocSync):
-            return False
-        if sync_id in self._catalog:
-            self._syncs[sync_id] = self._catalog[sync_id]
-        else:
-            del self._syncs[sync_id]
-        self.drop_override(sync_id)
-        return True
-
-    def _forget(self) -> None:
-        self._syncs = dict(self._catalog)
+    def _entries(self) -> Iterator[Entry]:
+        """The syncs, typed as Paragon's (the catalogue holds only these)."""
+        for entry in self._syncs.values():
+            assert isinstance(entry, ParagonSync | AdHocSync)
+            yield entry
 
 
 def paragon_state(world: WorldView) -> ParagonWorld:
