@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import zlib
 from collections.abc import Coroutine
@@ -26,6 +25,7 @@ from exporter.inflight import Reads, SharedFailure
 from exporter.model import SyncStatus, normalise
 from exporter.probing import ProbeRenderer, probe_families
 from exporter.providers.base import BadResponse, UpstreamError
+from exporter.readpolicy import read_first
 from exporter.render import Renderer, StalePolicy
 from exporter.runs import RunBook
 from exporter.selfmetrics import SelfMetrics
@@ -51,19 +51,6 @@ class _Running:
 # share of the scrape's own budget: a client asking for a 1 s timeout must not cut short
 # the answer to Prometheus's 10 s scrape.
 SHARE_MIN_BUDGET = 0.9
-# How much younger than min_interval a reading may be and still be read again: a tenth of
-# it, at most a second. Readings are timed from their collection's start, so this only has
-# to absorb jitter in scrape times; a fixed tenth made min_interval = 10 scrape intervals
-# read every 9th scrape.
-MIN_INTERVAL_SLACK = 0.1
-MIN_INTERVAL_SLACK_MAX = 1.0
-
-
-def fresh_for(min_interval: float) -> float:
-    """How long a reading is served again instead of read, for a source's `min_interval`."""
-    return min_interval - min(min_interval * MIN_INTERVAL_SLACK, MIN_INTERVAL_SLACK_MAX)
-
-
 # Syncs rendered to measure the cost of finishing a collection before the first one.
 CALIBRATION_SAMPLE = 256
 # The whole end of a collection of 40,000 unread syncs measured 4 to 5 times what rendering
@@ -282,7 +269,7 @@ class Collector:
             snapshot.gzipped()
         for source, _ in plan:
             later = work.deferred.get(source.name)
-            if later and source.upstream.budget is not None:
+            if later and source.policy.budget is not None:
                 self._catch_up_later(source, later)
         self._forget_gone()
         spent = (time.monotonic() - finishing) / max(len(targets), 1)
@@ -366,7 +353,7 @@ class Collector:
                     self.metrics.not_started.labels(source.name).inc()
                 self._failed(work, source, target, "timeout", "probe deadline")
             later = work.deferred.get(source.name)
-            if later and source.upstream.budget is not None:
+            if later and source.policy.budget is not None:
                 self._catch_up_later(source, later)
         work.report.log()
         chunks = renderer.chunks()
@@ -386,12 +373,10 @@ class Collector:
         """Serve fresh readings again, read what the budget allows (oldest first), defer rest."""
         self._stop_catching_up(source.name)
         adapter = source.adapter
-        # Scrape times jitter: a reading made one scrape interval ago must not count as
-        # fresh because this scrape came a few milliseconds early.
-        within = fresh_for(float(source.config.min_interval))
+        policy = source.policy
         due: list[tuple[int, Target]] = []
         for i, target in enumerate(listed, start=offset):
-            reading = self._fresh(work, target, within) if within else None
+            reading = policy.reusable(target, work.wall, work.stale) if policy.fresh_for else None
             if reading is not None:
                 self.metrics.reused.labels(source.name).inc()
                 self._serve(work, i, target, reading)
@@ -400,10 +385,10 @@ class Collector:
         if not due:
             return
         http = source.upstream.within(work.deadline)
-        budget = source.upstream.budget
+        budget = policy.budget
         bulk = adapter.reads_in_bulk()
         if budget is not None:
-            due.sort(key=_least_recently_read)
+            due.sort(key=lambda item: read_first(item[1]))
             affordable = budget.affordable(time.monotonic(), work.deadline)
             if bulk:
                 affordable = len(due) if affordable >= 1 else 0
@@ -422,8 +407,7 @@ class Collector:
             for i, target in pending:
                 work.begun[i] = True
                 key = (source.name, target.sync_id)
-                # Told stale by an event: a read in flight may predate it, so read anew.
-                share = 0.0 if target.told_stale() else within
+                share = policy.shares_within(target)
                 try:
                     status, shared_at = await self._reads.read(
                         key, work.wall, share, work.deadline, partial(read, target)
@@ -535,26 +519,10 @@ class Collector:
         if i is not None:
             work.done[i] = True
 
-    @staticmethod
-    def _fresh(
-        work: _Work, target: Target, within: float, *, despite_event: bool = False
-    ) -> Reading | None:
-        """The reading that may be served again: read less than `within` seconds ago, no
-        failure since, no webhook event since (unless `despite_event`: better than nothing),
-        and never older than the sync's staleness budget (an old answer is not `sync_up 1`)."""
-        reading, failure = target.reading, target.failure
-        if reading is None or (failure is not None and failure.at >= reading.at):
-            return None
-        if not despite_event and target.told_stale():
-            return None
-        age = work.wall - reading.at
-        limit = work.stale.threshold(target, reading.status) or work.stale.default
-        return reading if age < within and age <= limit else None
-
     def _defer(self, work: _Work, source: Source, i: int, target: Target) -> None:
         """A read the budget put off: its last reading, unless that is older than its budget."""
         work.deferred.setdefault(source.name, []).append(target)
-        reading = self._fresh(work, target, float("inf"), despite_event=True)
+        reading = source.policy.reusable(target, work.wall, work.stale, despite_event=True)
         if reading is not None:
             self._serve(work, i, target, reading)
             return
@@ -607,7 +575,7 @@ class Collector:
                     target.reading = Reading(status, at)
                     target.failure = None
 
-        budget = upstream.budget
+        budget = source.policy.budget
         width = min(upstream.concurrency, 1 if budget is None else budget.capacity)
         await asyncio.gather(*(worker() for _ in range(width)))
 
@@ -632,10 +600,3 @@ class Collector:
             self._failing = {k: v for k, v in self._failing.items() if k in current}
         if len(self.runs) > sum(len(source.targets) for source in self.sources):
             self.runs.keep((s.name, t.sync_id) for s in self.sources for t in s.targets)
-
-
-def _least_recently_read(item: tuple[int, Target]) -> tuple[bool, float]:
-    """Syncs an event told stale first, then the least recently read."""
-    target = item[1]
-    reading = target.reading
-    return (not target.told_stale(), -math.inf if reading is None else reading.at)

@@ -12,6 +12,7 @@ from exporter.discovery import Discovery
 from exporter.http1 import Client
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Adapter
+from exporter.readpolicy import ReadPolicy
 from exporter.schema import SourceConfig
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Shard, Target, TargetMaker
@@ -27,6 +28,7 @@ class Source:
     adapter: Adapter[Any]
     upstream: Upstream
     discovery: Discovery
+    policy: ReadPolicy
 
     @property
     def name(self) -> str:
@@ -65,7 +67,7 @@ def build_source(
     """Resolve one source's adapter, transport and targets (this shard's)."""
     settings = _settings(config, collector)
     concurrency, timeout, default_retry, max_retry, shard_index, total = settings
-    rate = config.max_requests_per_second
+    policy = ReadPolicy.of(config)
     shard = Shard(shard_index, total)
     adapter = PROVIDERS[config.provider](config, shard)
     upstream = Upstream(
@@ -77,7 +79,7 @@ def build_source(
         client,
         metrics,
         RetryPolicy(default_retry, max_retry),
-        None if rate is None else Budget(rate),
+        policy.budget,
     )
     make = TargetMaker(
         source=config.name,
@@ -87,9 +89,8 @@ def build_source(
         info_labels=adapter.info_label_names(),
         families=adapter.families,
     )
-    return Source(
-        config, settings, adapter, upstream, Discovery(adapter, upstream, make, shard, metrics)
-    )
+    discovery = Discovery(adapter, upstream, make, shard, metrics)
+    return Source(config, settings, adapter, upstream, discovery, policy)
 
 
 # Source options that only change how listed syncs are read or labelled: a reload that
@@ -152,13 +153,13 @@ class Budgets:
         now = time.monotonic()
         kept: dict[str, Budget] = {}
         for source in sources:
-            budget = source.upstream.budget
+            budget = source.policy.budget
             if budget is None:
                 continue
             known = self._by_name.get(source.name)
             if known is not None and known is not budget:
                 known.retune(budget.rate)
-                source.upstream.budget = budget = known
+                source.policy.budget = source.upstream.budget = budget = known
             kept[source.name] = budget
         for name, known in self._by_name.items():
             if name not in kept and known.busy(now):
