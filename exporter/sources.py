@@ -19,12 +19,33 @@ from exporter.targets import Shard, Target, TargetMaker
 from exporter.upstream import Budget, RetryPolicy, Upstream
 
 
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """What a source's run time depends on besides its own config: its limits, the collector's
+    429 back-off bounds, and this replica's shard."""
+
+    concurrency: int
+    request_timeout: float
+    retry: RetryPolicy
+    shard: Shard
+
+    @classmethod
+    def of(cls, config: SourceConfig[Any, Any], collector: CollectorConfig) -> SourceSettings:
+        """The source's own limits where it sets them, else the collector's."""
+        return cls(
+            concurrency=config.max_concurrency or collector.max_concurrency,
+            request_timeout=config.request_timeout or collector.request_timeout,
+            retry=RetryPolicy(collector.default_retry_after, collector.max_retry_after),
+            shard=Shard(collector.shard, collector.total_shards),
+        )
+
+
 @dataclass(slots=True)
 class Source:
     """One source: built once per config, kept across reloads that leave it unchanged."""
 
     config: SourceConfig[Any, Any]
-    settings: tuple[Any, ...]
+    settings: SourceSettings
     adapter: Adapter[Any]
     upstream: Upstream
     discovery: Discovery
@@ -46,18 +67,6 @@ class Source:
         return self.discovery.targets
 
 
-def _settings(config: SourceConfig[Any, Any], collector: CollectorConfig) -> tuple[Any, ...]:
-    """Everything outside the source's own config that its runtime depends on."""
-    return (
-        config.max_concurrency or collector.max_concurrency,
-        config.request_timeout or collector.request_timeout,
-        collector.default_retry_after,
-        collector.max_retry_after,
-        collector.shard,
-        collector.total_shards,
-    )
-
-
 def build_source(
     config: SourceConfig[Any, Any],
     collector: CollectorConfig,
@@ -65,21 +74,20 @@ def build_source(
     metrics: SelfMetrics,
 ) -> Source:
     """Resolve one source's adapter, transport and targets (this shard's)."""
-    settings = _settings(config, collector)
-    concurrency, timeout, default_retry, max_retry, shard_index, total = settings
+    settings = SourceSettings.of(config, collector)
     policy = ReadPolicy.of(config)
-    shard = Shard(shard_index, total)
+    shard = settings.shard
     adapter = PROVIDERS[config.provider](config, shard)
     upstream = Upstream(
-        config.name,
-        adapter.base_url,
-        {name: value.get_secret_value() for name, value in config.headers.items()},
-        concurrency,
-        timeout,
-        client,
-        metrics,
-        RetryPolicy(default_retry, max_retry),
-        policy.budget,
+        source=config.name,
+        base_url=adapter.base_url,
+        headers={name: value.get_secret_value() for name, value in config.headers.items()},
+        concurrency=settings.concurrency,
+        request_timeout=settings.request_timeout,
+        client=client,
+        metrics=metrics,
+        retry=settings.retry,
+        budget=policy.budget,
     )
     make = TargetMaker(
         source=config.name,
@@ -129,7 +137,7 @@ def carry_over(old: Source, new: Source) -> Source:
     if old.config == new.config and old.settings == new.settings:
         return old
     new.upstream.blocked_until = old.upstream.blocked_until
-    same_shard = old.settings[4:] == new.settings[4:]
+    same_shard = old.settings.shard == new.settings.shard
     if same_shard and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
         new.adapter.adopt(old.adapter)
