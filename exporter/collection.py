@@ -20,12 +20,11 @@ from exporter.catchup import CatchUp
 from exporter.client import make_client, tls_context
 from exporter.config import Config
 from exporter.deadline import FinishCost, Running, joinable
-from exporter.failures import FailureReport
+from exporter.failures import FailureReport, classify
 from exporter.http1 import Client
 from exporter.inflight import Reads, SharedFailure
 from exporter.model import SyncStatus, normalise
 from exporter.probing import ProbeRenderer, probe_families
-from exporter.providers.base import BadResponse, UpstreamError
 from exporter.readpolicy import read_first
 from exporter.render import Renderer, StalePolicy
 from exporter.runs import RunBook
@@ -395,8 +394,7 @@ class Collector:
                 for i, target in due:
                     self._failure(work, source, i, target, exc)
                 return []
-            reason = exc.reason if isinstance(exc, UpstreamError) else "bad_response"
-            self.metrics.errors.labels(source.name, reason).inc()
+            self.metrics.errors.labels(source.name, classify(exc)[0]).inc()
             statuses = {}
         rest = []
         for i, target in due:
@@ -435,29 +433,16 @@ class Collector:
 
         `counted`: the failure of another collection's read, already counted there.
         """
-        counter = None
-        if isinstance(exc, UpstreamError):
-            reason, detail = exc.reason, exc.detail
-            if exc.sent:
-                counter = self.metrics.errors.labels(source.name, reason)
-            elif reason == "rate_limited":
-                counter = self.metrics.skipped.labels(source.name)
-            elif reason == "budget":
-                if not counted:
-                    self.metrics.deferred.labels(source.name).inc()
-                self._defer(work, source, i, target)
-                return
-            else:
-                counter = self.metrics.not_started.labels(source.name)
-        elif isinstance(exc, BadResponse):
-            reason, detail = "bad_response", str(exc)
-            counter = self.metrics.errors.labels(source.name, reason)
-        else:
-            reason, detail = "bad_response", f"unreadable status ({type(exc).__name__})"
-            counter = self.metrics.errors.labels(source.name, reason)
+        reason, detail, kind = classify(exc)
         if not counted:
-            counter.inc()
-        self._failed(work, source, target, reason, detail, i)
+            if kind == "errors":
+                self.metrics.errors.labels(source.name, reason).inc()
+            else:
+                getattr(self.metrics, kind).labels(source.name).inc()
+        if kind == "deferred":
+            self._defer(work, source, i, target)
+        else:
+            self._failed(work, source, target, reason, detail, i)
 
     def _failed(
         self,
