@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
-import zlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from exporter.catchup import CatchUp
 from exporter.client import make_client, tls_context
 from exporter.config import Config
-from exporter.failures import FailureReport
+from exporter.deadline import FinishCost, Running, joinable
+from exporter.failures import FailureReport, classify
 from exporter.http1 import Client
 from exporter.inflight import Reads, SharedFailure
 from exporter.model import SyncStatus, normalise
 from exporter.probing import ProbeRenderer, probe_families
-from exporter.providers.base import BadResponse, UpstreamError
+from exporter.readpolicy import read_first
 from exporter.render import Renderer, StalePolicy
 from exporter.runs import RunBook
 from exporter.selfmetrics import SelfMetrics
@@ -39,48 +39,6 @@ log = logging.getLogger("exporter.collection")
 
 
 @dataclass(slots=True)
-class _Running:
-    """A collection in flight: scrapes whose deadline and budget fit may share it."""
-
-    task: asyncio.Task[Snapshot]
-    deadline: float
-    budget: float
-
-
-# A scrape shares a running collection only if that collection was given at least this
-# share of the scrape's own budget: a client asking for a 1 s timeout must not cut short
-# the answer to Prometheus's 10 s scrape.
-SHARE_MIN_BUDGET = 0.9
-# How much younger than min_interval a reading may be and still be read again: a tenth of
-# it, at most a second. Readings are timed from their collection's start, so this only has
-# to absorb jitter in scrape times; a fixed tenth made min_interval = 10 scrape intervals
-# read every 9th scrape.
-MIN_INTERVAL_SLACK = 0.1
-MIN_INTERVAL_SLACK_MAX = 1.0
-
-
-def fresh_for(min_interval: float) -> float:
-    """How long a reading is served again instead of read, for a source's `min_interval`."""
-    return min_interval - min(min_interval * MIN_INTERVAL_SLACK, MIN_INTERVAL_SLACK_MAX)
-
-
-# Syncs rendered to measure the cost of finishing a collection before the first one.
-CALIBRATION_SAMPLE = 256
-# The whole end of a collection of 40,000 unread syncs measured 4 to 5 times what rendering
-# and compressing them alone costs (cancelling the reads, marking each one failed).
-FINISH_MARKUP = 5.0
-# How long a background catch-up read may wait for the request budget.
-CATCH_UP_WAIT = 60.0
-# Collections in flight at once; a scrape beyond them shares the latest.
-MAX_COLLECTIONS = 4
-# How fast the measured cost of finishing a collection forgets a slow one, per collection.
-FINISH_DECAY = 0.9
-# The most of a scrape's deadline kept back for finishing: on a busy host, finishing tens of
-# thousands of syncs can cost more than half of it, and an answer on time beats more reads.
-MAX_RESERVE_SHARE = 0.75
-
-
-@dataclass(slots=True)
 class _Work:
     """One collection's shared state, as its sources' reads fill it in."""
 
@@ -91,7 +49,7 @@ class _Work:
     deadline: float
     done: list[bool]
     begun: list[bool]
-    deferred: dict[str, list[Target]] = field(default_factory=dict)
+    deferred: dict[str, tuple[Source, list[Target]]] = field(default_factory=dict)
 
 
 class Collector:
@@ -104,7 +62,7 @@ class Collector:
         self._client: Client | None = None
         self.sources: list[Source] = self.prepare(config)
         self.metrics.track_sources([s.name for s in self.sources])
-        self._running: list[_Running] = []
+        self._running: list[Running] = []
         self._background: set[asyncio.Task[None]] = set()
         self._failing: dict[tuple[str, str], str] = {}
         self._reads = Reads()
@@ -112,9 +70,9 @@ class Collector:
         self._budgets = Budgets()
         self._budgets.attach(self.sources)
         self._started = False
-        self._finish_per_sync = 0.0
-        self._catching_up: dict[str, asyncio.Task[None]] = {}
-        self._probes: dict[tuple[str, str | None], list[_Running]] = {}
+        self._finish = FinishCost()
+        self._catch_up = CatchUp(self.metrics, self.runs)
+        self._probes: dict[tuple[str, str | None], list[Running]] = {}
         self.last_collection: float | None = None
 
     def start(self) -> None:
@@ -168,8 +126,8 @@ class Collector:
         self._failing = {key: why for key, why in self._failing.items() if key in kept}
         self.metrics.track_sources([s.name for s in sources])
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    def _in_background(self, work: Coroutine[Any, Any, None] | asyncio.Task[None]) -> None:
+        task = work if isinstance(work, asyncio.Task) else asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -207,14 +165,12 @@ class Collector:
         """
         deadline = time.monotonic() + timeout
         self._running = [r for r in self._running if not r.task.done()]
-        for running in self._running:
-            if running.deadline <= deadline and running.budget >= SHARE_MIN_BUDGET * timeout:
-                return await asyncio.shield(running.task)
-        if len(self._running) >= MAX_COLLECTIONS:
-            return await asyncio.shield(self._running[-1].task)
-        task = asyncio.get_running_loop().create_task(self._collect(timeout, openmetrics))
-        self._running.append(_Running(task, deadline, timeout))
-        return await asyncio.shield(task)
+        shared = joinable(self._running, deadline, timeout)
+        if shared is None:
+            task = asyncio.get_running_loop().create_task(self._collect(timeout, openmetrics))
+            shared = Running(task, deadline, timeout)
+            self._running.append(shared)
+        return await asyncio.shield(shared.task)
 
     async def _collect(self, timeout: float, openmetrics: bool = False) -> Snapshot:
         started = time.perf_counter()
@@ -223,21 +179,13 @@ class Collector:
         # mutates it), so this collection's indexes stay valid.
         plan = [(source, source.targets) for source in self.sources if not source.config.probe_only]
         targets = [(source, target) for source, listed in plan for target in listed]
-        done = [False] * len(targets)
-        begun = [False] * len(targets)
-        policy = self.config.collector
-        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = Renderer(stale, [source.adapter for source in self.sources], policy.families)
-        report = FailureReport()
         # Keep back what the end of the collection costs (marking unread syncs, rendering,
         # compressing), measured per sync on earlier collections (and on a sample before the
         # first), so the answer is on time.
-        if not self._finish_per_sync and targets:
-            self._finish_per_sync = self._calibrate([target for _, target in targets])
-        reserve = min(self._finish_per_sync * len(targets), timeout * MAX_RESERVE_SHARE)
-        reads_for = max(timeout - reserve, 0.001)
-        deadline = time.monotonic() + reads_for
-        work = _Work(renderer, report, stale, wall, deadline, done, begun)
+        adapters = [source.adapter for source in self.sources]
+        self._finish.calibrate([t for _, t in targets], adapters, self.config.collector.families)
+        work, reads_for = self._begin(Renderer, self.sources, len(targets), wall, timeout)
+        renderer = work.renderer
         reads = []
         offset = 0
         for source, listed in plan:
@@ -250,16 +198,8 @@ class Collector:
             pass
         # From the reads' deadline when they were cut: cancelling thousands of them is part of
         # what the end of the collection costs.
-        finishing = min(time.monotonic(), deadline)
-        for i, (source, target) in enumerate(targets):
-            if done[i]:
-                continue
-            if begun[i]:
-                self.metrics.errors.labels(source.name, "timeout").inc()
-            else:
-                self.metrics.not_started.labels(source.name).inc()
-            self._failed(work, source, target, "timeout", "collection deadline")
-        report.log()
+        finishing = min(time.monotonic(), work.deadline)
+        self._end_reads(work, targets, "collection deadline")
         duration = time.perf_counter() - started
         self.metrics.collection_duration.set(duration)
         chunks = renderer.chunks()
@@ -280,32 +220,55 @@ class Collector:
             snapshot.openmetrics(gzipped=True)
         else:
             snapshot.gzipped()
-        for source, _ in plan:
-            later = work.deferred.get(source.name)
-            if later and source.upstream.budget is not None:
-                self._catch_up_later(source, later)
         self._forget_gone()
-        spent = (time.monotonic() - finishing) / max(len(targets), 1)
-        self._finish_per_sync = max(spent, self._finish_per_sync * FINISH_DECAY)
+        self._finish.measured(time.monotonic() - finishing, len(targets))
         self.last_collection = wall
         return snapshot
 
-    def _calibrate(self, targets: list[Target]) -> float:
-        """Seconds per sync of finishing a collection whose syncs all went unread, measured on a
-        sample before the first collection: rendering and compressing it, times FINISH_MARKUP
-        for cancelling the unread reads and marking them failed besides."""
-        sample = targets[:CALIBRATION_SAMPLE]
-        started = time.perf_counter()
-        adapters = [s.adapter for s in self.sources]
-        families = self.config.collector.families
-        renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), adapters, families)
-        for target in sample:
-            renderer.add(target, None, 0.0)
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        for chunk in renderer.chunks():
-            compressor.compress(chunk)
-        compressor.flush()
-        return FINISH_MARKUP * (time.perf_counter() - started) / len(sample)
+    def _begin(
+        self,
+        renderer: Callable[[StalePolicy, list[Any], Any], Renderer],
+        sources: list[Source],
+        count: int,
+        wall: float,
+        timeout: float,
+    ) -> tuple[_Work, float]:
+        """A scrape's or a probe's shared state for `count` syncs, and how long its reads may
+        take: the timeout less what finishing that many syncs is expected to cost."""
+        policy = self.config.collector
+        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
+        adapters = [source.adapter for source in sources]
+        reads_for = self._finish.reads_for(count, timeout)
+        deadline = time.monotonic() + reads_for
+        work = _Work(
+            renderer(stale, adapters, policy.families),
+            FailureReport(),
+            stale,
+            wall,
+            deadline,
+            [False] * count,
+            [False] * count,
+        )
+        return work, reads_for
+
+    def _end_reads(
+        self, work: _Work, targets: Iterable[tuple[Source, Target]], detail: str
+    ) -> None:
+        """What a scrape and a probe alike do when their reads end: each sync not read is
+        `sync_up 0` with reason timeout (counted as one if its read had begun, else as not
+        started), what the budget put off is read in the background, the failures logged."""
+        for i, (source, target) in enumerate(targets):
+            if work.done[i]:
+                continue
+            if work.begun[i]:
+                self.metrics.errors.labels(source.name, "timeout").inc()
+            else:
+                self.metrics.not_started.labels(source.name).inc()
+            self._failed(work, source, target, "timeout", detail)
+        for source, later in work.deferred.values():
+            if source.policy.budget is not None:
+                self._in_background(self._catch_up.start(source, later))
+        work.report.log()
 
     def source_named(self, name: str) -> Source | None:
         """The configured source called `name`, if any."""
@@ -320,20 +283,15 @@ class Collector:
         """
         key = (name, sync_id)
         deadline = time.monotonic() + timeout
-        running = [r for r in self._probes.get(key, []) if not r.task.done()]
-        self._probes = {
-            k: v for k, v in self._probes.items() if k != key and any(not r.task.done() for r in v)
-        }
-        for probe in running:
-            if probe.deadline <= deadline and probe.budget >= SHARE_MIN_BUDGET * timeout:
-                self._probes[key] = running
-                return await asyncio.shield(probe.task)
-        if len(running) >= MAX_COLLECTIONS:
-            self._probes[key] = running
-            return await asyncio.shield(running[-1].task)
-        task = asyncio.get_running_loop().create_task(self._probe(name, sync_id, timeout))
-        self._probes[key] = [*running, _Running(task, deadline, timeout)]
-        return await asyncio.shield(task)
+        alive = ((k, [r for r in v if not r.task.done()]) for k, v in self._probes.items())
+        self._probes = {k: v for k, v in alive if v}
+        running = self._probes.setdefault(key, [])
+        shared = joinable(running, deadline, timeout)
+        if shared is None:
+            task = asyncio.get_running_loop().create_task(self._probe(name, sync_id, timeout))
+            shared = Running(task, deadline, timeout)
+            running.append(shared)
+        return await asyncio.shield(shared.task)
 
     async def _probe(self, name: str, sync_id: str | None, timeout: float) -> Snapshot:
         started = time.perf_counter()
@@ -342,33 +300,17 @@ class Collector:
         listed = (
             [] if source is None else [t for t in source.targets if sync_id in (None, t.sync_id)]
         )
-        policy = self.config.collector
-        stale = StalePolicy(policy.stale_after, policy.stale_intervals, policy.stale_slack)
-        renderer = ProbeRenderer(stale, [] if source is None else [source.adapter], policy.families)
-        reserve = min(self._finish_per_sync * len(listed), timeout * MAX_RESERVE_SHARE)
-        reads_for = max(timeout - reserve, 0.001)
-        done = [False] * len(listed)
-        begun = [False] * len(listed)
-        deadline = time.monotonic() + reads_for
-        work = _Work(renderer, FailureReport(), stale, wall, deadline, done, begun)
+        sources = [] if source is None else [source]
+        work, reads_for = self._begin(ProbeRenderer, sources, len(listed), wall, timeout)
+        renderer = work.renderer
+        assert isinstance(renderer, ProbeRenderer)
         if source is not None and listed:
             try:
                 async with asyncio.timeout(reads_for):
                     await self._read_source(source, listed, 0, work)
             except TimeoutError:
                 pass
-            for i, target in enumerate(listed):
-                if done[i]:
-                    continue
-                if begun[i]:
-                    self.metrics.errors.labels(source.name, "timeout").inc()
-                else:
-                    self.metrics.not_started.labels(source.name).inc()
-                self._failed(work, source, target, "timeout", "probe deadline")
-            later = work.deferred.get(source.name)
-            if later and source.upstream.budget is not None:
-                self._catch_up_later(source, later)
-        work.report.log()
+        self._end_reads(work, [(s, target) for s in sources for target in listed], "probe deadline")
         chunks = renderer.chunks()
         read = [renderer.outcomes.get(target.sync_id, False) for target in listed]
         success = bool(read) and all(read)
@@ -384,14 +326,12 @@ class Collector:
         self, source: Source, listed: list[Target], offset: int, work: _Work
     ) -> None:
         """Serve fresh readings again, read what the budget allows (oldest first), defer rest."""
-        self._stop_catching_up(source.name)
+        self._catch_up.stop(source.name)
         adapter = source.adapter
-        # Scrape times jitter: a reading made one scrape interval ago must not count as
-        # fresh because this scrape came a few milliseconds early.
-        within = fresh_for(float(source.config.min_interval))
+        policy = source.policy
         due: list[tuple[int, Target]] = []
         for i, target in enumerate(listed, start=offset):
-            reading = self._fresh(work, target, within) if within else None
+            reading = policy.reusable(target, work.wall, work.stale) if policy.fresh_for else None
             if reading is not None:
                 self.metrics.reused.labels(source.name).inc()
                 self._serve(work, i, target, reading)
@@ -400,10 +340,10 @@ class Collector:
         if not due:
             return
         http = source.upstream.within(work.deadline)
-        budget = source.upstream.budget
+        budget = policy.budget
         bulk = adapter.reads_in_bulk()
         if budget is not None:
-            due.sort(key=_least_recently_read)
+            due.sort(key=lambda item: read_first(item[1]))
             affordable = budget.affordable(time.monotonic(), work.deadline)
             if bulk:
                 affordable = len(due) if affordable >= 1 else 0
@@ -422,8 +362,7 @@ class Collector:
             for i, target in pending:
                 work.begun[i] = True
                 key = (source.name, target.sync_id)
-                # Told stale by an event: a read in flight may predate it, so read anew.
-                share = 0.0 if target.told_stale() else within
+                share = policy.shares_within(target)
                 try:
                     status, shared_at = await self._reads.read(
                         key, work.wall, share, work.deadline, partial(read, target)
@@ -455,8 +394,7 @@ class Collector:
                 for i, target in due:
                     self._failure(work, source, i, target, exc)
                 return []
-            reason = exc.reason if isinstance(exc, UpstreamError) else "bad_response"
-            self.metrics.errors.labels(source.name, reason).inc()
+            self.metrics.errors.labels(source.name, classify(exc)[0]).inc()
             statuses = {}
         rest = []
         for i, target in due:
@@ -495,29 +433,16 @@ class Collector:
 
         `counted`: the failure of another collection's read, already counted there.
         """
-        counter = None
-        if isinstance(exc, UpstreamError):
-            reason, detail = exc.reason, exc.detail
-            if exc.sent:
-                counter = self.metrics.errors.labels(source.name, reason)
-            elif reason == "rate_limited":
-                counter = self.metrics.skipped.labels(source.name)
-            elif reason == "budget":
-                if not counted:
-                    self.metrics.deferred.labels(source.name).inc()
-                self._defer(work, source, i, target)
-                return
-            else:
-                counter = self.metrics.not_started.labels(source.name)
-        elif isinstance(exc, BadResponse):
-            reason, detail = "bad_response", str(exc)
-            counter = self.metrics.errors.labels(source.name, reason)
-        else:
-            reason, detail = "bad_response", f"unreadable status ({type(exc).__name__})"
-            counter = self.metrics.errors.labels(source.name, reason)
+        reason, detail, kind = classify(exc)
         if not counted:
-            counter.inc()
-        self._failed(work, source, target, reason, detail, i)
+            if kind == "errors":
+                self.metrics.errors.labels(source.name, reason).inc()
+            else:
+                getattr(self.metrics, kind).labels(source.name).inc()
+        if kind == "deferred":
+            self._defer(work, source, i, target)
+        else:
+            self._failed(work, source, target, reason, detail, i)
 
     def _failed(
         self,
@@ -535,26 +460,10 @@ class Collector:
         if i is not None:
             work.done[i] = True
 
-    @staticmethod
-    def _fresh(
-        work: _Work, target: Target, within: float, *, despite_event: bool = False
-    ) -> Reading | None:
-        """The reading that may be served again: read less than `within` seconds ago, no
-        failure since, no webhook event since (unless `despite_event`: better than nothing),
-        and never older than the sync's staleness budget (an old answer is not `sync_up 1`)."""
-        reading, failure = target.reading, target.failure
-        if reading is None or (failure is not None and failure.at >= reading.at):
-            return None
-        if not despite_event and target.told_stale():
-            return None
-        age = work.wall - reading.at
-        limit = work.stale.threshold(target, reading.status) or work.stale.default
-        return reading if age < within and age <= limit else None
-
     def _defer(self, work: _Work, source: Source, i: int, target: Target) -> None:
         """A read the budget put off: its last reading, unless that is older than its budget."""
-        work.deferred.setdefault(source.name, []).append(target)
-        reading = self._fresh(work, target, float("inf"), despite_event=True)
+        work.deferred.setdefault(source.name, (source, []))[1].append(target)
+        reading = source.policy.reusable(target, work.wall, work.stale, despite_event=True)
         if reading is not None:
             self._serve(work, i, target, reading)
             return
@@ -566,50 +475,6 @@ class Collector:
             "max_requests_per_second reached; no recent reading",
             i,
         )
-
-    def _catch_up_later(self, source: Source, targets: list[Target]) -> None:
-        """Read what the budget put off in the background, as the budget allows, until done
-        or until the source's next collection takes over: a budget then reads continuously
-        between scrapes, not only within their deadlines."""
-        self._stop_catching_up(source.name)
-        task = asyncio.get_running_loop().create_task(self._catch_up(source, targets))
-        self._catching_up[source.name] = task
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _stop_catching_up(self, name: str) -> None:
-        task = self._catching_up.pop(name, None)
-        if task is not None:
-            task.cancel()
-
-    async def _catch_up(self, source: Source, targets: list[Target]) -> None:
-        pending = iter(targets)
-        adapter = source.adapter
-        upstream = source.upstream
-
-        async def worker() -> None:
-            for target in pending:
-                http = upstream.within(time.monotonic() + CATCH_UP_WAIT)
-                try:
-                    status = normalise(await adapter.read(target, http))
-                except UpstreamError as exc:
-                    if exc.sent:
-                        self.metrics.errors.labels(source.name, exc.reason).inc()
-                        target.failure = Failure(exc.reason, exc.detail, time.time())
-                    elif exc.reason == "rate_limited":
-                        return
-                except Exception as exc:
-                    self.metrics.errors.labels(source.name, "bad_response").inc()
-                    target.failure = Failure("bad_response", type(exc).__name__, time.time())
-                else:
-                    at = time.time()
-                    self.runs.get(source.name, target.sync_id).reading(status, at)
-                    target.reading = Reading(status, at)
-                    target.failure = None
-
-        budget = upstream.budget
-        width = min(upstream.concurrency, 1 if budget is None else budget.capacity)
-        await asyncio.gather(*(worker() for _ in range(width)))
 
     @staticmethod
     def _serve(work: _Work, i: int, target: Target, reading: Reading) -> None:
@@ -632,10 +497,3 @@ class Collector:
             self._failing = {k: v for k, v in self._failing.items() if k in current}
         if len(self.runs) > sum(len(source.targets) for source in self.sources):
             self.runs.keep((s.name, t.sync_id) for s in self.sources for t in s.targets)
-
-
-def _least_recently_read(item: tuple[int, Target]) -> tuple[bool, float]:
-    """Syncs an event told stale first, then the least recently read."""
-    target = item[1]
-    reading = target.reading
-    return (not target.told_stale(), -math.inf if reading is None else reading.at)

@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
+
+from exporter.errors import BadResponse, UpstreamError
 
 # The collection's logger: the lines are the collection's, wherever the code lives.
 log = logging.getLogger("exporter.collection")
+
+
+Kind = Literal["errors", "skipped", "deferred", "not_started"]
+
+
+def classify(exc: Exception) -> tuple[str, str, Kind]:
+    """A failed read's reason, its detail, and the counter it goes to: `errors` for a request
+    that failed or an answer that could not be read, `skipped` while backing off after a 429,
+    `deferred` when the budget was spent, `not_started` for a request never sent."""
+    if isinstance(exc, UpstreamError):
+        kind: Kind = "not_started"
+        if exc.sent:
+            kind = "errors"
+        elif exc.reason in ("rate_limited", "budget"):
+            kind = "skipped" if exc.reason == "rate_limited" else "deferred"
+        return exc.reason, exc.detail, kind
+    if isinstance(exc, BadResponse):
+        return "bad_response", str(exc), "errors"
+    return "bad_response", f"unreadable status ({type(exc).__name__})", "errors"
 
 
 class FailureReport:

@@ -12,10 +12,32 @@ from exporter.discovery import Discovery
 from exporter.http1 import Client
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Adapter
+from exporter.readpolicy import ReadPolicy
 from exporter.schema import SourceConfig
 from exporter.selfmetrics import SelfMetrics
 from exporter.targets import Shard, Target, TargetMaker
 from exporter.upstream import Budget, RetryPolicy, Upstream
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """What a source's run time depends on besides its own config: its limits, the collector's
+    429 back-off bounds, and this replica's shard."""
+
+    concurrency: int
+    request_timeout: float
+    retry: RetryPolicy
+    shard: Shard
+
+    @classmethod
+    def of(cls, config: SourceConfig[Any, Any], collector: CollectorConfig) -> SourceSettings:
+        """The source's own limits where it sets them, else the collector's."""
+        return cls(
+            concurrency=config.max_concurrency or collector.max_concurrency,
+            request_timeout=config.request_timeout or collector.request_timeout,
+            retry=RetryPolicy(collector.default_retry_after, collector.max_retry_after),
+            shard=Shard(collector.shard, collector.total_shards),
+        )
 
 
 @dataclass(slots=True)
@@ -23,10 +45,11 @@ class Source:
     """One source: built once per config, kept across reloads that leave it unchanged."""
 
     config: SourceConfig[Any, Any]
-    settings: tuple[Any, ...]
+    settings: SourceSettings
     adapter: Adapter[Any]
     upstream: Upstream
     discovery: Discovery
+    policy: ReadPolicy
 
     @property
     def name(self) -> str:
@@ -44,18 +67,6 @@ class Source:
         return self.discovery.targets
 
 
-def _settings(config: SourceConfig[Any, Any], collector: CollectorConfig) -> tuple[Any, ...]:
-    """Everything outside the source's own config that its runtime depends on."""
-    return (
-        config.max_concurrency or collector.max_concurrency,
-        config.request_timeout or collector.request_timeout,
-        collector.default_retry_after,
-        collector.max_retry_after,
-        collector.shard,
-        collector.total_shards,
-    )
-
-
 def build_source(
     config: SourceConfig[Any, Any],
     collector: CollectorConfig,
@@ -63,21 +74,20 @@ def build_source(
     metrics: SelfMetrics,
 ) -> Source:
     """Resolve one source's adapter, transport and targets (this shard's)."""
-    settings = _settings(config, collector)
-    concurrency, timeout, default_retry, max_retry, shard_index, total = settings
-    rate = config.max_requests_per_second
-    shard = Shard(shard_index, total)
+    settings = SourceSettings.of(config, collector)
+    policy = ReadPolicy.of(config)
+    shard = settings.shard
     adapter = PROVIDERS[config.provider](config, shard)
     upstream = Upstream(
-        config.name,
-        adapter.base_url,
-        {name: value.get_secret_value() for name, value in config.headers.items()},
-        concurrency,
-        timeout,
-        client,
-        metrics,
-        RetryPolicy(default_retry, max_retry),
-        None if rate is None else Budget(rate),
+        source=config.name,
+        base_url=adapter.base_url,
+        headers={name: value.get_secret_value() for name, value in config.headers.items()},
+        concurrency=settings.concurrency,
+        request_timeout=settings.request_timeout,
+        client=client,
+        metrics=metrics,
+        retry=settings.retry,
+        budget=policy.budget,
     )
     make = TargetMaker(
         source=config.name,
@@ -87,9 +97,8 @@ def build_source(
         info_labels=adapter.info_label_names(),
         families=adapter.families,
     )
-    return Source(
-        config, settings, adapter, upstream, Discovery(adapter, upstream, make, shard, metrics)
-    )
+    discovery = Discovery(adapter, upstream, make, shard, metrics)
+    return Source(config, settings, adapter, upstream, discovery, policy)
 
 
 # Source options that only change how listed syncs are read or labelled: a reload that
@@ -128,7 +137,7 @@ def carry_over(old: Source, new: Source) -> Source:
     if old.config == new.config and old.settings == new.settings:
         return old
     new.upstream.blocked_until = old.upstream.blocked_until
-    same_shard = old.settings[4:] == new.settings[4:]
+    same_shard = old.settings.shard == new.settings.shard
     if same_shard and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
         new.adapter.adopt(old.adapter)
@@ -152,13 +161,13 @@ class Budgets:
         now = time.monotonic()
         kept: dict[str, Budget] = {}
         for source in sources:
-            budget = source.upstream.budget
+            budget = source.policy.budget
             if budget is None:
                 continue
             known = self._by_name.get(source.name)
             if known is not None and known is not budget:
                 known.retune(budget.rate)
-                source.upstream.budget = budget = known
+                source.policy.budget = source.upstream.budget = budget = known
             kept[source.name] = budget
         for name, known in self._by_name.items():
             if name not in kept and known.busy(now):

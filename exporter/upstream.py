@@ -122,6 +122,7 @@ class Upstream:
 
     def __init__(
         self,
+        *,
         source: str,
         base_url: str,
         headers: Mapping[str, str],
@@ -132,6 +133,8 @@ class Upstream:
         retry: RetryPolicy,
         budget: Budget | None = None,
     ) -> None:
+        """`base_url` picks the proxy, `headers` go on every request, `client` gives the one
+        shared HTTP client, `budget` is the source's `ReadPolicy` bucket."""
         self.source = source
         self.headers = dict(headers)
         self.concurrency = concurrency

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -177,6 +177,19 @@ def exposition(request: web.Request, snapshot: Snapshot) -> web.Response:
     return web.Response(body=snapshot.gzipped() if gzipped else snapshot.body, headers=headers)
 
 
+async def answer(request: web.Request, collecting: Coroutine[Any, Any, Snapshot]) -> web.Response:
+    """A scrape's or a probe's answer: its collection's exposition, or 503 when the exporter
+    shutting down cancelled the collection itself (a cancelled request still ends)."""
+    try:
+        snapshot = await collecting
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return web.Response(status=503, text="shutting down\n")
+    return exposition(request, snapshot)
+
+
 def _quoted(text: str) -> str:
     """Request input as a message may quote it: cut short, escapes visible."""
     return repr(text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "...")
@@ -244,34 +257,19 @@ def make_app(
     """
     collector = exporter.collector
 
+    def timeout(request: web.Request) -> float:
+        return scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
+
     async def metrics(request: web.Request) -> web.Response:
-        timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
-        try:
-            wanted = openmetrics_version(request.headers.get("Accept", "")) is not None
-            snapshot = await collector.scrape(timeout, wanted)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            # The collection itself was cancelled: the exporter is shutting down.
-            return web.Response(status=503, text="shutting down\n")
-        return exposition(request, snapshot)
+        wanted = openmetrics_version(request.headers.get("Accept", "")) is not None
+        return await answer(request, collector.scrape(timeout(request), wanted))
 
     async def probe(request: web.Request) -> web.Response:
         problem = probe_problem(request, collector)
         if problem is not None:
             return web.Response(status=400, text=problem)
-        timeout = scrape_timeout(request.headers.get(TIMEOUT_HEADER), collector.config.collector)
-        try:
-            snapshot = await collector.probe(
-                request.query["source"], request.query.get("sync"), timeout
-            )
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            return web.Response(status=503, text="shutting down\n")
-        return exposition(request, snapshot)
+        source, sync = request.query["source"], request.query.get("sync")
+        return await answer(request, collector.probe(source, sync, timeout(request)))
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(

@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.collection import fresh_for
+from exporter.collection import Collector
+from exporter.config import Config, parse_config
+from exporter.readpolicy import fresh_for
 from exporter.simulator.providers import generic as pipelines
 from exporter.simulator.providers import nango
 from exporter.upstream import Budget
@@ -312,3 +314,59 @@ def test_the_budget_holds_where_requests_are_written_however_late_after_grant() 
     assert len(written) >= 2 * rate
     spans = [later - first for first, later in zip(written, written[rate:], strict=False)]
     assert min(spans) >= budget.window - 0.001
+
+
+def test_a_reload_that_sets_min_interval_serves_earlier_readings_from_then_on(
+    sim: Sim, workdir: Path
+) -> None:
+    ids = paragon_syncs(sim, "rmi", 3)
+    config = workdir / "rmi.yml"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config.write_text(paragon_source(sim, ids))
+    command = exporter_command(config, port, "--web.enable-lifecycle")
+    with running(command, f"{url}/-/ready", log=workdir / "rmi.log"):
+        sim.reset_requests()
+        scrape(url)
+        scrape(url)
+        assert provider_requests(sim)["paragon"] == 6
+        config.write_text(paragon_source(sim, ids, ", min_interval: 30s"))
+        assert httpx.post(f"{url}/-/reload", timeout=20).status_code == 200
+        scrape(url)
+        sim.reset_requests()
+        third = scrape(url)
+        assert provider_requests(sim).get("paragon", 0) == 0
+        assert third.value("sync_exporter_readings_reused_total", source="p") == 3
+        config.write_text(paragon_source(sim, ids))
+        assert httpx.post(f"{url}/-/reload", timeout=20).status_code == 200
+        sim.reset_requests()
+        scrape(url)
+        assert provider_requests(sim)["paragon"] >= 3
+
+
+def test_a_sources_read_policy_is_built_with_it_and_its_budget_kept_across_reloads() -> None:
+    def config(extra: str) -> Config:
+        text = f"sources: [{{name: p, provider: paragon, auth: {{token: t}}, syncs: [a]{extra}}}]"
+        return parse_config(text, "policy.yml")
+
+    async def main() -> None:
+        collector = Collector(config(", min_interval: 10s, max_requests_per_second: 5"))
+        (source,) = collector.sources
+        assert source.policy.fresh_for == fresh_for(10)
+        budget = source.policy.budget
+        assert budget is not None and budget.rate == 5
+        # The upstream spends from the policy's bucket: one budget per source, not two.
+        assert source.upstream.budget is budget
+        collector.apply(config(", min_interval: 4s, max_requests_per_second: 2"))
+        (rebuilt,) = collector.sources
+        assert rebuilt is not source
+        assert rebuilt.policy.fresh_for == fresh_for(4)
+        assert rebuilt.policy.budget is budget and rebuilt.upstream.budget is budget
+        assert budget.rate == 2
+        collector.apply(config(""))
+        (plain,) = collector.sources
+        assert plain.policy.fresh_for == 0 and plain.policy.budget is None
+        assert plain.upstream.budget is None
+        await collector.close()
+
+    asyncio.run(main())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from exporter.collection import Collector
-from exporter.config import ConfigError, parse_config
+from exporter.config import Config, ConfigError, parse_config
+from exporter.model import State, SyncStatus
+from exporter.targets import Reading
 from tests.procs import run_exporter
 
 
@@ -72,3 +75,33 @@ def test_shard_flags_split_the_syncs_between_replicas(tmp_path: Path) -> None:
         )
     assert seen[0] and seen[1] and not seen[0] & seen[1]
     assert seen[0] | seen[1] == set(ids)
+
+
+def test_a_reload_keeps_readings_when_only_limits_change_and_lists_afresh_on_a_new_shard() -> None:
+    def config(collector: str, extra: str = "") -> Config:
+        ids = ", ".join(f"s{i}" for i in range(20))
+        text = (
+            f"collector: {{{collector}}}\n"
+            f"sources: [{{name: a, provider: paragon, auth: {{token: t}}, syncs: [{ids}]{extra}}}]"
+        )
+        return parse_config(text, "reload.yml")
+
+    async def main() -> None:
+        collector = Collector(config("shard: 0, total_shards: 1"))
+        (source,) = collector.sources
+        reading = Reading(SyncStatus(state=State.IDLE, provider_status="done"), 1.0)
+        for target in source.targets:
+            target.reading = reading
+        collector.apply(config("shard: 0, total_shards: 1", ", max_concurrency: 3"))
+        (limited,) = collector.sources
+        assert limited is not source and limited.settings.concurrency == 3
+        assert limited.settings.shard == source.settings.shard
+        assert all(target.reading is reading for target in limited.targets)
+        collector.apply(config("shard: 0, total_shards: 2", ", max_concurrency: 3"))
+        (sharded,) = collector.sources
+        assert sharded.settings.shard != limited.settings.shard
+        assert 0 < len(sharded.targets) < 20
+        assert all(target.reading is None for target in sharded.targets)
+        await collector.close()
+
+    asyncio.run(main())
