@@ -75,8 +75,10 @@ class Connection:
     def render(self, m: Moment) -> JSON:
         """The connection object at `m`."""
         setup, sync, historical = "connected", "scheduled", False
-        succeeded: float | None = m.now - 20 * MINUTE
-        failed: float | None = m.now - 3 * DAY
+        # invented: times move only when a run ends (one success per period, the last failure
+        # days before the world began), so a poll never sees a run that did not happen.
+        succeeded: float | None = stretch(m, (1.0,))[2] - 20 * MINUTE
+        failed: float | None = m.started_at - 3 * DAY
         tasks: list[JSON] = []
         resume: float | None = None
         if self.kind == "scheduled":
@@ -102,9 +104,9 @@ class Connection:
             setup, succeeded, failed = "broken", cycle - 2 * DAY, cycle - HOUR
             tasks = [{"code": "reconnect", "message": "Reconnect: the OAuth token was revoked"}]
         elif self.kind == "paused":
-            sync = "paused"
+            sync, succeeded = "paused", m.started_at - 20 * MINUTE
         elif self.kind == "manual":
-            succeeded = m.now - 4 * DAY
+            succeeded = m.started_at - 4 * DAY
         elif self.kind == "failing":
             cycle = stretch(m, (1.0,))[2]
             succeeded, failed = cycle - 6 * HOUR, cycle - 30 * MINUTE
@@ -271,8 +273,7 @@ def _failing(body: JSON) -> bool:
 
 def fivetran_events(before: JSON | None, after: JSON) -> list[JSON]:
     """The sync_end event for a connection whose sync just ended: it was syncing and its last
-    success moved, or its last failure moved past its last success. (The demo's times of
-    connections that do not cycle move with the clock: a moving time alone is no run.)"""
+    success moved, or its last failure moved past its last success."""
     if before is None:
         return []
     outcome, at = None, None

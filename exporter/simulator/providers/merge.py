@@ -75,8 +75,11 @@ class Account:
         status = "DONE"
         result: str | None = "DONE"
         initial = False
-        started = m.now - 2 * HOUR
-        finished: float | None = m.now - HOUR
+        # invented: a steady model's run ends once a period, and a paused one's never again, so
+        # its finish time moves only when a run ended.
+        cycle = stretch(m, (1.0,))[2]
+        started = cycle - 2 * HOUR
+        finished: float | None = cycle - HOUR
         if self.kind == "first":
             k, index, begun = stretch(m, (0.4, 0.6))
             if index == 0:
@@ -93,12 +96,12 @@ class Account:
         elif self.kind == "partial" and name == "Employee":
             status = result = "PARTIALLY_SYNCED"
         elif self.kind == "paused":
-            status, started, finished = "PAUSED", m.now - 15 * DAY, m.now - 15 * DAY
+            status, started, finished = "PAUSED", m.started_at - 15 * DAY, m.started_at - 15 * DAY
         elif self.kind == "paused_failing":
             # Help center: paused after "failed syncs for over 2 weeks"; the result then is a
             # guess (FAILED, the last sync's outcome).
             status, result = "PAUSED", "FAILED"
-            started, finished = m.now - DAY, m.now - DAY + HOUR
+            started, finished = m.started_at - DAY, m.started_at - DAY + HOUR
         return {
             "model_name": name,
             "model_id": f"{self.category}.{name}",
@@ -255,8 +258,8 @@ def _models(body: JSON | None) -> dict[str, tuple[Any, Any]]:
 def merge_events(category: str, sync_id: str, before: JSON | None, after: JSON) -> list[JSON]:
     """Merge's linked-account sync event when a model's sync ends or its result changes (the
     shape of Merge's own sync guides: `hook`, `linked_account`, `data.sync_status` keyed by
-    model id with its last finish and result). The demo's finish times move with the clock,
-    so a finish is a model leaving SYNCING, not its time changing."""
+    model id with its last finish and result): a model leaving SYNCING, or its result
+    changing."""
     if before is None:
         return []
     was, now = _models(before), _models(after)
