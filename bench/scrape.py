@@ -2,9 +2,10 @@
 
 For every N (syncs) and L (injected provider latency) the simulator is started with N bulk
 syncs, and the exporter CLI with a generated config; after one warm-up scrape (connections
-open, as in steady state), each round runs a bare-aiohttp baseline over the same N URLs at
-the same concurrency, then one Prometheus-like scrape of /metrics (gzip, scrape-timeout
-header) with a second, concurrent scrape that must be answered from the same collection.
+open, as in steady state), each round runs a bare-aiohttp baseline and the raw asyncio floor
+(`Floor`) over the same N URLs at the same concurrency, then one Prometheus-like scrape of
+/metrics (gzip, scrape-timeout header) with a second, concurrent scrape that must be
+answered from the same collection.
 Medians over rounds, printed as one Markdown table. CPU comes from the kernel's accounting
 (/proc/PID/stat), which ticks every 10 ms, so a round of a small N repeats the scrape (and
 the baseline) until it has read at least `--min-reads` syncs, and reports the mean per scrape.
