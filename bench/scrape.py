@@ -2,9 +2,10 @@
 
 For every N (syncs) and L (injected provider latency) the simulator is started with N bulk
 syncs, and the exporter CLI with a generated config; after one warm-up scrape (connections
-open, as in steady state), each round runs a bare-aiohttp baseline over the same N URLs at
-the same concurrency, then one Prometheus-like scrape of /metrics (gzip, scrape-timeout
-header) with a second, concurrent scrape that must be answered from the same collection.
+open, as in steady state), each round runs a bare-aiohttp baseline and the raw asyncio floor
+(`Floor`) over the same N URLs at the same concurrency, then one Prometheus-like scrape of
+/metrics (gzip, scrape-timeout header) with a second, concurrent scrape that must be
+answered from the same collection.
 Medians over rounds, printed as one Markdown table. CPU comes from the kernel's accounting
 (/proc/PID/stat), which ticks every 10 ms, so a round of a small N repeats the scrape (and
 the baseline) until it has read at least `--min-reads` syncs, and reports the mean per scrape.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import json
 import math
 import os
 import signal
@@ -39,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
@@ -62,6 +64,8 @@ COLUMNS: tuple[str, ...] = (
     "CPU µs/sync",
     "bare µs/sync",
     "vs bare",
+    "floor µs/sync",
+    "vs floor",
     "bare wall s",
     "peak RSS MiB",
     "body MB",
@@ -119,6 +123,8 @@ def exporter_config(
         sources[0]["syncs"] = sources[0]["syncs"][:syncs]
     for source, width in zip(sources, split(concurrency, len(sources)), strict=True):
         source["max_concurrency"] = max(width, 1)
+    for source in sources:
+        source["max_syncs"] = max(syncs, 10_000)
     config["sources"] = sources
     config["collector"] = {"max_timeout": timeout, "default_timeout": timeout}
     return config
@@ -289,6 +295,78 @@ async def bare_pass(
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+def request_bytes(urls: Sequence[Read]) -> list[tuple[str, int, bytes]]:
+    """Each read as the fixed bytes of an HTTP/1.1 GET, with the host and port it goes to."""
+    requests = []
+    for _, url, headers in urls:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        requests.append((host, port, ("\r\n".join(lines) + "\r\n\r\n").encode()))
+    return requests
+
+
+class Floor:
+    """The leanest asyncio client Python allows, the floor the exporter's CPU is held against.
+
+    Fixed request bytes on keep-alive connections (opened once, before any timing), answers
+    framed by Content-Length alone, bodies decoded with json.loads: everything the exporter
+    must do to read a sync, and nothing it may choose to do (TLS, redirects, retries, limits,
+    chunked answers, metrics). A read that is not a 200 stops the run.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._idle: dict[tuple[str, int], list[Connection]] = {}
+
+    async def _connection(self, address: tuple[str, int]) -> Connection:
+        idle = self._idle.setdefault(address, [])
+        if idle:
+            return idle.pop()
+        return await asyncio.open_connection(*address)
+
+    async def run(self, requests: Sequence[tuple[str, int, bytes]]) -> tuple[float, float]:
+        """CPU and wall seconds of reading every request once, `concurrency` at a time."""
+        pending = iter(requests)
+        loads = json.loads
+
+        async def worker() -> None:
+            held: dict[tuple[str, int], Connection] = {}
+            try:
+                for host, port, data in pending:
+                    address = (host, port)
+                    connection = held.get(address)
+                    if connection is None:
+                        connection = held[address] = await self._connection(address)
+                    reader, writer = connection
+                    writer.write(data)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    start = head.find(b"Content-Length: ")
+                    if not head.startswith(b"HTTP/1.1 200 ") or start < 0:
+                        raise RuntimeError(f"not a 200 with Content-Length: {head[:200]!r}")
+                    length = int(head[start + 16 : head.index(b"\r\n", start)])
+                    loads(await reader.readexactly(length))
+            finally:
+                for address, connection in held.items():
+                    self._idle.setdefault(address, []).append(connection)
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+    async def close(self) -> None:
+        """Close every connection the floor opened."""
+        for idle in self._idle.values():
+            for _, writer in idle:
+                writer.close()
+        self._idle.clear()
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What every case shares: the flags other than N and L."""
@@ -312,6 +390,7 @@ class Round:
     cpu: float
     bare_cpu: float
     bare_wall: float
+    floor_cpu: float
     body_bytes: int
     gzip_bytes: int
     render_ms: float
@@ -346,6 +425,7 @@ async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[st
     cpu = median(r.cpu for r in figures)
     bare = median(r.bare_cpu for r in figures) / syncs * 1e6
     per_sync = cpu / syncs * 1e6
+    floor = median(r.floor_cpu for r in figures) / syncs * 1e6
     return {
         "N": syncs,
         "L ms": latency_ms,
@@ -357,6 +437,8 @@ async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[st
         "CPU µs/sync": per_sync,
         "bare µs/sync": bare,
         "vs bare": per_sync / bare if bare else math.nan,
+        "floor µs/sync": floor,
+        "vs floor": per_sync / floor if floor else math.nan,
         "bare wall s": median(r.bare_wall for r in figures),
         "peak RSS MiB": rss,
         "body MB": median(r.body_bytes for r in figures) / 1e6,
@@ -382,9 +464,12 @@ async def _rounds(
     bare = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=concurrency), timeout=client_timeout
     )
+    floor = Floor(concurrency)
+    requests = request_bytes(urls)
     async with scraper, bare:
         exporter, sim = pids
         await bare_pass(bare, urls[:concurrency], concurrency)
+        await floor.run(requests[: concurrency * 3])
         previous = read_body((await scrape(scraper, url, timeout)).body()).requests_total
         results = []
         for _ in range(settings.rounds):
@@ -394,6 +479,9 @@ async def _rounds(
                 spent, elapsed = await bare_pass(bare, urls, concurrency)
                 bare_cpu, bare_wall = bare_cpu + spent, bare_wall + elapsed
             sim_cpu = cpu_seconds(sim) - sim_before
+            floor_cpu = 0.0
+            for _ in range(repeats):
+                floor_cpu += (await floor.run(requests))[0]
             walls, seconds = [], []
             before = cpu_seconds(exporter)
             for _ in range(repeats):
@@ -412,6 +500,7 @@ async def _rounds(
                     cpu=spent / repeats,
                     bare_cpu=bare_cpu / repeats,
                     bare_wall=bare_wall / repeats,
+                    floor_cpu=floor_cpu / repeats,
                     body_bytes=len(body),
                     gzip_bytes=len(first.raw),
                     render_ms=reading.render_seconds * 1000,
@@ -422,6 +511,7 @@ async def _rounds(
                 )
             )
             previous = latest
+    await floor.close()
     return results
 
 
@@ -433,6 +523,7 @@ def _cell(column: str, value: float) -> str:
     if column in (
         "CPU µs/sync",
         "bare µs/sync",
+        "floor µs/sync",
         "peak RSS MiB",
         "render ms",
         "2nd scrape ms",
@@ -441,7 +532,7 @@ def _cell(column: str, value: float) -> str:
         if value >= 10:
             return f"{value:,.0f}"
         return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
-    if column in ("ratio", "vs bare", "requests/N"):
+    if column in ("ratio", "vs bare", "vs floor", "requests/N"):
         return f"{value:.2f}"
     return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
 

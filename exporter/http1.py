@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 import ssl
 import time
@@ -371,15 +372,13 @@ class Client:
         deadline = time.monotonic() + timeout
         if _UNSENDABLE.search(url):
             raise UnsafeUrl("the URL holds a space, a control or a non-ASCII character")
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
+        scheme, hostname, given, target = _split(url)
+        if scheme not in ("http", "https") or not hostname:
             raise ProtocolError(f"cannot request {scheme or 'a relative'} URL")
         default = 443 if scheme == "https" else 80
-        port = parts.port or default
-        origin = _Origin(pool, scheme, parts.hostname, port, proxy)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        port = given or default
+        origin = _Origin(pool, scheme, hostname, port, proxy)
+        name = f"[{hostname}]" if ":" in hostname else hostname
         host = name if port == default else f"{name}:{port}"
         if proxy is not None and scheme == "http":
             # A forward proxy takes the absolute URL, rebuilt from the checked parts.
@@ -497,6 +496,35 @@ class Client:
         connection.closed = True
         if connection.transport is not None:
             connection.transport.abort()
+
+
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+@functools.lru_cache(maxsize=256)
+def _authority(prefix: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port of a URL's `scheme://authority`: parsed once per origin."""
+    parts = urlsplit(prefix)
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
+def _split(url: str) -> tuple[str, str | None, int | None, str]:
+    """Scheme, host, port and request target (path and query) of `url`, as urlsplit reads
+    them; the origin part is cached, since every sync of a source shares it."""
+    match = _AUTHORITY.match(url)
+    if match is None:
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return parts.scheme.lower(), parts.hostname, parts.port, target
+    rest = url[match.end() :]
+    fragment = rest.find("#")
+    if fragment >= 0:
+        rest = rest[:fragment]
+    if rest.find("?") == len(rest) - 1:
+        rest = rest[:-1]  # an empty query is no query
+    if not rest or rest[0] == "?":
+        rest = "/" + rest
+    return (*_authority(match.group()), rest)
 
 
 def _sni(origin: _Origin, tls: ssl.SSLContext | None) -> str | None:

@@ -82,6 +82,8 @@ _VALUES = tuple((_POSITION[f.name], f.name, f.field) for f in metrics.VALUE_FAMI
 _READ = _POSITION[metrics.SYNC_READ_TIMESTAMP.name]
 _AGE = _POSITION[metrics.SYNC_LAST_SYNCED_AGE.name]
 _STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
+# A StrEnum's `.value` is a descriptor call: read once, not per sync and state.
+_STATE_TEXT = tuple((state, state.value) for state in STATES)
 
 Result = tuple[Target, SyncStatus | None]
 
@@ -180,18 +182,19 @@ class Renderer:
             out = []
             append = out.append
             for target, status, _ in read:
-                template = target.templates["sync_state"]
-                for state in STATES:
-                    value = "1.0" if status.state is state else "0.0"
-                    append(f"sync_state{{{template.format(state.value)}}} {value}\n")
+                head, tail = target.templates["sync_state"]
+                now_in = status.state
+                for state, text in _STATE_TEXT:
+                    append(f"{head}{text}{tail}{'1.0' if now_in is state else '0.0'}\n")
             buffers[_STATE] += "".join(out).encode()
 
         if keep[_PROVIDER_STATUS]:
             name = metrics.SYNC_PROVIDER_STATUS.name
-            out = [
-                f"{name}{{{t.templates[name].format(escape_label_value(s.provider_status))}}} 1.0\n"
-                for t, s, _ in read
-            ]
+            out = []
+            append = out.append
+            for target, status, _ in read:
+                head, tail = target.templates[name]
+                append(f"{head}{escape_label_value(status.provider_status)}{tail}1.0\n")
             buffers[_PROVIDER_STATUS] += "".join(out).encode()
 
         if keep[_INFO]:
@@ -199,8 +202,14 @@ class Renderer:
             append = out.append
             name = metrics.SYNC_INFO.name
             for target, status, _ in read:
-                info = [escape_label_value(status.info.get(key, "")) for key in target.info_labels]
-                append(f"{name}{{{target.templates[name].format(*info)}}} 1.0\n")
+                pieces = target.templates[name]
+                described = status.info
+                line = [pieces[0]]
+                for key, piece in zip(target.info_labels, pieces[1:], strict=True):
+                    line.append(escape_label_value(described.get(key, "")))
+                    line.append(piece)
+                line.append("1.0\n")
+                append("".join(line))
             buffers[_INFO] += "".join(out).encode()
 
         if keep[_ERROR_INFO]:
@@ -209,8 +218,8 @@ class Renderer:
             name = metrics.SYNC_ERROR_INFO.name
             for target, status, _ in read:
                 if status.error_reason is not None:
-                    label = escape_label_value(status.error_reason)
-                    append(f"{name}{{{target.templates[name].format(label)}}} 1.0\n")
+                    head, tail = target.templates[name]
+                    append(f"{head}{escape_label_value(status.error_reason)}{tail}1.0\n")
             buffers[_ERROR_INFO] += "".join(out).encode()
 
         for position, name, field in _VALUES:
@@ -272,16 +281,17 @@ def _provider_family(
     out: list[str] = []
     append = out.append
     if family.states:
+        escaped = [escape_label_value(state) for state in family.states]
         for target, status, _ in read:
             seen = status.sets.get(key)
             if seen is None:
                 continue
-            template = target.templates[name]
-            for state in family.states:
+            head, tail = target.templates[name]
+            for state, text in zip(family.states, escaped, strict=True):
                 value = "1.0" if state == seen else "0.0"
-                append(f"{name}{{{template.format(escape_label_value(state))}}} {value}\n")
+                append(f"{head}{text}{tail}{value}\n")
             if seen not in family.states:
-                append(f"{name}{{{template.format(escape_label_value(seen))}}} 1.0\n")
+                append(f"{head}{escape_label_value(seen)}{tail}1.0\n")
         return "".join(out)
     for target, status, _ in read:
         number = status.values.get(key)

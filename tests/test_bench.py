@@ -38,6 +38,8 @@ def test_benchmark_runs_at_tiny_n_and_prints_one_sane_table() -> None:
         assert 0.6 <= row["requests/N"] <= 0.7
         assert row["wall s"] > 0 and row["CPU s"] >= 0
         assert row["CPU µs/sync"] >= 0 and row["bare µs/sync"] >= 0
+        # The raw floor read every URL in the same round: some CPU, and a ratio beside it.
+        assert row["floor µs/sync"] > 0 and row["vs floor"] > 0
         assert 0 < row["gzip MB"] < row["body MB"] < 1
         assert 20 < row["peak RSS MiB"] < 1000
         assert row["render ms"] > 0 and row["2nd scrape ms"] >= 0

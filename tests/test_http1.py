@@ -190,3 +190,32 @@ def test_https_goes_through_a_connect_tunnel(pki: Path, tmp_path: Path) -> None:
     port = server.server_address[1]
     assert proxy.connects and set(proxy.connects) == {f"127.0.0.1:{port}"}
     assert len(server.paths) == 4, "the list and three syncs, all through the tunnel"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/a?b",
+        "http://h",
+        "http://h?x",
+        "http://h/a?",
+        "http://h/a??",
+        "http://h/a#?b",
+        "http://u:p@H:81/x",
+        "HTTPS://[::1]:8443/p?q=1#f",
+        "http://h/a?#",
+        "mailto:x",
+        "/relative",
+    ],
+)
+def test_the_cached_origin_split_reads_a_url_as_urlsplit_does(url: str) -> None:
+    """The request target and origin a read uses are what urlsplit would have given."""
+    from urllib.parse import urlsplit
+
+    from exporter.http1 import _split
+
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    assert _split(url) == (parts.scheme.lower(), parts.hostname, parts.port, target)
+    with pytest.raises(ValueError):
+        _split("http://h:99999/")

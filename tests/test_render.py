@@ -14,7 +14,7 @@ from exporter.config import parse_config
 from exporter.model import STATES, State, SyncStatus
 from exporter.providers import PROVIDERS
 from exporter.render import StalePolicy, format_value, provider_families, render_syncs
-from exporter.targets import Target
+from exporter.targets import Found, Target, TargetMaker
 
 NOW = 1_700_000_000.5
 POLICY = StalePolicy(default=3600.0, intervals=3.0, slack=900.0)
@@ -215,3 +215,23 @@ def test_format_value_agrees_with_client_python_across_magnitudes() -> None:
     for value in (0.0, 1.0, -2.5, 0.1, 999999.0, 1e6, 1234567.891, 1.7e9, 1e16, 1e21, -1e7, 3e-9):
         assert format_value(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
     assert format_value(float("inf")) == "+Inf"
+
+
+def test_a_relisted_sync_writes_its_new_labels_and_info_labels() -> None:
+    """A target made again from a new listing or config writes its new labels."""
+    adapter = PROVIDERS["paragon"]
+
+    def maker(info: tuple[str, ...]) -> TargetMaker:
+        return TargetMaker("s", "paragon", {"env": "prod"}, None, info, adapter.families)
+
+    make = maker(adapter.info_labels)
+    first = make(Found("a", labels={"user": "u1"}))
+    again = make(Found("a", labels={"user": "u1"}), first)
+    moved = make(Found("a", labels={"user": "u2"}), again)
+    relabelled = maker((*adapter.info_labels, "customer"))(Found("a", labels={"user": "u2"}), moved)
+    status = SyncStatus(state=State.IDLE, provider_status="OK", info={"customer": "acme"})
+    body = render_syncs([(moved, status), (relabelled, status)], NOW, POLICY, [adapter])
+    labels = 'env="prod",provider="paragon",source="s",state="idle",sync_id="a",user="u2"'
+    assert f"sync_state{{{labels}}} 1.0" in body
+    assert 'customer="acme"' in body.split("sync_info{", 2)[2].split("\n")[0]
+    assert 'customer="' not in body.split("sync_info{", 2)[1].split("\n")[0]
