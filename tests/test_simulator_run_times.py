@@ -28,9 +28,9 @@ def test_a_fivetran_connection_keeps_its_times_within_a_period(kind: str) -> Non
 
 def test_a_cycling_fivetran_connection_succeeds_again_in_the_next_period() -> None:
     connection = Connection("c1", "stripe", "stripe_billing", "rescheduled")
-    assert connection.render(_at(0.9))["succeeded_at"] != connection.render(_at(1.9))[
-        "succeeded_at"
-    ]
+    assert (
+        connection.render(_at(0.9))["succeeded_at"] != connection.render(_at(1.9))["succeeded_at"]
+    )
 
 
 @pytest.mark.parametrize("kind", ["steady", "failing", "partial", "paused", "paused_failing"])
