@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__, logs, values
+from exporter import __version__, gctrace, logs, values
 from exporter.client import tls_context
 from exporter.collection import Collector
 from exporter.config import (
@@ -393,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"exposing {exposed_families(config)}")
         return 0
     logs.setup(config.log.level, config.log.format)
+    gctrace.install()
     if args.once:
         exposition = asyncio.run(_once(config))
         sys.stdout.write(exposition)
