@@ -294,12 +294,12 @@ def _web_security(path: str | None) -> Serving:
 
 async def _serve(
     exporter: Exporter,
-    config: Config,
+    listen_address: str,
     on_start: Callable[[str], None],
     serving: Serving,
     args: argparse.Namespace,
 ) -> None:
-    host, port = parse_listen_address(config.web.listen_address)
+    host, port = parse_listen_address(listen_address)
     security, context = serving
     files = raise_open_file_limit()
     if files < args.max_connections + 64:
@@ -322,7 +322,7 @@ async def _serve(
     except OSError as exc:
         await runner.cleanup()
         reason = exc.strerror or str(exc)
-        raise ConfigError(f"cannot listen on {config.web.listen_address}: {reason}") from None
+        raise ConfigError(f"cannot listen on {listen_address}: {reason}") from None
     listener.start()
     bound = addresses[0] if addresses else (host, port)
     scheme = "https" if context else "http"
@@ -406,7 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_DOWN
         return 0
     try:
-        asyncio.run(_run(config, load, serving, args))
+        first = [config]
+        del config
+        asyncio.run(_run(first, load, serving, args))
     except ConfigError as exc:
         print(f"sync-status-exporter: {exc}", file=sys.stderr)
         return 1
@@ -461,9 +463,14 @@ def down_report(exposition: str) -> list[str]:
 
 
 async def _run(
-    config: Config, load: Callable[[], Config], serving: Serving, args: argparse.Namespace
+    first: list[Config], load: Callable[[], Config], serving: Serving, args: argparse.Namespace
 ) -> None:
+    """Serve the config `first` holds, taking it out so that no frame keeps it (all its
+    syncs) alive once a reload has replaced it."""
+    config = first.pop()
     selection = [config.collector.families]
+    listening = config.web.listen_address
+    exposed = exposed_families(config)
 
     def applied(fresh: Config) -> None:
         logs.setup(fresh.log.level, fresh.log.format)
@@ -471,19 +478,20 @@ async def _run(
             selection[0] = fresh.collector.families
             exposed = exposed_families(fresh)
             log.info("per-sync families changed", extra={"fields": {"exposed": exposed}})
-        if fresh.web.listen_address != config.web.listen_address:
+        if fresh.web.listen_address != listening:
             log.warning(
                 "web.listen_address changed; restart the exporter to apply it",
-                extra={"fields": {"listening": config.web.listen_address}},
+                extra={"fields": {"listening": listening}},
             )
 
     exporter = Exporter(Collector(config), load, applied)
+    del config
 
     def started(url: str) -> None:
         _listening(url)
-        log.info("per-sync families", extra={"fields": {"exposed": exposed_families(config)}})
+        log.info("per-sync families", extra={"fields": {"exposed": exposed}})
 
-    await _serve(exporter, config, started, serving, args)
+    await _serve(exporter, listening, started, serving, args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -518,7 +526,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         try:
             exporter = Exporter(Collector(config), None, demo=True)
-            await _serve(exporter, config, started, serving, args)
+            await _serve(exporter, config.web.listen_address, started, serving, args)
         finally:
             for sender in hooks:
                 await sender.stop()

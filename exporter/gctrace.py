@@ -3,6 +3,7 @@
 `SYNC_EXPORTER_GC_TRACE=/path` makes the exporter append one line per slow or full pass
 (`<monotonic start> <generation> <seconds> <objects collected>`), so bench/fleet.py can find
 the longest pause inside a scrape's window: CLOCK_MONOTONIC is the same in every process.
+Each gc.freeze() adds `<monotonic> freeze <objects frozen>`.
 Nothing is installed without the variable, so the normal path pays nothing.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 ENV = "SYNC_EXPORTER_GC_TRACE"
 # Young passes are frequent and short; only those this long are written.
 SLOW_SECONDS = 0.005
+_out: list[TextIO] = []
 
 
 def install(path: str | None = None) -> bool:
@@ -24,6 +26,7 @@ def install(path: str | None = None) -> bool:
     if not path:
         return False
     out: TextIO = open(path, "a", buffering=1, encoding="ascii")  # noqa: SIM115
+    _out[:] = [out]
     started = [0.0]
 
     def callback(phase: str, info: dict[str, Any]) -> None:
@@ -39,11 +42,19 @@ def install(path: str | None = None) -> bool:
     return True
 
 
+def frozen(count: int) -> None:
+    """Note a gc.freeze() and how many objects it put out of the collector's reach."""
+    for out in _out:
+        out.write(f"{time.monotonic():.6f} freeze {count}\n")
+
+
 def read(path: str) -> list[tuple[float, int, float]]:
     """The (start, generation, seconds) of every pass a trace file holds."""
     passes = []
     with open(path, encoding="ascii") as trace:
         for line in trace:
-            start, generation, seconds, _ = line.split()
+            start, generation, seconds = line.split()[:3]
+            if generation == "freeze":
+                continue
             passes.append((float(start), int(generation), float(seconds)))
     return passes
