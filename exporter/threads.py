@@ -75,6 +75,12 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+# Young passes every 10,000 allocations instead of 700: a scrape of 20,000 syncs then needs no
+# full pass at all (four before, up to 86 ms each even with the targets frozen); the older
+# generations keep the interpreter's ratios.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
 def freeze_long_lived() -> None:
     """Move every object alive now (the config, the sources, their targets) out of the
     collector's reach, so full passes during scrapes walk only what scrapes made.
@@ -85,8 +91,9 @@ def freeze_long_lived() -> None:
     never be: so a reload first unfreezes everything and collects once (one full pass, the
     price of the reload, not of a scrape), which frees the replaced config's cycles, then
     freezes what is left. Memory a reload frees thus comes back at the reload itself, not
-    at some later pass.
+    at some later pass. The collector's thresholds are set here too (GC_THRESHOLDS).
     """
+    gc.set_threshold(*GC_THRESHOLDS)
     gc.unfreeze()
     gc.collect()
     gc.freeze()
