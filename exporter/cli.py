@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from exporter import __version__, logs
+from exporter import __version__, gctrace, logs
 from exporter.client import tls_context
 from exporter.collection import Collector
 from exporter.config import (
@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"exposing {exposed_families(config)}")
         return 0
     logs.setup(config.log.level, config.log.format)
+    gctrace.install()
     if args.once:
         exposition = asyncio.run(_once(config))
         sys.stdout.write(exposition)
@@ -218,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_DOWN
         return 0
     try:
-        asyncio.run(_run(config, load, serving, args))
+        first = [config]
+        del config
+        asyncio.run(_run(first, load, serving, args))
     except ConfigError as exc:
         print(f"sync-status-exporter: {exc}", file=sys.stderr)
         return 1
@@ -273,9 +276,14 @@ def down_report(exposition: str) -> list[str]:
 
 
 async def _run(
-    config: Config, load: Callable[[], Config], serving: Serving, args: argparse.Namespace
+    first: list[Config], load: Callable[[], Config], serving: Serving, args: argparse.Namespace
 ) -> None:
+    """Serve the config `first` holds, taking it out so that no frame keeps it (all its
+    syncs) alive once a reload has replaced it."""
+    config = first.pop()
     selection = [config.collector.families]
+    address = config.web.listen_address
+    exposed = exposed_families(config)
 
     def applied(fresh: Config) -> None:
         logs.setup(fresh.log.level, fresh.log.format)
@@ -283,16 +291,17 @@ async def _run(
             selection[0] = fresh.collector.families
             exposed = exposed_families(fresh)
             log.info("per-sync families changed", extra={"fields": {"exposed": exposed}})
-        if fresh.web.listen_address != config.web.listen_address:
+        if fresh.web.listen_address != address:
             log.warning(
                 "web.listen_address changed; restart the exporter to apply it",
-                extra={"fields": {"listening": config.web.listen_address}},
+                extra={"fields": {"listening": address}},
             )
 
     exporter = Exporter(Collector(config), load, applied)
+    del config
 
     def started(url: str) -> None:
         listening(url)
-        log.info("per-sync families", extra={"fields": {"exposed": exposed_families(config)}})
+        log.info("per-sync families", extra={"fields": {"exposed": exposed}})
 
-    await serve(exporter, config, started, serving, args)
+    await serve(exporter, address, started, serving, args)

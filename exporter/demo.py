@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             exporter = Exporter(Collector(config), None, demo=True)
-            await serve(exporter, config, started, serving, args)
+            await serve(exporter, config.web.listen_address, started, serving, args)
         finally:
             for sender in hooks:
                 await sender.stop()

@@ -47,7 +47,11 @@ _HEADERS = {
 
 @dataclass(slots=True)
 class Runs:
-    """One sync's run counters, and what the last reading showed."""
+    """One sync's run counters, and what the last reading showed.
+
+    The delivery ids and unpaired runs are made on a sync's first run, not with its counters:
+    an empty deque alone is 760 bytes, 38 MB for 50,000 syncs that never report a run.
+    """
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     last_failed: float | None = None
@@ -55,8 +59,8 @@ class Runs:
     _last_success: float | None = None
     _errored: bool = False
     _job: str | None = None
-    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    _unpaired: deque[tuple[str, str, float]] = field(default_factory=deque)
+    _seen: OrderedDict[str, None] | None = None
+    _unpaired: deque[tuple[str, str, float]] | None = None
 
     @property
     def known(self) -> bool:
@@ -64,26 +68,32 @@ class Runs:
         return self.baseline or any(self.counts.values())
 
     def _count(self, outcome: str, channel: str, at: float) -> None:
-        while self._unpaired and at - self._unpaired[0][2] > PAIRING:
-            self._unpaired.popleft()
-        for entry in self._unpaired:
+        if self._unpaired is None:
+            self._unpaired = deque()
+        unpaired = self._unpaired
+        while unpaired and at - unpaired[0][2] > PAIRING:
+            unpaired.popleft()
+        for entry in unpaired:
             if entry[0] == outcome and entry[1] != channel:
-                self._unpaired.remove(entry)
+                unpaired.remove(entry)
                 return
-        self._unpaired.append((outcome, channel, at))
-        if len(self._unpaired) > MAX_UNPAIRED:
-            self._unpaired.popleft()
+        unpaired.append((outcome, channel, at))
+        if len(unpaired) > MAX_UNPAIRED:
+            unpaired.popleft()
         self.counts[outcome] += 1
         if outcome == "failed":
             self.last_failed = at
 
     def event(self, outcome: str, identity: str, at: float) -> bool:
         """A webhook says a run ended; False when this delivery was already counted."""
-        if identity in self._seen:
+        if self._seen is None:
+            self._seen = OrderedDict()
+        seen = self._seen
+        if identity in seen:
             return False
-        self._seen[identity] = None
-        if len(self._seen) > MAX_IDENTITIES:
-            self._seen.popitem(last=False)
+        seen[identity] = None
+        if len(seen) > MAX_IDENTITIES:
+            seen.popitem(last=False)
         self._count(outcome, "event", at)
         return True
 

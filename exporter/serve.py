@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from exporter import __version__, values
-from exporter.config import DEFAULT_PORT, Config, ConfigError, parse_listen_address
+from exporter.config import DEFAULT_PORT, ConfigError, parse_listen_address
 from exporter.serving import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_HEADER_TIMEOUT,
@@ -138,12 +138,12 @@ def web_security(path: str | None) -> Serving:
 
 async def serve(
     exporter: Exporter,
-    config: Config,
+    listen_address: str,
     on_start: Callable[[str], None],
     serving: Serving,
     args: argparse.Namespace,
 ) -> None:
-    host, port = parse_listen_address(config.web.listen_address)
+    host, port = parse_listen_address(listen_address)
     security, context = serving
     files = raise_open_file_limit()
     if files < args.max_connections + 64:
@@ -166,7 +166,7 @@ async def serve(
     except OSError as exc:
         await runner.cleanup()
         reason = exc.strerror or str(exc)
-        raise ConfigError(f"cannot listen on {config.web.listen_address}: {reason}") from None
+        raise ConfigError(f"cannot listen on {listen_address}: {reason}") from None
     listener.start()
     bound = addresses[0] if addresses else (host, port)
     scheme = "https" if context else "http"

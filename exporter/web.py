@@ -20,7 +20,7 @@ from exporter.serving import add_security_headers, track_requests
 from exporter.snapshot import Snapshot, scrape_timeout
 from exporter.sources import Source
 from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
-from exporter.threads import gc_paused, in_thread
+from exporter.threads import freeze_long_lived, gc_paused, in_thread
 from exporter.webconfig import WebSecurityConfig, basic_auth
 from exporter.webhooks import ROUTE, except_webhooks, receiver
 
@@ -65,6 +65,7 @@ class Exporter:
         self._signalled: set[asyncio.Task[None]] = set()
         collector.metrics.reload_successful.set(1)
         collector.metrics.reload_timestamp.set(time.time())
+        freeze_long_lived()
 
     def _build(self, config: Config) -> list[Source]:
         with gc_paused():
@@ -95,6 +96,7 @@ class Exporter:
                 self.collector.apply(config, built)
             if self._applied is not None:
                 self._applied(config)
+            freeze_long_lived()
         metrics.reload_successful.set(1)
         metrics.reload_timestamp.set(time.time())
         count = sum(len(s.targets) for s in self.collector.sources)
