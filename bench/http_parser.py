@@ -1,6 +1,6 @@
 """Does llhttp framing cost more CPU than the hand-written parser it replaced? Measured.
 
-Loads `exporter/http1.py` as it is on `main` (or another revision: `--baseline`) into a
+Loads `exporter/transport/http1.py` as it is on `main` (or another revision: `--baseline`) into a
 module of its own, starts the simulator in its own process, then fetches and JSON-decodes
 the same Paragon sync URLs with the baseline's client and with today's, alternating the two
 in each round, and prints the client CPU per request (median of the rounds) and the ratio.
@@ -27,21 +27,24 @@ import orjson
 
 from bench.http_transport import USER, _drive, user_token
 from bench.simulator_process import simulator_process
-from exporter import http1
-from exporter.client import USER_AGENT, tls_context
 from exporter.simulator import bulk_id
+from exporter.transport import http1
+from exporter.transport.client import USER_AGENT, tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def baseline_module(revision: str, directory: Path) -> ModuleType:
-    """`exporter/http1.py` at `revision`, imported under a name of its own."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:exporter/http1.py"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
+    """`exporter/transport/http1.py` at `revision` (`exporter/http1.py` before the packages),
+    imported under a name of its own."""
+    for where in ("exporter/transport/http1.py", "exporter/http1.py"):
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:{where}"], cwd=ROOT, capture_output=True, check=False
+        )
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
+    source = shown.stdout
     path = directory / "http1_baseline.py"
     path.write_bytes(source)
     spec = importlib.util.spec_from_file_location("http1_baseline", path)
@@ -80,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as directory:
         clients = {
-            f"{args.baseline}:exporter/http1.py": baseline_module(args.baseline, Path(directory))
+            f"{args.baseline}:exporter/transport/http1.py": baseline_module(
+                args.baseline, Path(directory)
+            )
         }
         clients["this tree"] = http1
         cpu: dict[str, list[float]] = {name: [] for name in clients}

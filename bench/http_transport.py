@@ -2,8 +2,8 @@
 
 Starts the simulator in its own process, then fetches and JSON-decodes the same sync URLs
 with httpx's default transport, httpx on the httpx-aiohttp transport, bare aiohttp and the
-exporter's own client (`exporter/http1.py`), at the same concurrency, and prints the client
-CPU per request (median of several rounds).
+exporter's own client (`exporter/transport/http1.py`), at the same concurrency, and prints the
+client CPU per request (median of several rounds).
 
     python -m bench.http_transport [--requests 2000] [--concurrency 100] [--rounds 5]
 """
@@ -23,8 +23,8 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from bench.simulator_process import simulator_process
-from exporter.client import make_client, tls_context
 from exporter.simulator import bulk_id
+from exporter.transport.client import make_client, tls_context
 
 Fetch = Callable[[str], Awaitable[object]]
 USER = "bulk-user-0001"

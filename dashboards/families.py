@@ -16,8 +16,8 @@ from alerts.rules import Alert, exporter_alerts, sync_alerts
 from alerts.settings import Settings
 from dashboards.generate import DIRECTORY
 from dashboards.promql import metric_names
-from exporter.families import SELF_PREFIX, series_per_sync
-from exporter.metrics import RUN_FAMILIES, SYNC_FAMILIES
+from exporter.exposition.families import SELF_PREFIX, series_per_sync
+from exporter.exposition.metrics import RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
 
 _GO_STRING = re.compile(r'printf "((?:[^"\\]|\\.)*)"')

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from exporter.metrics import EXPORTER_FAMILIES, RUN_FAMILIES, SYNC_FAMILIES
+from exporter.exposition.metrics import EXPORTER_FAMILIES, RUN_FAMILIES, SYNC_FAMILIES
 from exporter.providers import PROVIDER_FAMILIES
 
 # Series Prometheus itself writes for every target (the last two only with

@@ -32,7 +32,7 @@ from yaml.events import Event
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
-from exporter.families import Selection, check_patterns, split_patterns
+from exporter.exposition.families import Selection, check_patterns, split_patterns
 from exporter.providers import PROVIDERS
 from exporter.schema import (
     SUBSTITUTED,
@@ -116,7 +116,8 @@ class CollectorConfig(Model):
     stale_intervals: Annotated[float, Field(gt=0)] = 3.0
     stale_slack: Seconds = 900.0
     # Horizontal sharding, as kube-state-metrics does it: this replica reads only the syncs
-    # whose hash falls in its shard (see exporter/targets.py and the README's Performance section).
+    # whose hash falls in its shard (see exporter/exposition/targets.py and the README's
+    # Performance section).
     total_shards: Annotated[int, Field(ge=1)] = 1
     shard: Annotated[int, Field(ge=0)] = 0
     # Per-sync families to expose (allowlist) or drop (denylist), as kube-state-metrics has.

@@ -12,8 +12,8 @@ import heapq
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from exporter.exposition.targets import Found
 from exporter.schema import check_sync_id
-from exporter.targets import Found
 
 # Lists longer than this are picked from, and in a thread: shorter ones cost little.
 LARGE_LISTING = 10_000

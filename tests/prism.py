@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-from exporter.metrics import ERROR_REASONS
+from exporter.exposition.metrics import ERROR_REASONS
 from tests.exposition import Exposition
 from tests.procs import free_port, run_exporter, running
 from tests.tools import ROOT, require, require_file

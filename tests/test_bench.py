@@ -70,7 +70,7 @@ def test_the_parser_benchmark_compares_main_and_this_tree_in_one_run() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")][1:]
     names = [row.strip("|").split("|")[0].strip() for row in rows]
-    assert names == ["HEAD:exporter/http1.py", "this tree"]
+    assert names == ["HEAD:exporter/transport/http1.py", "this tree"]
     for row in rows:
         cpu, ratio = float(row.split("|")[2]), float(row.split("|")[4])
         assert cpu > 0 and ratio > 0

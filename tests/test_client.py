@@ -11,8 +11,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from exporter.client import get_json, make_client, retry_after_seconds, tls_context
 from exporter.providers.base import UpstreamError
+from exporter.transport.client import get_json, make_client, retry_after_seconds, tls_context
 
 NOW = 1_700_000_000.0
 

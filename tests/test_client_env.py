@@ -12,7 +12,7 @@ from pathlib import Path
 import certifi
 import pytest
 
-from exporter.client import env_proxy, tls_context
+from exporter.transport.client import env_proxy, tls_context
 from tests.procs import Recording, free_port, run_exporter
 
 

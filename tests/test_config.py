@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.collection import Collector
+from exporter.collect.collector import Collector
 from exporter.config import ConfigError, load_config, parse_config
 from tests.keys import signing_key_pem
 from tests.procs import run_exporter

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exporter.config import ConfigError, parse_config, parse_document
-from exporter.webconfig import WebSecurityConfig
+from exporter.web.webconfig import WebSecurityConfig
 
 SECRET = "fuzz-secret-7Qx"
 ENV = {

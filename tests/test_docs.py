@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from exporter import reference
+from exporter.exposition import reference
 from exporter.providers import PROVIDERS
 from exporter.providers.generic import preset_names
 from tests.snippets import readme_scrape_config, scrape_configs
@@ -23,7 +23,9 @@ from tests.tools import ROOT
 )
 def test_metric_tables_are_generated_from_the_code(doc: str, table: str) -> None:
     text = (ROOT / doc).read_text()
-    assert table in text, f"run `python -m exporter.reference` and paste its tables into {doc}"
+    assert table in text, (
+        f"run `python -m exporter.exposition.reference` and paste its tables into {doc}"
+    )
 
 
 def test_the_readme_links_the_reference_pages() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.collect.failures import classify
 from exporter.errors import BadResponse, UpstreamError
-from exporter.failures import classify
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter import metrics
-from exporter.families import Selection
+from exporter.exposition import metrics
+from exporter.exposition.families import Selection
+from exporter.exposition.render import Renderer, render_syncs
+from exporter.exposition.targets import Target
 from exporter.model import State, SyncStatus
-from exporter.render import Renderer, render_syncs
-from exporter.targets import Target
 from tests.conftest import Sim, simulator_process
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, run_exporter, running

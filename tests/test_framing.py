@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from exporter.client import make_client, tls_context
-from exporter.http1 import BodyTooLarge, Client, ProtocolError
+from exporter.transport.client import make_client, tls_context
+from exporter.transport.http1 import BodyTooLarge, Client, ProtocolError
 
 LIMIT = 4096
 KiB = 1024

@@ -19,7 +19,7 @@ from alerts.settings import Settings
 from dashboards.generate import DASHBOARDS, to_dict
 from dashboards.promql import metric_names, substitute
 from exporter.config import ConfigError, parse_config
-from exporter.metrics import SYNC_FAMILIES
+from exporter.exposition.metrics import SYNC_FAMILIES
 from exporter.model import State, SyncStatus, normalise
 from exporter.providers.base import BadResponse
 from exporter.providers.generic import GenericApi, GenericConfig, StatusMap, _origin

@@ -212,7 +212,7 @@ def test_the_cached_origin_split_reads_a_url_as_urlsplit_does(url: str) -> None:
     """The request target and origin a read uses are what urlsplit would have given."""
     from urllib.parse import urlsplit
 
-    from exporter.http1 import _split
+    from exporter.transport.http1 import _split
 
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -25,11 +25,11 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter import metrics
-from exporter.families import Selection
+from exporter.exposition import metrics
+from exporter.exposition.families import Selection
+from exporter.exposition.render import header, render_syncs
 from exporter.providers import PROVIDER_FAMILIES
-from exporter.render import header, render_syncs
-from exporter.web import openmetrics_version
+from exporter.web.app import openmetrics_version
 from tests.conftest import Sim, simulator_process
 from tests.procs import exporter_command, free_port, running
 from tests.test_render import ADAPTERS, NOW, POLICY, ReferenceCollector, results

@@ -23,12 +23,12 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import metrics
+from exporter.exposition import metrics
+from exporter.exposition.render import StalePolicy, render_syncs
+from exporter.exposition.targets import Found, Target, TargetMaker
 from exporter.model import STATES, SyncStatus, normalise
 from exporter.providers import PROVIDERS
 from exporter.providers.base import BadResponse
-from exporter.render import StalePolicy, render_syncs
-from exporter.targets import Found, Target, TargetMaker
 from tests import payloads
 from tests.tools import require
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.collection import Collector
+from exporter.collect.collector import Collector
+from exporter.collect.readpolicy import fresh_for
 from exporter.config import Config, parse_config
-from exporter.readpolicy import fresh_for
 from exporter.simulator.providers import generic as pipelines
 from exporter.simulator.providers import nango
-from exporter.upstream import Budget
+from exporter.sources.upstream import Budget
 from tests.conftest import Sim
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, running

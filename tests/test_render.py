@@ -8,13 +8,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from exporter import metrics
-from exporter.collection import Collector as SyncCollector
+from exporter.collect.collector import Collector as SyncCollector
 from exporter.config import parse_config
+from exporter.exposition import metrics
+from exporter.exposition.render import StalePolicy, format_value, provider_families, render_syncs
+from exporter.exposition.targets import Found, Target, TargetMaker
 from exporter.model import STATES, State, SyncStatus
 from exporter.providers import PROVIDERS
-from exporter.render import StalePolicy, format_value, provider_families, render_syncs
-from exporter.targets import Found, Target, TargetMaker
 
 NOW = 1_700_000_000.5
 POLICY = StalePolicy(default=3600.0, intervals=3.0, slack=900.0)

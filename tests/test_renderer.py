@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from exporter.render import Renderer, render_syncs
-from exporter.snapshot import Snapshot
+from exporter.collect.snapshot import Snapshot
+from exporter.exposition.render import Renderer, render_syncs
 from tests.test_render import ADAPTERS, NOW, POLICY, results
 
 

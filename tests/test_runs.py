@@ -5,8 +5,8 @@ Pure logic on canonical SyncStatus values (the HTTP path is in tests/test_webhoo
 
 from __future__ import annotations
 
+from exporter.collect.runs import PAIRING, Runs
 from exporter.model import State, SyncStatus
-from exporter.runs import PAIRING, Runs
 
 
 def status(state: State, success: float | None = None, job: str = "") -> SyncStatus:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.collection import Collector
+from exporter.collect.collector import Collector
 from exporter.config import Config, ConfigError, parse_config
+from exporter.exposition.targets import Reading
 from exporter.model import State, SyncStatus
-from exporter.targets import Reading
 from tests.procs import run_exporter
 
 

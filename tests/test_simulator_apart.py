@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exporter"
 SIMULATOR = PACKAGE / "simulator"
 # The demo is the one module that runs both, so it alone may import the simulator.
-BRIDGE = PACKAGE / "demo.py"
+BRIDGE = PACKAGE / "cli" / "demo.py"
 
 _LOADED = """
 import runpy, sys
@@ -61,15 +61,15 @@ def _imported(path: Path) -> set[str]:
 @pytest.mark.parametrize("arguments", [("--help",), ("--version",)])
 def test_the_command_line_loads_no_simulator(arguments: tuple[str, ...]) -> None:
     loaded = _loaded_by(*arguments)
-    assert "exporter.cli" in loaded
+    assert "exporter.cli.main" in loaded
     assert not {name for name in loaded if name.startswith("exporter.simulator")}
-    assert "exporter.demo" not in loaded
+    assert "exporter.cli.demo" not in loaded
 
 
 def test_the_demo_does_load_the_simulator() -> None:
     # The other side of the check above: the same probe sees the simulator when it is loaded.
     loaded = _loaded_by("demo", "--help")
-    assert {"exporter.demo", "exporter.simulator"} <= loaded
+    assert {"exporter.cli.demo", "exporter.simulator"} <= loaded
 
 
 def test_only_the_demo_imports_the_simulator() -> None:

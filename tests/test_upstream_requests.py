@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.client import make_client, tls_context
-from exporter.http1 import UnsafeUrl
+from exporter.transport.client import make_client, tls_context
+from exporter.transport.http1 import UnsafeUrl
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, run_exporter, running
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from exporter.webhooks import READ_TIMEOUT
+from exporter.web.webhooks import READ_TIMEOUT
 from tests.exposition import Exposition
 from tests.procs import exporter_command, free_port, running
 from tests.test_hostile_clients import closed_by_peer, sockets_of

@@ -7,7 +7,7 @@ import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.metrics import SYNC_FAMILIES, TARGET_LABELS, Family
+from exporter.exposition.metrics import SYNC_FAMILIES, TARGET_LABELS, Family
 from exporter.providers.base import Adapter
 from exporter.schema import reserve_labels
 

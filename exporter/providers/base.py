@@ -4,7 +4,7 @@ An adapter is a class per provider, instantiated per source: it declares its con
 (validated under the source), the metric families and sync_info labels only it fills, which
 syncs the config names, how to list the provider's syncs, and how to read one sync's status.
 It never opens a connection itself: it is handed an `Http`, the transport written once in
-`exporter.upstream`, so it stays a pure description of one provider's API.
+`exporter.sources.upstream`, so it stays a pure description of one provider's API.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from urllib.parse import quote, urlencode
 
 from exporter.errors import BadResponse as BadResponse
 from exporter.errors import UpstreamError as UpstreamError
-from exporter.metrics import Family
+from exporter.exposition.metrics import Family
+from exporter.exposition.targets import Found, Shard, Target
 from exporter.model import SyncStatus
 from exporter.schema import SourceConfig, labels_from
-from exporter.targets import Found, Shard, Target
 
 MAX_LIST_PAGES = 1000
 # Failures of a bulk listing that say nothing of each sync, which may still be read alone.

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter import values
+from exporter.exposition.targets import Found, Shard, Target
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     Adapter,
@@ -53,7 +54,6 @@ from exporter.schema import (
     secret_from,
     shown,
 )
-from exporter.targets import Found, Shard, Target
 
 # Older documentation used lower-case statuses and called DISABLED "paused".
 _STATES = {

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from exporter import values
-from exporter.metrics import SYNC_HEALTH, Family
+from exporter.exposition.metrics import SYNC_HEALTH, Family
+from exporter.exposition.targets import Found, Target
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     Adapter,
@@ -25,7 +26,6 @@ from exporter.providers.base import (
     require_object,
 )
 from exporter.schema import BearerAuth, SourceConfig, SyncConfig
-from exporter.targets import Found, Target
 
 _FINE = frozenset({"healthy", "ok"})
 

@@ -26,7 +26,8 @@ from typing import Any, Literal
 from pydantic import SecretStr, model_validator
 
 from exporter import values
-from exporter.metrics import Family
+from exporter.exposition.metrics import Family
+from exporter.exposition.targets import Found, Target
 from exporter.model import State, SyncStatus
 from exporter.providers.base import (
     Adapter,
@@ -51,7 +52,6 @@ from exporter.schema import (
     problems_error,
     secret_from,
 )
-from exporter.targets import Found, Target
 
 _STATES = {
     "requested": State.INITIALIZING,

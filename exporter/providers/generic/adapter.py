@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from exporter import jpath
-from exporter.metrics import SYNC_HEALTH
+from exporter.exposition.metrics import SYNC_HEALTH
+from exporter.exposition.targets import Found, Shard, Target
 from exporter.model import SyncStatus
 from exporter.providers.base import (
     MAX_LIST_PAGES,
@@ -25,12 +26,11 @@ from exporter.providers.base import (
 from exporter.providers.detailpages import PagedDetail
 from exporter.providers.generic.config import GenericConfig
 from exporter.providers.generic.mapping import StatusMap, plain_field
+from exporter.providers.generic.successes import Successes
 from exporter.providers.lastsuccess import LastSuccessReader
 from exporter.providers.oauth import Tokens
 from exporter.schema import compile_path
 from exporter.selection import LARGE_LISTING, Capped, first_by_id
-from exporter.successes import Successes
-from exporter.targets import Found, Shard, Target
 from exporter.threads import in_thread
 
 # A list fetched for a scrape answers the reads of that scrape's leftovers for this long.

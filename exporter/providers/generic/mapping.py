@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter import jpath
-from exporter.metrics import SYNC_HEALTH
+from exporter.exposition.metrics import SYNC_HEALTH
 from exporter.model import State, SyncStatus
 from exporter.providers.base import BadResponse
 from exporter.providers.generic.config import DurationField, GenericApi, TimeField

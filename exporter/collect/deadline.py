@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.families import Selection
+from exporter.collect.snapshot import Snapshot
+from exporter.exposition.families import Selection
+from exporter.exposition.render import Renderer, StalePolicy
+from exporter.exposition.targets import Target
 from exporter.providers.base import Adapter
-from exporter.render import Renderer, StalePolicy
-from exporter.snapshot import Snapshot
-from exporter.targets import Target
 
 # A scrape shares a running collection only if that collection was given at least this
 # share of the scrape's own budget: a client asking for a 1 s timeout must not cut short

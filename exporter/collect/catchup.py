@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from exporter.collect.runs import RunBook
+from exporter.exposition.selfmetrics import SelfMetrics
+from exporter.exposition.targets import Failure, Reading, Target
 from exporter.model import normalise
 from exporter.providers.base import UpstreamError
-from exporter.runs import RunBook
-from exporter.selfmetrics import SelfMetrics
-from exporter.sources import Source
-from exporter.targets import Failure, Reading, Target
+from exporter.sources.source import Source
 
 # How long a background catch-up read may wait for the request budget.
 CATCH_UP_WAIT = 60.0

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.metrics import SYNC_FAMILIES, SYNC_INFO, Family
+from exporter.exposition.metrics import SYNC_FAMILIES, SYNC_INFO, Family
 from exporter.model import CORE_INFO_LABELS, SyncStatus
 
 

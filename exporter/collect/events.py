@@ -15,12 +15,12 @@ import orjson
 from jmespath.exceptions import JMESPathError
 
 from exporter import jpath
-from exporter.runs import OUTCOMES, RunBook
+from exporter.collect.runs import OUTCOMES, RunBook
+from exporter.exposition.selfmetrics import SelfMetrics
+from exporter.exposition.targets import Target
 from exporter.schema import compile_path
-from exporter.selfmetrics import SelfMetrics
-from exporter.sources import Source
-from exporter.targets import Target
-from exporter.webhooks import Deliver, Delivery
+from exporter.sources.source import Source
+from exporter.web.webhooks import Deliver, Delivery
 
 Index = dict[tuple[str | None, ...], list[Target]]
 _SEARCH_ERRORS = (JMESPathError, TypeError, ValueError, ArithmeticError, RecursionError)
@@ -114,7 +114,7 @@ def run_of(source: Source, body: Any, digest: str) -> tuple[str, str] | None:
 
 
 def deliverer(metrics: SelfMetrics, runs: RunBook, now: Callable[[], float] = time.time) -> Deliver:
-    """What `exporter.webhooks.receiver` calls with each accepted delivery."""
+    """What `exporter.web.webhooks.receiver` calls with each accepted delivery."""
     matcher = Matcher()
 
     async def deliver(delivery: Delivery) -> None:

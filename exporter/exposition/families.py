@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.metrics import SYNC_RUNS, SYNC_STATE, Family
+from exporter.exposition.metrics import SYNC_RUNS, SYNC_STATE, Family
 from exporter.model import STATES
 from exporter.schema import shown
 

@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.render import StalePolicy
+from exporter.exposition.render import StalePolicy
+from exporter.exposition.targets import Reading, Target
 from exporter.schema import SourceConfig
-from exporter.targets import Reading, Target
-from exporter.upstream import Budget
+from exporter.sources.upstream import Budget
 
 # How much younger than min_interval a reading may be and still be read again: a tenth of
 # it, at most a second. Readings are timed from their collection's start, so this only has
@@ -35,7 +35,7 @@ class ReadPolicy:
     """One source's read policy: how long a reading stays fresh, and its request budget.
 
     The budget is the same bucket the source's upstream spends from; a reload that rebuilds
-    the source hands the new policy the old bucket (`exporter.sources.Budgets`).
+    the source hands the new policy the old bucket (`exporter.sources.source.Budgets`).
     """
 
     fresh_for: float

@@ -1,10 +1,11 @@
 """The metric reference of docs/metrics.md and docs/providers/<name>.md, generated from the core
 families and each adapter's own declarations, one table per provider as kube-state-metrics keeps
-one per resource (a test keeps the docs equal to it: `python -m exporter.reference` prints it)."""
+one per resource (a test keeps the docs equal to it: `python -m exporter.exposition.reference`
+prints it)."""
 
 from __future__ import annotations
 
-from exporter.metrics import (
+from exporter.exposition.metrics import (
     EXPORTER_FAMILIES,
     RUN_FAMILIES,
     SYNC_FAMILIES,

@@ -1,6 +1,6 @@
 """What the serving commands share (serve and the demo): their common flags and the serve loop.
 
-Kept apart from `exporter.cli` so the demo, which alone reaches the simulator, can serve the
+Kept apart from `exporter.cli.main` so the demo, which alone reaches the simulator, can serve the
 same way without the command line importing the simulator.
 """
 
@@ -18,7 +18,8 @@ from aiohttp import web
 
 from exporter import __version__, values
 from exporter.config import DEFAULT_PORT, ConfigError, parse_listen_address
-from exporter.serving import (
+from exporter.web.app import Exporter, make_app
+from exporter.web.serving import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_HEADER_TIMEOUT,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -26,8 +27,7 @@ from exporter.serving import (
     raise_open_file_limit,
     secured,
 )
-from exporter.web import Exporter, make_app
-from exporter.webconfig import WebSecurityConfig, load_web_config, ssl_context
+from exporter.web.webconfig import WebSecurityConfig, load_web_config, ssl_context
 
 log = logging.getLogger("exporter")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from exporter.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
-from exporter.http1 import Client, StaleConnection
+from exporter.exposition.selfmetrics import SelfMetrics
 from exporter.providers.base import UpstreamError
-from exporter.selfmetrics import SelfMetrics
+from exporter.transport.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
+from exporter.transport.http1 import Client, StaleConnection
 
-log = logging.getLogger("exporter.upstream")
+log = logging.getLogger("exporter.sources.upstream")
 
 
 class Budget:

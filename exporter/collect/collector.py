@@ -16,26 +16,26 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from exporter.catchup import CatchUp
-from exporter.client import make_client, tls_context
+from exporter.collect.catchup import CatchUp
+from exporter.collect.deadline import FinishCost, Running, joinable
+from exporter.collect.failures import FailureReport, classify
+from exporter.collect.inflight import Reads, SharedFailure
+from exporter.collect.probing import ProbeRenderer, probe_families
+from exporter.collect.readpolicy import read_first
+from exporter.collect.runs import RunBook
+from exporter.collect.snapshot import Snapshot
 from exporter.config import Config
-from exporter.deadline import FinishCost, Running, joinable
-from exporter.failures import FailureReport, classify
-from exporter.http1 import Client
-from exporter.inflight import Reads, SharedFailure
+from exporter.exposition.render import Renderer, StalePolicy
+from exporter.exposition.selfmetrics import SelfMetrics
+from exporter.exposition.targets import Failure, Reading, Target
 from exporter.model import SyncStatus, normalise
-from exporter.probing import ProbeRenderer, probe_families
-from exporter.readpolicy import read_first
-from exporter.render import Renderer, StalePolicy
-from exporter.runs import RunBook
-from exporter.selfmetrics import SelfMetrics
-from exporter.snapshot import Snapshot
-from exporter.sourcemetrics import SourcesCollector
-from exporter.sources import Budgets, Source, build_source, carry_over
-from exporter.targets import Failure, Reading, Target
-from exporter.upstream import SourceHttp
+from exporter.sources.source import Budgets, Source, build_source, carry_over
+from exporter.sources.sourcemetrics import SourcesCollector
+from exporter.sources.upstream import SourceHttp
+from exporter.transport.client import make_client, tls_context
+from exporter.transport.http1 import Client
 
-log = logging.getLogger("exporter.collection")
+log = logging.getLogger("exporter.collect.collector")
 
 
 @dataclass(slots=True)

@@ -18,10 +18,10 @@ from collections import Counter
 from typing import Any
 
 from exporter import __version__
-from exporter.collection import Collector
+from exporter.collect.collector import Collector
+from exporter.exposition.render import StalePolicy
+from exporter.exposition.targets import Target
 from exporter.model import STATES
-from exporter.render import StalePolicy
-from exporter.targets import Target
 
 # Shown in place of a canonical state when the sync could not be read.
 DOWN = "down"

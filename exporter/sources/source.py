@@ -7,16 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.collect.readpolicy import ReadPolicy
 from exporter.config import CollectorConfig
-from exporter.discovery import Discovery
-from exporter.http1 import Client
+from exporter.exposition.selfmetrics import SelfMetrics
+from exporter.exposition.targets import Shard, Target, TargetMaker
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Adapter
-from exporter.readpolicy import ReadPolicy
 from exporter.schema import SourceConfig
-from exporter.selfmetrics import SelfMetrics
-from exporter.targets import Shard, Target, TargetMaker
-from exporter.upstream import Budget, RetryPolicy, Upstream
+from exporter.sources.discovery import Discovery
+from exporter.sources.upstream import Budget, RetryPolicy, Upstream
+from exporter.transport.http1 import Client
 
 
 @dataclass(frozen=True, slots=True)

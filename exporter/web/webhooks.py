@@ -27,10 +27,10 @@ from exporter.schema import WebhookConfig, WebhookSignature, compile_path
 from exporter.threads import in_thread
 
 if TYPE_CHECKING:
-    from exporter.selfmetrics import SelfMetrics
-    from exporter.sources import Source
+    from exporter.exposition.selfmetrics import SelfMetrics
+    from exporter.sources.source import Source
 
-log = logging.getLogger("exporter.webhooks")
+log = logging.getLogger("exporter.web.webhooks")
 
 OTHER = "other"
 # Bodies above this are parsed in a worker thread, off the event loop that serves scrapes.

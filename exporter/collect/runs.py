@@ -12,10 +12,10 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.families import Selection
-from exporter.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS, Family
+from exporter.exposition.families import Selection
+from exporter.exposition.metrics import SYNC_LAST_RUN_FAILED, SYNC_RUNS, Family
+from exporter.exposition.render import format_value, header
 from exporter.model import State, SyncStatus
-from exporter.render import format_value, header
 
 OUTCOMES = ("succeeded", "failed")
 # How long an outcome reported by one channel waits to be paired with the other's report.

@@ -17,14 +17,14 @@ import math
 import time
 from typing import Any
 
+from exporter.exposition.selfmetrics import SelfMetrics
+from exporter.exposition.targets import Found, Shard, Target, TargetMaker
 from exporter.providers.base import Adapter, UpstreamError
 from exporter.schema import check_sync_id
 from exporter.selection import Capped
-from exporter.selfmetrics import SelfMetrics
-from exporter.targets import Found, Shard, Target, TargetMaker
-from exporter.upstream import Upstream
+from exporter.sources.upstream import Upstream
 
-log = logging.getLogger("exporter.discovery")
+log = logging.getLogger("exporter.sources.discovery")
 
 # One listing (every page, every user) gets this long; each request at most request_timeout.
 LISTING_TIMEOUT = 60.0

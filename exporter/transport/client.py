@@ -17,9 +17,9 @@ import orjson
 
 from exporter import __version__
 from exporter.errors import ConfigError, UpstreamError
-from exporter.http1 import BodyTooLarge, Client, ProtocolError, StaleConnection, UnsafeUrl
-from exporter.jsonbody import without_bad_items
 from exporter.threads import in_thread
+from exporter.transport.http1 import BodyTooLarge, Client, ProtocolError, StaleConnection, UnsafeUrl
+from exporter.transport.jsonbody import without_bad_items
 
 USER_AGENT = f"sync-status-exporter/{__version__}"
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import metrics
-from exporter.families import EVERY_FAMILY, Selection
+from exporter.exposition import metrics
+from exporter.exposition.families import EVERY_FAMILY, Selection
+from exporter.exposition.targets import Target, escape_label_value
 from exporter.model import STATES, SyncStatus
 from exporter.providers import PROVIDER_FAMILIES
 from exporter.providers.base import Adapter
-from exporter.targets import Target, escape_label_value
 
 # About 31 years: longer than any sync's schedule, short of overflowing to +Inf.
 MAX_BUDGET = 1e9

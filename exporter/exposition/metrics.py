@@ -264,7 +264,7 @@ ERROR_REASONS: tuple[str, ...] = (
     "bad_response",
 )
 
-# Families about a sync's runs, kept by exporter/runs.py beside the readings.
+# Families about a sync's runs, kept by exporter/collect/runs.py beside the readings.
 SYNC_RUNS = Family(
     "sync_runs_total",
     "Runs of the sync seen to end since the exporter started, by outcome (succeeded, failed), "

@@ -10,8 +10,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.metrics import exporter_family
-from exporter.sources import Source
+from exporter.exposition.metrics import exporter_family
+from exporter.sources.source import Source
 
 
 class SourcesCollector(Collector):

@@ -11,18 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from exporter import __version__, gctrace, logs
-from exporter.client import tls_context
-from exporter.collection import Collector
-from exporter.config import (
-    Config,
-    ConfigError,
-    Overrides,
-    load_config,
-)
-from exporter.metrics import RUN_FAMILIES, SYNC_FAMILIES
-from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
-from exporter.render import provider_families
-from exporter.serve import (
+from exporter.cli.serve import (
     Serving,
     add_common_flags,
     duration_arg,
@@ -31,7 +20,18 @@ from exporter.serve import (
     serve,
     web_security,
 )
-from exporter.web import Exporter
+from exporter.collect.collector import Collector
+from exporter.config import (
+    Config,
+    ConfigError,
+    Overrides,
+    load_config,
+)
+from exporter.exposition.metrics import RUN_FAMILIES, SYNC_FAMILIES
+from exporter.exposition.render import provider_families
+from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
+from exporter.transport.client import tls_context
+from exporter.web.app import Exporter
 
 log = logging.getLogger("exporter")
 
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
         # Imported here: only the demo reaches the simulator, which serving never needs.
-        from exporter.demo import main as demo
+        from exporter.cli.demo import main as demo
 
         return demo(arguments[1:])
     parser = _parser()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.families import Selection
-from exporter.metrics import Family
+from exporter.exposition.families import Selection
+from exporter.exposition.metrics import Family
+from exporter.exposition.render import Renderer, StalePolicy, format_value, header
+from exporter.exposition.targets import Target
 from exporter.model import SyncStatus
-from exporter.render import Renderer, StalePolicy, format_value, header
-from exporter.targets import Target
 
 
 class ProbeRenderer(Renderer):

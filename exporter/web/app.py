@@ -13,18 +13,18 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from exporter.collection import Collector
+from exporter.collect.collector import Collector
+from exporter.collect.events import deliverer
+from exporter.collect.snapshot import Snapshot, scrape_timeout
 from exporter.config import Config, ConfigError
-from exporter.events import deliverer
-from exporter.serving import add_security_headers, track_requests
-from exporter.snapshot import Snapshot, scrape_timeout
-from exporter.sources import Source
-from exporter.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
+from exporter.sources.source import Source
 from exporter.threads import freeze_long_lived, gc_paused, in_thread
-from exporter.webconfig import WebSecurityConfig, basic_auth
-from exporter.webhooks import ROUTE, except_webhooks, receiver
+from exporter.web.serving import add_security_headers, track_requests
+from exporter.web.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
+from exporter.web.webconfig import WebSecurityConfig, basic_auth
+from exporter.web.webhooks import ROUTE, except_webhooks, receiver
 
-log = logging.getLogger("exporter.web")
+log = logging.getLogger("exporter.web.app")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version={}; charset=utf-8"

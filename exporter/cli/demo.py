@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from exporter import logs
-from exporter.collection import Collector
+from exporter.cli.serve import add_common_flags, listening, serve, web_security
+from exporter.collect.collector import Collector
 from exporter.config import DEFAULT_PORT, Config, ConfigError
-from exporter.serve import add_common_flags, listening, serve, web_security
 from exporter.simulator import Sender, Simulator, World, demo_config
 from exporter.simulator.cli import parse_period
 from exporter.simulator.webhooks import hook_all
-from exporter.web import Exporter
+from exporter.web.app import Exporter
 
 log = logging.getLogger("exporter")
 

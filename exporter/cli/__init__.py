@@ -1,0 +1,1 @@
+"""The command line: arguments, serving, --once and the demo."""

@@ -1,0 +1,1 @@
+"""One collection: scrape and probe, their deadline, read policy, runs and events."""

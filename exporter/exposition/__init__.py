@@ -1,0 +1,1 @@
+"""Metric families, per-sync targets, the renderer and the exporter's self-metrics."""

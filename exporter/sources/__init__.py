@@ -1,0 +1,1 @@
+"""A configured source: its upstream and budget, discovery, its self-metrics."""

@@ -1,0 +1,1 @@
+"""The HTTP client the adapters read providers through, and its JSON decoding."""

@@ -1,0 +1,1 @@
+"""What the exporter serves over HTTP: the app, the status page, the web config, webhooks."""
