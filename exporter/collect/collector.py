@@ -35,7 +35,7 @@ from exporter.sources.upstream import SourceHttp
 from exporter.transport.client import make_client, tls_context
 from exporter.transport.http1 import Client
 
-log = logging.getLogger("exporter.collect.collector")
+log = logging.getLogger("exporter.collection")
 
 
 @dataclass(slots=True)

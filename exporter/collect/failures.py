@@ -8,7 +8,7 @@ from typing import Literal
 from exporter.errors import BadResponse, UpstreamError
 
 # The collection's logger: the lines are the collection's, wherever the code lives.
-log = logging.getLogger("exporter.collect.collector")
+log = logging.getLogger("exporter.collection")
 
 
 Kind = Literal["errors", "skipped", "deferred", "not_started"]

@@ -24,7 +24,7 @@ from exporter.schema import check_sync_id
 from exporter.selection import Capped
 from exporter.sources.upstream import Upstream
 
-log = logging.getLogger("exporter.sources.discovery")
+log = logging.getLogger("exporter.discovery")
 
 # One listing (every page, every user) gets this long; each request at most request_timeout.
 LISTING_TIMEOUT = 60.0

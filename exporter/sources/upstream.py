@@ -20,7 +20,7 @@ from exporter.providers.base import UpstreamError
 from exporter.transport.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
 from exporter.transport.http1 import Client, StaleConnection
 
-log = logging.getLogger("exporter.sources.upstream")
+log = logging.getLogger("exporter.upstream")
 
 
 class Budget:

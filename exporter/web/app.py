@@ -24,7 +24,7 @@ from exporter.web.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.web.webconfig import WebSecurityConfig, basic_auth
 from exporter.web.webhooks import ROUTE, except_webhooks, receiver
 
-log = logging.getLogger("exporter.web.app")
+log = logging.getLogger("exporter.web")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version={}; charset=utf-8"

@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 
 from exporter.logs import Throttled
 
-log = logging.getLogger("exporter.web.app")
+log = logging.getLogger("exporter.web")
 
 DEFAULT_MAX_CONNECTIONS = 512
 DEFAULT_READ_HEADER_TIMEOUT = 10.0

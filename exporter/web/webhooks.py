@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from exporter.exposition.selfmetrics import SelfMetrics
     from exporter.sources.source import Source
 
-log = logging.getLogger("exporter.web.webhooks")
+log = logging.getLogger("exporter.webhooks")
 
 OTHER = "other"
 # Bodies above this are parsed in a worker thread, off the event loop that serves scrapes.
