@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.exposition import metrics
+from exporter.exposition.deflate import gunzip, gzip_join
 from exporter.exposition.families import Selection
 from exporter.exposition.render import Renderer, render_syncs
 from exporter.exposition.targets import Target
@@ -248,7 +249,7 @@ def test_dropped_families_are_never_built() -> None:
     status = SyncStatus(state=State.ERRORED, provider_status="x", error_reason="boom")
     renderer = Renderer(POLICY, ADAPTERS, Selection(allow=("sync_up", "sync_progress_ratio")))
     renderer.add(target, status, NOW)
-    body = b"".join(renderer.chunks()).decode()
+    body = gunzip(gzip_join(renderer.pieces())).decode()
     assert families_in(body) == {"sync_up", "sync_progress_ratio"}
     assert 'sync_up{source="s",sync_id="a"} 1.0' in body
 

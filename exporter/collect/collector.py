@@ -25,6 +25,7 @@ from exporter.collect.readpolicy import read_first
 from exporter.collect.runs import RunBook
 from exporter.collect.snapshot import Snapshot
 from exporter.config import Config
+from exporter.exposition.deflate import Deflated, deflated
 from exporter.exposition.render import Renderer, StalePolicy
 from exporter.exposition.selfmetrics import SelfMetrics
 from exporter.exposition.targets import Failure, Reading, Target
@@ -202,19 +203,20 @@ class Collector:
         self._end_reads(work, targets, "collection deadline")
         duration = time.perf_counter() - started
         self.metrics.collection_duration.set(duration)
-        chunks = renderer.chunks()
+        pieces = renderer.pieces()
         self.metrics.render_duration.set(renderer.seconds)
         selection = self.config.collector.families
         labelled = [(t.source, t.sync_id, t.labels) for _, t in targets]
-        chunks.append(self.runs.render(labelled, selection))
-        chunks.append(self.metrics.render())
+        pieces.append(deflated(self.runs.render(labelled, selection)))
+        pieces.append(deflated(self.metrics.render()))
         render_self, render_runs = self.metrics.render, self.runs.render
 
-        def in_openmetrics() -> list[bytes | bytearray]:
-            runs = render_runs(labelled, selection, openmetrics=True)
-            return [*renderer.chunks(openmetrics=True), runs, render_self(openmetrics=True)]
+        def in_openmetrics() -> list[Deflated]:
+            runs = deflated(render_runs(labelled, selection, openmetrics=True))
+            own = deflated(render_self(openmetrics=True))
+            return [*renderer.pieces(openmetrics=True), runs, own]
 
-        snapshot = Snapshot(chunks, time.time(), duration, in_openmetrics)
+        snapshot = Snapshot(pieces, time.time(), duration, in_openmetrics)
         # Compressed ahead in the format of the scrape that started the collection.
         if openmetrics:
             snapshot.openmetrics(gzipped=True)
@@ -311,16 +313,17 @@ class Collector:
             except TimeoutError:
                 pass
         self._end_reads(work, [(s, target) for s in sources for target in listed], "probe deadline")
-        chunks = renderer.chunks()
+        pieces = renderer.pieces()
         read = [renderer.outcomes.get(target.sync_id, False) for target in listed]
         success = bool(read) and all(read)
         duration = time.perf_counter() - started
-        chunks.append(probe_families(success, duration))
+        pieces.append(deflated(probe_families(success, duration)))
 
-        def openmetrics() -> list[bytes | bytearray]:
-            return [*renderer.chunks(openmetrics=True), probe_families(success, duration, True)]
+        def openmetrics() -> list[Deflated]:
+            own = deflated(probe_families(success, duration, True))
+            return [*renderer.pieces(openmetrics=True), own]
 
-        return Snapshot(chunks, time.time(), duration, openmetrics)
+        return Snapshot(pieces, time.time(), duration, openmetrics)
 
     async def _read_source(
         self, source: Source, listed: list[Target], offset: int, work: _Work

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.collect.snapshot import Snapshot
+from exporter.exposition.deflate import gzip_join
 from exporter.exposition.families import Selection
 from exporter.exposition.render import Renderer, StalePolicy
 from exporter.exposition.targets import Target
@@ -80,8 +80,5 @@ class FinishCost:
         renderer = Renderer(StalePolicy(1.0, 1.0, 0.0), adapters, families)
         for target in sample:
             renderer.add(target, None, 0.0)
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        for chunk in renderer.chunks():
-            compressor.compress(chunk)
-        compressor.flush()
+        gzip_join(renderer.pieces())
         self.per_sync = FINISH_MARKUP * (time.perf_counter() - started) / len(sample)

@@ -3,56 +3,50 @@ needs of a collection, apart from how it is made."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.config import CollectorConfig
+from exporter.exposition.deflate import Deflated, deflated, gunzip, gzip_join
+
+OPENMETRICS_EOF = deflated(b"# EOF\n")
 
 
 @dataclass(slots=True)
 class Snapshot:
     """A finished collection and its exposition, shared by every scrape that waited for it.
 
-    The exposition is kept in per-family pieces: Prometheus asks for gzip, which is
-    compressed from the pieces, so the whole uncompressed body is only joined for clients
-    that want it (curl, --once).
+    The exposition is kept only compressed, in per-family pieces (exporter/exposition/
+    deflate.py): Prometheus asks for gzip, which is joined from them once, and the rare
+    client without gzip (curl, --once) gets it decompressed on each request.
     """
 
-    chunks: list[bytes | bytearray]
+    pieces: list[Deflated]
     finished: float
     duration: float
-    openmetrics_chunks: Callable[[], list[bytes | bytearray]] | None = field(
-        default=None, repr=False
-    )
-    _body: bytes | None = field(default=None, repr=False)
+    openmetrics_pieces: Callable[[], list[Deflated]] | None = field(default=None, repr=False)
     _gzipped: bytes | None = field(default=None, repr=False)
-    _openmetrics: tuple[bytes, bytes] | None = field(default=None, repr=False)
+    _openmetrics: bytes | None = field(default=None, repr=False)
 
     @property
     def body(self) -> bytes:
-        """The uncompressed exposition, joined once for all scrapes that ask for it."""
-        if self._body is None:
-            self._body = b"".join(self.chunks)
-        return self._body
+        """The uncompressed exposition."""
+        return gunzip(self.gzipped())
 
     def gzipped(self) -> bytes:
-        """The body gzip-compressed, computed once for all scrapes that ask for it."""
+        """The body gzip-compressed, joined once for all scrapes that ask for it."""
         if self._gzipped is None:
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-            self._gzipped = b"".join([*map(compressor.compress, self.chunks), compressor.flush()])
+            self._gzipped = gzip_join(self.pieces)
         return self._gzipped
 
     def openmetrics(self, gzipped: bool) -> bytes:
-        """The same collection in OpenMetrics, written on first demand and kept for later
+        """The same collection in OpenMetrics, joined on first demand and kept for later
         scrapes (the per-sync samples are shared with the text format; the self-metrics are
         rendered when first asked for)."""
         if self._openmetrics is None:
-            chunks = self.openmetrics_chunks() if self.openmetrics_chunks else [b"# EOF\n"]
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-            packed = b"".join([*map(compressor.compress, chunks), compressor.flush()])
-            self._openmetrics = (b"".join(chunks), packed)
-        return self._openmetrics[1 if gzipped else 0]
+            pieces = self.openmetrics_pieces() if self.openmetrics_pieces else [OPENMETRICS_EOF]
+            self._openmetrics = gzip_join(pieces)
+        return self._openmetrics if gzipped else gunzip(self._openmetrics)
 
 
 def scrape_timeout(header: str | None, settings: CollectorConfig) -> float:

@@ -3,9 +3,9 @@
 prometheus_client's generate_latest costs about 9 µs a sample here; with label strings
 pre-encoded per target this writer produces the same bytes (tests/test_render.py checks
 byte for byte against prometheus_client) at a fraction of the cost. Syncs are written in
-batches as their statuses arrive, into one buffer per family, so rendering overlaps the wait
-for providers and the exposition never exists as a list of small strings
-(docs/performance.md).
+batches as their statuses arrive, into one compressed stream per family
+(exporter/exposition/deflate.py), so rendering overlaps the wait for providers and the
+exposition is never held uncompressed (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client.utils import floatToGoString
 
 from exporter.exposition import metrics
+from exporter.exposition.deflate import Deflated, Deflater, deflated, gunzip, gzip_join
 from exporter.exposition.families import EVERY_FAMILY, Selection
 from exporter.exposition.targets import Target, escape_label_value
 from exporter.model import STATES, SyncStatus
@@ -71,6 +72,18 @@ def header(family: metrics.Family, openmetrics: bool = False) -> bytes:
     return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n{unit}".encode()
 
 
+_HEADER_PIECES: dict[bytes, Deflated] = {}
+
+
+def _header_piece(family: metrics.Family, openmetrics: bool) -> Deflated:
+    """A family's metadata, compressed once for the exporter's life (families are fixed)."""
+    text = header(family, openmetrics)
+    piece = _HEADER_PIECES.get(text)
+    if piece is None:
+        piece = _HEADER_PIECES[text] = deflated(text)
+    return piece
+
+
 _CORE = len(metrics.SYNC_FAMILIES)
 _POSITION = {family.name: index for index, family in enumerate(metrics.SYNC_FAMILIES)}
 _UP = _POSITION[metrics.SYNC_UP.name]
@@ -112,7 +125,6 @@ class Renderer:
         "_buffers",
         "_every",
         "_families",
-        "_headers",
         "_keep",
         "_pending",
         "_stale",
@@ -133,8 +145,7 @@ class Renderer:
         every = (*metrics.SYNC_FAMILIES, *self._families)
         self._every = every
         self._keep = [selection.keeps(family.name) for family in every]
-        self._headers = [header(family) for family in every]
-        self._buffers = [bytearray() for _ in every]
+        self._buffers = [Deflater() for _ in every]
         self._pending: list[tuple[Target, SyncStatus | None, float, float]] = []
         self.seconds = 0.0
 
@@ -150,19 +161,18 @@ class Renderer:
         if len(self._pending) >= self.BATCH:
             self._flush()
 
-    def chunks(self, openmetrics: bool = False) -> list[bytes | bytearray]:
-        """The exposition of every selected family in order, as pieces to join or compress.
+    def pieces(self, openmetrics: bool = False) -> list[Deflated]:
+        """The exposition of every selected family in order, compressed, to join into gzip.
 
         OpenMetrics differs from the text format only in the families' metadata here: every
         per-sync family is a gauge, whose sample lines the two formats write alike.
         """
         self._flush()
-        headers = [header(f, True) for f in self._every] if openmetrics else self._headers
-        pieces: list[bytes | bytearray] = []
-        for head, buffer, keep in zip(headers, self._buffers, self._keep, strict=True):
+        pieces: list[Deflated] = []
+        for family, buffer, keep in zip(self._every, self._buffers, self._keep, strict=True):
             if keep:
-                pieces.append(head)
-                pieces.append(buffer)
+                pieces.append(_header_piece(family, openmetrics))
+                pieces.append(buffer.finish())
         return pieces
 
     def _flush(self) -> None:
@@ -313,4 +323,4 @@ def render_syncs(
     renderer = Renderer(stale, adapters, selection)
     for target, status in results:
         renderer.add(target, status, now)
-    return b"".join(renderer.chunks(openmetrics)).decode("utf-8")
+    return gunzip(gzip_join(renderer.pieces(openmetrics))).decode("utf-8")
