@@ -284,10 +284,10 @@ def _provider_family(
     append = out.append
     if family.states:
         (label,) = family.labels
-        lines = [
-            (state, f',{label}="{text}"}} 1.0\n', f',{label}="{text}"}} 0.0\n')
-            for state, text in ((state, escape_label_value(state)) for state in family.states)
-        ]
+        lines = []
+        for state in family.states:
+            text = escape_label_value(state)
+            lines.append((state, f',{label}="{text}"}} 1.0\n', f',{label}="{text}"}} 0.0\n'))
         for target, status, _ in read:
             seen = status.sets.get(key)
             if seen is None:
