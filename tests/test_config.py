@@ -9,6 +9,8 @@ import pytest
 
 from exporter.collect.collector import Collector
 from exporter.config import ConfigError, load_config, parse_config
+from exporter.exposition.metrics import RUN_FAMILIES, SYNC_FAMILIES
+from exporter.providers import PROVIDER_FAMILIES, PROVIDERS
 from tests.keys import signing_key_pem
 from tests.procs import run_exporter
 
@@ -199,6 +201,28 @@ def test_bad_config_is_refused_with_file_and_field(case: str, tmp_path: Path) ->
         assert f"{path}: {expected}" in result.stderr
         assert "Traceback" not in result.stderr
         assert result.stdout == ""
+
+
+# Labels a family writes after a sync's label set: a user label of the same name would
+# write one name twice in a sample line, which Prometheus refuses.
+FAMILY_LABELS = sorted(
+    {label for f in (*SYNC_FAMILIES, *RUN_FAMILIES, *PROVIDER_FAMILIES) for label in f.labels}
+    | {label for adapter in PROVIDERS.values() for label in adapter.info_labels}
+)
+
+
+@pytest.mark.parametrize("name", FAMILY_LABELS)
+def test_no_user_label_can_take_a_familys_own_label_name(name: str) -> None:
+    assert {"state", "status", "reason", "outcome", "name", "job_id"} <= set(FAMILY_LABELS)
+    source = "{name: a, provider: sequin, auth: {token: t}"
+    for place, text in (
+        ("labels", f"sources: [{source}, labels: {{{name}: x}}, syncs: [x]}}]"),
+        ("syncs[0].labels", f"sources: [{source}, syncs: [{{id: x, labels: {{{name}: x}}}}]}}]"),
+        ("label_from", f"sources: [{source}, label_from: {{{name}: a.b}}, syncs: [x]}}]"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            parse_config(text, "c.yml")
+        assert f"sources[0].{place}: label name {name!r} is reserved" in str(refused.value)
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:

@@ -73,8 +73,9 @@ def test_openmetrics_is_prometheus_clients_bytes(selection: Selection) -> None:
         def collect(self) -> Iterator[Metric]:
             return (f for f in super().collect() if selection.keeps(f.name))
 
-    registry.register(Kept(pairs))
-    expected = generate_openmetrics(registry).decode()  # type: ignore[no-untyped-call]
+    reference = Kept(pairs)
+    registry.register(reference)
+    expected = reference.in_order(generate_openmetrics(registry).decode())  # type: ignore[no-untyped-call]
     ours = render_syncs(pairs, NOW, POLICY, ADAPTERS, selection, openmetrics=True)
     assert ours + "# EOF\n" == expected
     assert "# UNIT sync_last_synced_timestamp_seconds seconds\n" in ours

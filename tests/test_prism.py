@@ -71,9 +71,8 @@ def test_exporter_reads_prisms_documented_example(prism: str, tmp_path: Path) ->
     assert len(up) == 2 and all(line.endswith(" 1.0") for line in up), up
     # The spec's example is status "requested", progress 85, one issue, one attempt.
     labels = f'provider="terminal",source="prism-terminal",sync_id="{SYNC}"'
-    head = 'provider="terminal",source="prism-terminal"'
-    assert f'sync_state{{{head},state="initializing",sync_id="{SYNC}"}} 1.0' in out
-    assert f'sync_provider_status{{{head},status="requested",sync_id="{SYNC}"}} 1.0' in out
+    assert f'sync_state{{{labels},state="initializing"}} 1.0' in out
+    assert f'sync_provider_status{{{labels},status="requested"}} 1.0' in out
     assert f"sync_progress_ratio{{{labels}}} 0.85" in out
     assert f"sync_issues{{{labels}}} 1.0" in out
     assert f"sync_attempts{{{labels}}} 1.0" in out

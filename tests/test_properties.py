@@ -61,7 +61,6 @@ def targets(provider: str, count: int) -> list[Target]:
         labels={"tenant": 'a "tenant" \\ {0}'},
         stale_after=None,
         info_labels=adapter.info_labels,
-        families=adapter.families,
     )
     return [make(Found(f"sync-{n}")) for n in range(count)]
 

@@ -1,8 +1,14 @@
-"""The direct text writer is byte-for-byte what prometheus_client writes for the same families."""
+"""The direct text writer is byte-for-byte what prometheus_client writes for the same families.
+
+prometheus_client sorts every sample's label names; the exporter writes a sync's identity
+labels sorted, then the family's own labels sorted (kube-state-metrics' order). The reference
+is prometheus_client's output with each sample's labels put back in that order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -119,20 +125,78 @@ def labels_of(target: Target) -> dict[str, str]:
     raise AssertionError(target)
 
 
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
+
+
+def split_sample(line: str) -> tuple[str, list[str], str]:
+    """A sample line's name, its labels as written (`name="escaped value"`) and what follows."""
+    name, rest = line.split("{", 1)
+    labels: list[str] = []
+    at = 0
+    while True:
+        match = _LABEL.match(rest, at)
+        assert match is not None, line
+        labels.append(match[0])
+        at = match.end()
+        if rest[at] == "}":
+            return name, labels, rest[at + 1 :]
+        assert rest[at] == ",", line
+        at += 1
+
+
+def label_names(line: str) -> list[str]:
+    """The label names of a sample line, in the order written."""
+    return [label.split("=", 1)[0] for label in split_sample(line)[1]]
+
+
+class Sampled(Metric):
+    """A reference family that notes each sample's label names in the exporter's order."""
+
+    def __init__(self, name: str, text: str, kind: str, orders: dict[str, list[list[str]]]):
+        super().__init__(name, text, kind)
+        self.orders = orders.setdefault(name, [])
+
+    def add(self, base: Mapping[str, str], own: Mapping[str, str], value: float) -> None:
+        """A sample of a sync's labels `base` and the family's own labels `own`."""
+        self.add_sample(self.name, {**base, **own}, value)
+        self.orders.append([*sorted(base), *sorted(own)])
+
+
 class ReferenceCollector(Collector):
-    """The same families built the ordinary client_python way, for comparison only."""
+    """The same families built the ordinary client_python way, for comparison only.
+
+    Each sample's label names in the exporter's order are kept by family, to reorder
+    prometheus_client's sorted output with `in_order`.
+    """
 
     def __init__(self, pairs: list[tuple[Target, SyncStatus | None]]) -> None:
         self.pairs = pairs
+        self.orders: dict[str, list[list[str]]] = {}
+
+    def in_order(self, text: str) -> str:
+        """prometheus_client's exposition with each sample's labels in the exporter's order."""
+        taken = {name: iter(orders) for name, orders in self.orders.items()}
+        lines = []
+        for line in text.splitlines(keepends=True):
+            if "{" in line and not line.startswith("#"):
+                name, labels, rest = split_sample(line)
+                by_name = {label.split("=", 1)[0]: label for label in labels}
+                order = next(taken[name])
+                assert sorted(order) == sorted(by_name), line
+                line = f"{name}{{{','.join(by_name[key] for key in order)}}}{rest}"
+            lines.append(line)
+        return "".join(lines)
 
     def collect(self) -> Iterator[Metric]:
-        def family(spec: metrics.Family) -> Metric:
-            return Metric(spec.name, spec.help, spec.type)
+        self.orders = {}
+
+        def family(spec: metrics.Family) -> Sampled:
+            return Sampled(spec.name, spec.help, spec.type, self.orders)
 
         read = [(t, s) for t, s in self.pairs if s is not None]
         up = family(metrics.SYNC_UP)
         for target, status in self.pairs:
-            up.add_sample(up.name, labels_of(target), 0.0 if status is None else 1.0)
+            up.add(labels_of(target), {}, 0.0 if status is None else 1.0)
         yield up
         state = family(metrics.SYNC_STATE)
         provider_status = family(metrics.SYNC_PROVIDER_STATUS)
@@ -142,35 +206,33 @@ class ReferenceCollector(Collector):
             base = labels_of(target)
             for each in STATES:
                 value = 1.0 if s.state is each else 0.0
-                state.add_sample(state.name, {**base, "state": each.value}, value)
-            provider_status.add_sample(
-                provider_status.name, {**base, "status": s.provider_status}, 1.0
-            )
+                state.add(base, {"state": each.value}, value)
+            provider_status.add(base, {"status": s.provider_status}, 1.0)
             described = {key: s.info.get(key, "") for key in target.info_labels}
-            info.add_sample(info.name, {**base, **described}, 1.0)
+            info.add(base, described, 1.0)
             if s.error_reason is not None:
-                error.add_sample(error.name, {**base, "reason": s.error_reason}, 1.0)
+                error.add(base, {"reason": s.error_reason}, 1.0)
         yield from (state, provider_status, info, error)
         for spec in metrics.VALUE_FAMILIES:
             metric = family(spec)
             for target, s in read:
                 value = getattr(s, spec.field)
                 if value is not None:
-                    metric.add_sample(metric.name, labels_of(target), value)
+                    metric.add(labels_of(target), {}, value)
             yield metric
         read_at = family(metrics.SYNC_READ_TIMESTAMP)
         for target, _ in read:
-            read_at.add_sample(read_at.name, labels_of(target), NOW)
+            read_at.add(labels_of(target), {}, NOW)
         yield read_at
         age = family(metrics.SYNC_LAST_SYNCED_AGE)
         stale = family(metrics.SYNC_STALE_THRESHOLD)
         for target, s in read:
             if s.last_synced_timestamp is not None:
                 value = max(NOW - s.last_synced_timestamp, 0.0)
-                age.add_sample(age.name, labels_of(target), value)
+                age.add(labels_of(target), {}, value)
                 budget = POLICY.threshold(target, s)
                 if budget is not None:
-                    stale.add_sample(stale.name, labels_of(target), budget)
+                    stale.add(labels_of(target), {}, budget)
         yield age
         yield stale
         for spec in provider_families(ADAPTERS):
@@ -180,24 +242,43 @@ class ReferenceCollector(Collector):
                 if spec.states and spec.field in s.sets:
                     seen = s.sets[spec.field]
                     for option in (*spec.states, *([seen] if seen not in spec.states else [])):
-                        labels = {**labels_of(target), spec.labels[0]: option}
-                        metric.add_sample(metric.name, labels, 1.0 if option == seen else 0.0)
+                        own = {spec.labels[0]: option}
+                        metric.add(labels_of(target), own, 1.0 if option == seen else 0.0)
                 elif not spec.states and number is not None:
-                    metric.add_sample(metric.name, labels_of(target), number)
+                    metric.add(labels_of(target), {}, number)
             yield metric
 
 
 def test_render_matches_prometheus_client_byte_for_byte() -> None:
     pairs = results()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ReferenceCollector(pairs))
-    expected = generate_latest(registry).decode("utf-8")
+    reference = ReferenceCollector(pairs)
+    registry.register(reference)
+    expected = reference.in_order(generate_latest(registry).decode("utf-8"))
     ours = render_syncs(pairs, NOW, POLICY, ADAPTERS)
     assert ours == expected
-    assert 'sync_error_info{aaa="first",credential="x",provider="paragon",reason=' in ours
     assert 'tenant="a{b}c"' in ours and r'zzz="line\nbreak"' in ours
     assert r'customer="acme \\ corp"' in ours
-    assert 'sync_health{provider="sequin",source="plain",status="degraded",sync_id="five"}' in ours
+    five = 'provider="sequin",source="plain",sync_id="five"'
+    assert f'sync_health{{{five},status="degraded"}} 1.0' in ours
+
+
+def test_a_familys_own_labels_follow_the_sorted_identity_labels() -> None:
+    ours = render_syncs(results(), NOW, POLICY, ADAPTERS)
+    one = (
+        'aaa="first",credential="x",provider="paragon",source="we\\"ird\\\\source",sync_id="one",'
+        'team="data",tenant="a{b}c",zzz="line\\nbreak"'
+    )
+    assert f'sync_error_info{{{one},reason="a \\"quoted\\" reason with {{braces}}"}} 1.0' in ours
+    assert f'sync_state{{{one},state="errored"}} 1.0' in ours
+    assert f'sync_provider_status{{{one},status="ERR\\"ORED\\\\"}} 1.0' in ours
+    info = next(line for line in ours.splitlines() if line.startswith("sync_info{"))
+    info_labels = ["credential_id", "frequency", "integration", "name", "pipeline"]
+    assert label_names(info)[8:] == info_labels
+    for line in ours.splitlines():
+        if not line.startswith("#"):
+            names = label_names(line)
+            assert len(set(names)) == len(names), line
 
 
 def test_stale_threshold_only_with_a_last_success_and_a_schedule() -> None:
@@ -222,7 +303,7 @@ def test_a_relisted_sync_writes_its_new_labels_and_info_labels() -> None:
     adapter = PROVIDERS["paragon"]
 
     def maker(info: tuple[str, ...]) -> TargetMaker:
-        return TargetMaker("s", "paragon", {"env": "prod"}, None, info, adapter.families)
+        return TargetMaker("s", "paragon", {"env": "prod"}, None, info)
 
     make = maker(adapter.info_labels)
     first = make(Found("a", labels={"user": "u1"}))
@@ -231,7 +312,7 @@ def test_a_relisted_sync_writes_its_new_labels_and_info_labels() -> None:
     relabelled = maker((*adapter.info_labels, "customer"))(Found("a", labels={"user": "u2"}), moved)
     status = SyncStatus(state=State.IDLE, provider_status="OK", info={"customer": "acme"})
     body = render_syncs([(moved, status), (relabelled, status)], NOW, POLICY, [adapter])
-    labels = 'env="prod",provider="paragon",source="s",state="idle",sync_id="a",user="u2"'
+    labels = 'env="prod",provider="paragon",source="s",sync_id="a",user="u2",state="idle"'
     assert f"sync_state{{{labels}}} 1.0" in body
     assert 'customer="acme"' in body.split("sync_info{", 2)[2].split("\n")[0]
     assert 'customer="' not in body.split("sync_info{", 2)[1].split("\n")[0]

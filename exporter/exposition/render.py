@@ -2,8 +2,9 @@
 
 prometheus_client's generate_latest costs about 9 µs a sample here; with label strings
 pre-encoded per target this writer produces the same bytes (tests/test_render.py checks
-byte for byte against prometheus_client) at a fraction of the cost. Syncs are written in
-batches as their statuses arrive, into one compressed stream per family
+byte for byte against prometheus_client) at a fraction of the cost. A family's own labels
+follow the target's identity labels (`name{` + target.labels + `,state="idle"} 1.0`). Syncs
+are written in batches as their statuses arrive, into one compressed stream per family
 (exporter/exposition/deflate.py), so rendering overlaps the wait for providers and the
 exposition is never held uncompressed (docs/performance.md).
 """
@@ -95,8 +96,11 @@ _VALUES = tuple((_POSITION[f.name], f.name, f.field) for f in metrics.VALUE_FAMI
 _READ = _POSITION[metrics.SYNC_READ_TIMESTAMP.name]
 _AGE = _POSITION[metrics.SYNC_LAST_SYNCED_AGE.name]
 _STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
-# A StrEnum's `.value` is a descriptor call: read once, not per sync and state.
-_STATE_TEXT = tuple((state, state.value) for state in STATES)
+# Each state's line after the target's labels, when it is the state and when not.
+_STATE_LINES = tuple(
+    (state, f',state="{state.value}"}} 1.0\n', f',state="{state.value}"}} 0.0\n')
+    for state in STATES
+)
 
 Result = tuple[Target, SyncStatus | None]
 
@@ -192,10 +196,10 @@ class Renderer:
             out = []
             append = out.append
             for target, status, _ in read:
-                head, tail = target.templates["sync_state"]
+                head = f"sync_state{{{target.labels}"
                 now_in = status.state
-                for state, text in _STATE_TEXT:
-                    append(f"{head}{text}{tail}{'1.0' if now_in is state else '0.0'}\n")
+                for state, on, off in _STATE_LINES:
+                    append(head + (on if now_in is state else off))
             buffers[_STATE] += "".join(out).encode()
 
         if keep[_PROVIDER_STATUS]:
@@ -203,8 +207,8 @@ class Renderer:
             out = []
             append = out.append
             for target, status, _ in read:
-                head, tail = target.templates[name]
-                append(f"{head}{escape_label_value(status.provider_status)}{tail}1.0\n")
+                value = escape_label_value(status.provider_status)
+                append(f'{name}{{{target.labels},status="{value}"}} 1.0\n')
             buffers[_PROVIDER_STATUS] += "".join(out).encode()
 
         if keep[_INFO]:
@@ -212,13 +216,11 @@ class Renderer:
             append = out.append
             name = metrics.SYNC_INFO.name
             for target, status, _ in read:
-                pieces = target.templates[name]
                 described = status.info
-                line = [pieces[0]]
-                for key, piece in zip(target.info_labels, pieces[1:], strict=True):
-                    line.append(escape_label_value(described.get(key, "")))
-                    line.append(piece)
-                line.append("1.0\n")
+                line = [f"{name}{{{target.labels}"]
+                for key in target.info_labels:
+                    line.append(f',{key}="{escape_label_value(described.get(key, ""))}"')
+                line.append("} 1.0\n")
                 append("".join(line))
             buffers[_INFO] += "".join(out).encode()
 
@@ -228,8 +230,8 @@ class Renderer:
             name = metrics.SYNC_ERROR_INFO.name
             for target, status, _ in read:
                 if status.error_reason is not None:
-                    head, tail = target.templates[name]
-                    append(f"{head}{escape_label_value(status.error_reason)}{tail}1.0\n")
+                    reason = escape_label_value(status.error_reason)
+                    append(f'{name}{{{target.labels},reason="{reason}"}} 1.0\n')
             buffers[_ERROR_INFO] += "".join(out).encode()
 
         for position, name, field in _VALUES:
@@ -291,17 +293,20 @@ def _provider_family(
     out: list[str] = []
     append = out.append
     if family.states:
-        escaped = [escape_label_value(state) for state in family.states]
+        (label,) = family.labels
+        lines = []
+        for state in family.states:
+            text = escape_label_value(state)
+            lines.append((state, f',{label}="{text}"}} 1.0\n', f',{label}="{text}"}} 0.0\n'))
         for target, status, _ in read:
             seen = status.sets.get(key)
             if seen is None:
                 continue
-            head, tail = target.templates[name]
-            for state, text in zip(family.states, escaped, strict=True):
-                value = "1.0" if state == seen else "0.0"
-                append(f"{head}{text}{tail}{value}\n")
+            head = f"{name}{{{target.labels}"
+            for state, on, off in lines:
+                append(head + (on if state == seen else off))
             if seen not in family.states:
-                append(f"{head}{escape_label_value(seen)}{tail}1.0\n")
+                append(f'{head},{label}="{escape_label_value(seen)}"}} 1.0\n')
         return "".join(out)
     for target, status, _ in read:
         number = status.values.get(key)

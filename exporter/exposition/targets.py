@@ -1,18 +1,19 @@
 """Syncs to read, with everything that does not change between scrapes encoded once.
 
 A `Found` is a sync as configuration or a listing names it; a `Target` is that sync ready for
-scrapes: its label set and per-family label templates pre-encoded for the exposition, so the
-scrape path only fetches and formats numbers.
+scrapes: its identity label set pre-encoded once for the exposition, so the scrape path only
+fetches and formats numbers. A family's own labels (`state`, `status`, `reason`, the info
+labels) come after that set, in sorted order, as kube-state-metrics writes them: every series
+of a sync shares the one label string, not a copy per family (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.exposition.metrics import SYNC_FAMILIES, SYNC_INFO, Family
 from exporter.model import CORE_INFO_LABELS, SyncStatus
 
 
@@ -65,6 +66,8 @@ class Failure:
 class Target:
     """One sync to read: its label set, pre-encoded, and the adapter's data about it.
 
+    `labels` is the identity label set, names sorted, as written between braces; `info_labels`
+    the sync_info labels written after it, sorted, one tuple shared by a source's targets.
     `memory` is the adapter's cache for this sync (e.g. the last job seen), kept as long as
     the sync stays a target, also across listings.
     """
@@ -72,7 +75,6 @@ class Target:
     source: str
     sync_id: str
     labels: str
-    templates: dict[str, tuple[str, ...]]
     info_labels: tuple[str, ...]
     stale_after: float | None
     context: Any = None
@@ -104,26 +106,6 @@ class Shard:
         return zlib.crc32(f"{source}\0{key}".encode()) % self.total == self.index
 
 
-def _pieces(family: str, labels: Mapping[str, str], slots: Sequence[str]) -> tuple[str, ...]:
-    """A family's sample line up to its value, as the literal pieces between its slots.
-
-    The label set is sorted with the slots among it; a sample is the pieces with each slot's
-    escaped value between them, in sorted slot order: one concatenation per sample instead
-    of a template parsed on every scrape.
-    """
-    pieces: list[str] = []
-    current = f"{family}{{"
-    for index, name in enumerate(sorted({*labels, *slots})):
-        comma = "," if index else ""
-        if name in slots:
-            pieces.append(f'{current}{comma}{name}="')
-            current = '"'
-        else:
-            current = f'{current}{comma}{name}="{escape_label_value(labels[name])}"'
-    pieces.append(current + "} ")
-    return tuple(pieces)
-
-
 def label_string(labels: Mapping[str, str]) -> str:
     """A label set as written between braces in the exposition, names sorted."""
     return ",".join(f'{name}="{escape_label_value(labels[name])}"' for name in sorted(labels))
@@ -131,14 +113,22 @@ def label_string(labels: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TargetMaker:
-    """Turns what a source found into targets: its static labels, info labels and families."""
+    """Turns what a source found into targets: its static labels and info labels.
+
+    The sync_info labels are the same for every target of a source: sorted once here and
+    shared, not a tuple per target.
+    """
 
     source: str
     provider: str
     labels: Mapping[str, str]
     stale_after: float | None
     info_labels: tuple[str, ...]
-    families: tuple[Family, ...]
+    info: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        info = tuple(sorted({*CORE_INFO_LABELS, *self.info_labels}))
+        object.__setattr__(self, "info", info)
 
     def __call__(self, found: Found, previous: Target | None = None) -> Target:
         """The target for `found`, keeping the memory and last reading of the one it replaces."""
@@ -149,18 +139,11 @@ class TargetMaker:
             "provider": self.provider,
             "sync_id": found.sync_id,
         }
-        info = tuple(sorted({*CORE_INFO_LABELS, *self.info_labels}))
-        templates = {f.name: _pieces(f.name, labels, f.labels) for f in SYNC_FAMILIES if f.labels}
-        templates[SYNC_INFO.name] = _pieces(SYNC_INFO.name, labels, info)
-        for family in self.families:
-            if family.labels:
-                templates[family.name] = _pieces(family.name, labels, family.labels)
         return Target(
             source=self.source,
             sync_id=found.sync_id,
             labels=label_string(labels),
-            templates=templates,
-            info_labels=info,
+            info_labels=self.info,
             stale_after=found.stale_after or self.stale_after,
             context=found.context,
             memory={} if previous is None else previous.memory,

@@ -7,7 +7,7 @@ import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.exposition.metrics import SYNC_FAMILIES, TARGET_LABELS, Family
+from exporter.exposition.metrics import RUN_FAMILIES, SYNC_FAMILIES, TARGET_LABELS, Family
 from exporter.providers.base import Adapter
 from exporter.schema import reserve_labels
 
@@ -46,9 +46,13 @@ PROVIDER_FAMILIES: tuple[Family, ...] = _all_families()
 
 
 def reserved_labels() -> frozenset[str]:
-    """Label names the exporter writes itself, which static labels and label_from must avoid."""
+    """Label names the exporter writes itself, which static labels and label_from must avoid.
+
+    A family's own labels follow a sync's label set in every sample line: a user label of the
+    same name would write the name twice, a line Prometheus rejects.
+    """
     names = {*TARGET_LABELS, "job", "instance", "le", "quantile"}
-    names.update(label for family in SYNC_FAMILIES for label in family.labels)
+    names.update(label for family in (*SYNC_FAMILIES, *RUN_FAMILIES) for label in family.labels)
     for adapter in PROVIDERS.values():
         names.update(adapter.target_labels)
         names.update(adapter.info_labels)

@@ -95,7 +95,6 @@ def build_source(
         labels=dict(config.labels),
         stale_after=config.stale_after,
         info_labels=adapter.info_label_names(),
-        families=adapter.families,
     )
     discovery = Discovery(adapter, upstream, make, shard, metrics)
     return Source(config, settings, adapter, upstream, discovery, policy)
