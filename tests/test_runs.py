@@ -63,3 +63,17 @@ def test_unpaired_runs_past_the_bound_drop_the_oldest() -> None:
     for n in range(MAX_UNPAIRED + 1):
         runs.reading(status(State.ERRORED, 100.0, f"job:{n}"), 100.0 + n)
     assert runs.counts["failed"] == MAX_UNPAIRED + 2, "only the kept events pair with polling"
+
+
+def test_without_events_polled_runs_are_counted_and_keep_no_pairing_entries() -> None:
+    runs = Runs()
+    runs.reading(status(State.IDLE, 100.0), 0.0, events=False)
+    for n in range(MAX_UNPAIRED + 4):
+        runs.reading(status(State.IDLE, 200.0 + n), 10.0 + n, events=False)
+    assert runs.counts["succeeded"] == MAX_UNPAIRED + 4
+    assert runs._unpaired is None
+    # An event counted before the webhook went away still pairs with the reading of its run.
+    assert runs.event("failed", "run:1", 50.0)
+    runs.reading(status(State.ERRORED, 219.0, "j1"), 60.0, events=False)
+    assert runs.counts["failed"] == 1
+    assert runs._unpaired == []

@@ -67,10 +67,13 @@ class Runs:
         """Whether the counters mean something yet (a reading or an event came)."""
         return self.baseline or any(self.counts.values())
 
-    def _count(self, outcome: str, channel: str, at: float) -> None:
-        if self._unpaired is None:
-            self._unpaired = []
+    def _count(self, outcome: str, channel: str, at: float, pairs: bool = True) -> None:
         unpaired = self._unpaired
+        if unpaired is None:
+            if not pairs:
+                self._counted(outcome, at)
+                return
+            unpaired = self._unpaired = []
         expired = 0
         while expired < len(unpaired) and at - unpaired[expired][2] > PAIRING:
             expired += 1
@@ -79,9 +82,13 @@ class Runs:
             if entry[0] == outcome and entry[1] != channel:
                 del unpaired[index]
                 return
-        unpaired.append((outcome, channel, at))
-        if len(unpaired) > MAX_UNPAIRED:
-            del unpaired[0]
+        if pairs:
+            unpaired.append((outcome, channel, at))
+            if len(unpaired) > MAX_UNPAIRED:
+                del unpaired[0]
+        self._counted(outcome, at)
+
+    def _counted(self, outcome: str, at: float) -> None:
         self.counts[outcome] += 1
         if outcome == "failed":
             self.last_failed = at
@@ -99,17 +106,21 @@ class Runs:
         self._count(outcome, "event", at)
         return True
 
-    def reading(self, status: SyncStatus, at: float) -> None:
-        """A fresh reading: count the runs its changes since the last one show."""
+    def reading(self, status: SyncStatus, at: float, *, events: bool = True) -> None:
+        """A fresh reading: count the runs its changes since the last one show.
+
+        Without `events` (a source with no webhook) no event can report these runs again, so
+        they wait for no pairing: an unpaired entry per run would fill MAX_UNPAIRED per sync.
+        """
         errored = status.state is State.ERRORED
         success = status.last_synced_timestamp
         job = status.info.get("job_id") or None
         if self.baseline:
             if success is not None and (self._last_success is None or success > self._last_success):
-                self._count("succeeded", "poll", at)
+                self._count("succeeded", "poll", at, events)
             new_job = job is not None and job != self._job
             if errored and (not self._errored or new_job):
-                self._count("failed", "poll", at)
+                self._count("failed", "poll", at, events)
         self.baseline = True
         if success is not None:
             self._last_success = max(success, self._last_success or success)
