@@ -62,7 +62,9 @@ class CatchUp:
                     target.failure = Failure("bad_response", type(exc).__name__, time.time())
                 else:
                     at = time.time()
-                    self._runs.get(source.name, target.sync_id).reading(status, at)
+                    events = source.config.webhook is not None
+                    runs = self._runs.get(source.name, target.sync_id)
+                    runs.reading(status, at, events=events)
                     target.reading = Reading(status, at)
                     target.failure = None
 

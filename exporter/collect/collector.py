@@ -417,7 +417,8 @@ class Collector:
     ) -> None:
         if self._failing.pop((source.name, target.sync_id), None) is not None:
             work.report.recovered(source.name, target.sync_id)
-        self.runs.get(source.name, target.sync_id).reading(status, work.wall)
+        events = source.config.webhook is not None
+        self.runs.get(source.name, target.sync_id).reading(status, work.wall, events=events)
         target.reading = Reading(status, work.wall)
         target.failure = None
         self._serve(work, i, target, target.reading)

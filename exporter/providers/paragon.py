@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -293,10 +293,17 @@ class ParagonConfig(SourceConfig[ParagonAuth, ParagonSyncConfig]):
 
 @dataclass(frozen=True, slots=True)
 class ParagonSync:
-    """A sync's user (None with a static token) and what the list said about it."""
+    """A sync's user (None with a static token) and the names the list gave it.
+
+    The listed item itself is kept only for a source with label_from, whose expressions may
+    read any of its keys: whole, it is about 9 objects per sync held between listings.
+    """
 
     user: str | None
-    item: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    integration: str = ""
+    pipeline: str = ""
+    item: dict[str, Any] | None = None
 
 
 def _field(summary: dict[str, Any], camel: str, snake: str) -> Any:
@@ -467,12 +474,22 @@ class Paragon(Adapter[ParagonConfig]):
                 return UpstreamError("bad_response", str(exc))
             labels = {"user": user} if self.mints and user else {}
             return [
-                self._found(listed_id(item), user, context=ParagonSync(user, item), labels=labels)
+                self._found(listed_id(item), user, context=self._listed(user, item), labels=labels)
                 for item in items
             ]
 
         results = await asyncio.gather(*(one(user) for user in mine))
         return {user or "": result for user, result in zip(mine, results, strict=True)}
+
+    def _listed(self, user: str | None, item: dict[str, Any]) -> ParagonSync:
+        """What `read` needs of a listed item: its names, and the item only for label_from."""
+        return ParagonSync(
+            user,
+            values.text(item.get("configurationName")),
+            values.text(item.get("integration")),
+            values.text(item.get("pipeline")),
+            item if self.label_from else None,
+        )
 
     async def read(self, target: Target, http: Http) -> SyncStatus:
         """`GET /api/syncs/{id}` with the sync's user's token, described by the list's names."""
@@ -480,11 +497,12 @@ class Paragon(Adapter[ParagonConfig]):
         url = f"{self.base_url}/api/syncs/{path_id(target.sync_id)}"
         body = await http.get(url, self.headers(context.user))
         status = parse(body)
-        item = context.item
-        for label, key in (("name", "configurationName"), ("integration", "integration")):
-            status.info[label] = status.info[label] or values.text(item.get(key))
-        status.info["pipeline"] = status.info["pipeline"] or values.text(item.get("pipeline"))
-        status.info.update(self.described({**item, **body}))
+        info = status.info
+        info["name"] = info["name"] or context.name
+        info["integration"] = info["integration"] or context.integration
+        info["pipeline"] = info["pipeline"] or context.pipeline
+        if self.label_from:
+            info.update(self.described({**(context.item or {}), **body}))
         return status
 
 

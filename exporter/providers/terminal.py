@@ -162,10 +162,11 @@ class Connection:
     company: str
     provider: str
     token: str = field(repr=False)
-    item: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The listed item (without its token) only for label_from, whose expressions may read it.
+    item: dict[str, Any] | None = field(default=None, repr=False)
 
 
-def _connection(item: dict[str, Any]) -> Connection:
+def _connection(item: dict[str, Any], keep: bool) -> Connection:
     company = item.get("company")
     provider = item.get("provider")
     token = values.text(item.get("token"))
@@ -176,7 +177,7 @@ def _connection(item: dict[str, Any]) -> Connection:
         company=values.text(company.get("name")) if isinstance(company, dict) else "",
         provider=values.text(provider.get("code")) if isinstance(provider, dict) else "",
         token=token if _TOKEN.match(token) else "",
-        item={key: value for key, value in item.items() if key != "token"},
+        item={key: value for key, value in item.items() if key != "token"} if keep else None,
     )
 
 
@@ -285,7 +286,7 @@ class Terminal(Adapter[TerminalConfig]):
             return {"": UpstreamError("bad_response", str(exc))}
         found = []
         for item in items:
-            connection = _connection(item)
+            connection = _connection(item, bool(self.label_from))
             found.append(Found(connection.id, context=connection))
         return {"": found}
 
@@ -307,7 +308,7 @@ class Terminal(Adapter[TerminalConfig]):
             "integration": connection.provider,
             "sync_mode": connection.mode,
             "job_id": "",
-            **self.described(connection.item),
+            **self.described(connection.item or {}),
         }
         if connection.status == _DISCONNECTED:
             status = SyncStatus(

@@ -137,7 +137,10 @@ def carry_over(old: Source, new: Source) -> Source:
         return old
     new.upstream.blocked_until = old.upstream.blocked_until
     same_shard = old.settings.shard == new.settings.shard
-    if same_shard and _listing_part(old.config) == _listing_part(new.config):
+    # Adapters keep a listed item whole only while label_from may read it: new label_from
+    # needs the items a kept listing no longer has.
+    kept_items = bool(old.config.label_from) or not new.config.label_from
+    if same_shard and kept_items and _listing_part(old.config) == _listing_part(new.config):
         new.discovery.adopt(old.discovery)
         new.adapter.adopt(old.adapter)
     return new
