@@ -53,7 +53,7 @@ def listed(source: Paragon, http: Answers) -> ParagonSync:
 
 
 def read(source: Paragon, context: ParagonSync, http: Answers) -> dict[str, str]:
-    target = Target("p", "sync-1", "", {}, (), None, context=context)
+    target = Target("p", "sync-1", "", (), None, context=context)
     return asyncio.run(source.read(target, http)).info
 
 
