@@ -9,8 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from exporter import gctrace
-
 T = TypeVar("T")
 
 
@@ -73,28 +71,3 @@ def gc_paused() -> Iterator[None]:
             _gc_holders -= 1
             if _gc_holders == 0 and (was_enabled or not gc.isenabled()):
                 gc.enable()
-
-
-# Young passes every 10,000 allocations instead of 700: a scrape of 20,000 syncs then needs no
-# full pass at all (four before, up to 86 ms each even with the targets frozen); the older
-# generations keep the interpreter's ratios.
-GC_THRESHOLDS = (10_000, 10, 10)
-
-
-def freeze_long_lived() -> None:
-    """Move every object alive now (the config, the sources, their targets) out of the
-    collector's reach, so full passes during scrapes walk only what scrapes made.
-
-    At 40,000 syncs the targets and config are about a million tracked objects, which each
-    full pass walked again, holding the interpreter for 0.15-0.3 s mid-scrape. Frozen objects
-    are still freed by reference counting, but garbage in reference cycles among them would
-    never be: so a reload first unfreezes everything and collects once (one full pass, the
-    price of the reload, not of a scrape), which frees the replaced config's cycles, then
-    freezes what is left. Memory a reload frees thus comes back at the reload itself, not
-    at some later pass. The collector's thresholds are set here too (GC_THRESHOLDS).
-    """
-    gc.set_threshold(*GC_THRESHOLDS)
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-    gctrace.frozen(gc.get_freeze_count())

@@ -29,6 +29,7 @@ from exporter.exposition.deflate import Deflated, deflated
 from exporter.exposition.render import Renderer, StalePolicy
 from exporter.exposition.selfmetrics import SelfMetrics
 from exporter.exposition.targets import Failure, Reading, Target
+from exporter.memory import release_free_memory
 from exporter.model import SyncStatus, normalise
 from exporter.sources.source import Budgets, Source, build_source, carry_over
 from exporter.sources.sourcemetrics import SourcesCollector
@@ -37,6 +38,11 @@ from exporter.transport.client import make_client, tls_context
 from exporter.transport.http1 import Client
 
 log = logging.getLogger("exporter.collection")
+
+
+def _release(_: asyncio.Task[Snapshot]) -> None:
+    """After a collection, what it freed goes back to the system (exporter/memory.py)."""
+    release_free_memory()
 
 
 @dataclass(slots=True)
@@ -169,6 +175,7 @@ class Collector:
         shared = joinable(self._running, deadline, timeout)
         if shared is None:
             task = asyncio.get_running_loop().create_task(self._collect(timeout, openmetrics))
+            task.add_done_callback(_release)
             shared = Running(task, deadline, timeout)
             self._running.append(shared)
         return await asyncio.shield(shared.task)

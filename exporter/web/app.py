@@ -17,8 +17,9 @@ from exporter.collect.collector import Collector
 from exporter.collect.events import deliverer
 from exporter.collect.snapshot import Snapshot, scrape_timeout
 from exporter.config import Config, ConfigError
+from exporter.memory import freeze_long_lived
 from exporter.sources.source import Source
-from exporter.threads import freeze_long_lived, gc_paused, in_thread
+from exporter.threads import gc_paused, in_thread
 from exporter.web.serving import add_security_headers, track_requests
 from exporter.web.statuspage import CONTENT_SECURITY_POLICY, page, status_rows
 from exporter.web.webconfig import WebSecurityConfig, basic_auth
