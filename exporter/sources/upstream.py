@@ -248,7 +248,7 @@ class Upstream:
             code, body = await get_json(
                 self._client(),
                 url,
-                {**self.headers, **headers},
+                {**self.headers, **headers} if self.headers else headers,
                 timeout=timeout,
                 limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
                 proxy=self._proxy,
