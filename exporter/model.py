@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from exporter.values import finite, label_text
+from exporter.values import finite, label_text, label_texts
 
 
 class State(StrEnum):
@@ -52,8 +52,17 @@ class SyncStatus:
     sets: dict[str, str] = field(default_factory=dict)
 
 
+_INF = float("inf")
+
+
 def _not_negative(value: float | None) -> float | None:
-    return None if value is None or value < 0 else value
+    """A finite number that is not negative, else None, in one call for the common float."""
+    if type(value) is float:
+        return value if 0.0 <= value < _INF else None
+    if value is None:
+        return None
+    checked = finite(value)
+    return None if checked is None or checked < 0 else checked
 
 
 def normalise(status: SyncStatus) -> SyncStatus:
@@ -65,19 +74,24 @@ def normalise(status: SyncStatus) -> SyncStatus:
     sync is errored.
     """
     status.provider_status = label_text(status.provider_status)
-    status.info = {key: label_text(value) for key, value in status.info.items()}
+    status.info = label_texts(status.info)
     ratio = finite(status.progress_ratio)
-    status.progress_ratio = None if ratio is None else min(max(ratio, 0.0), 1.0)
-    status.records_expected = _not_negative(finite(status.records_expected))
-    status.records_synced = _not_negative(finite(status.records_synced))
+    if ratio is not None:
+        ratio = 0.0 if ratio < 0.0 else 1.0 if ratio > 1.0 else ratio
+    status.progress_ratio = ratio
+    status.records_expected = _not_negative(status.records_expected)
+    status.records_synced = _not_negative(status.records_synced)
     status.last_synced_timestamp = finite(status.last_synced_timestamp)
-    status.interval_seconds = _not_negative(finite(status.interval_seconds))
+    status.interval_seconds = _not_negative(status.interval_seconds)
     backoff = finite(status.rate_limit_backoff_seconds)
-    status.rate_limit_backoff_seconds = None if backoff is None else max(backoff, 0.0)
+    if backoff is not None and backoff < 0.0:
+        backoff = 0.0
+    status.rate_limit_backoff_seconds = backoff
     if status.state is State.ERRORED:
         status.error_reason = label_text(status.error_reason or "")
     else:
         status.error_reason = None
-    status.values = {name: finite(value) for name, value in status.values.items()}
-    status.sets = {name: label_text(value) for name, value in status.sets.items()}
+    values = status.values
+    status.values = {name: finite(value) for name, value in values.items()} if values else {}
+    status.sets = label_texts(status.sets)
     return status

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -30,6 +32,11 @@ MAX_LABEL_LENGTH = 200
 
 def number(value: Any) -> float | None:
     """A finite JSON number as float; booleans, strings and NaN are treated as absent."""
+    kind = type(value)
+    if kind is float:  # what JSON decodes to, checked without the isinstance chain
+        return value if isfinite(value) else None
+    if kind is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     result = float(value)
@@ -121,6 +128,21 @@ def label_text(value: Any) -> str:
     return _CONTROL.sub(" ", text(value))[:MAX_LABEL_LENGTH]
 
 
+def label_texts(mapping: Mapping[str, Any]) -> dict[str, str]:
+    """`label_text` of every value, checked in one pass (in C) when all are short printable
+    strings, as nearly all are."""
+    try:
+        joined = "".join(mapping.values())
+    except TypeError:
+        pass
+    else:
+        if joined.isprintable() and (
+            len(joined) <= MAX_LABEL_LENGTH or max(map(len, mapping.values())) <= MAX_LABEL_LENGTH
+        ):
+            return dict(mapping)
+    return {key: label_text(value) for key, value in mapping.items()}
+
+
 def format_number(value: float) -> str:
     """A JSON number as label text: integers without a decimal point, others as Python prints."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -130,6 +152,8 @@ def format_number(value: float) -> str:
 
 def finite(value: float | None) -> float | None:
     """The value if it is a finite number, else None (NaN and infinities are never exported)."""
+    if type(value) is float:
+        return value if isfinite(value) else None
     if value is None or not math.isfinite(value):
         return None
     return float(value)

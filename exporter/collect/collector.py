@@ -340,13 +340,16 @@ class Collector:
         adapter = source.adapter
         policy = source.policy
         due: list[tuple[int, Target]] = []
+        reused = 0
         for i, target in enumerate(listed, start=offset):
             reading = policy.reusable(target, work.wall, work.stale) if policy.fresh_for else None
             if reading is not None:
-                self.metrics.reused.labels(source.name).inc()
+                reused += 1
                 self._serve(work, i, target, reading)
             else:
                 due.append((i, target))
+        if reused:  # counted once per source, not a labels() lookup per sync
+            self.metrics.reused.labels(source.name).inc(reused)
         if not due:
             return
         http = source.upstream.within(work.deadline)
@@ -357,8 +360,9 @@ class Collector:
             affordable = budget.affordable(time.monotonic(), work.deadline)
             if bulk:
                 affordable = len(due) if affordable >= 1 else 0
+            if len(due) > affordable:
+                self.metrics.deferred.labels(source.name).inc(len(due) - affordable)
             for i, target in due[affordable:]:
-                self.metrics.deferred.labels(source.name).inc()
                 self._defer(work, source, i, target)
             due = due[:affordable]
         if bulk and due:
@@ -368,10 +372,12 @@ class Collector:
         async def read(target: Target) -> SyncStatus:
             return normalise(await adapter.read(target, http))
 
+        name = source.name
+
         async def worker() -> None:
             for i, target in pending:
                 work.begun[i] = True
-                key = (source.name, target.sync_id)
+                key = (name, target.sync_id)
                 share = policy.shares_within(target)
                 try:
                     status, shared_at = await self._reads.read(
@@ -422,10 +428,11 @@ class Collector:
     def _succeeded(
         self, work: _Work, source: Source, i: int, target: Target, status: SyncStatus
     ) -> None:
-        if self._failing.pop((source.name, target.sync_id), None) is not None:
-            work.report.recovered(source.name, target.sync_id)
+        name = source.name
+        if self._failing.pop((name, target.sync_id), None) is not None:
+            work.report.recovered(name, target.sync_id)
         events = source.config.webhook is not None
-        self.runs.get(source.name, target.sync_id).reading(status, work.wall, events=events)
+        self.runs.get(name, target.sync_id).reading(status, work.wall, events=events)
         target.reading = Reading(status, work.wall)
         target.failure = None
         self._serve(work, i, target, target.reading)

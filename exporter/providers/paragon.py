@@ -310,6 +310,17 @@ def _field(summary: dict[str, Any], camel: str, snake: str) -> Any:
     return summary[camel] if camel in summary else summary.get(snake)
 
 
+# Status fields read as texts (`values.text`): sync_info labels, then frequency and reason.
+_TEXTS = (
+    ("name", "configurationName"),
+    ("integration", "integration"),
+    ("pipeline", "pipeline"),
+    ("credential_id", "credentialId"),
+    ("frequency", "incrementalAccumulatorFrequency"),
+    ("reason", "reason"),
+)
+
+
 def parse(body: Any) -> SyncStatus:
     """Map a Get Sync Status response (current camelCase or legacy snake_case) to SyncStatus."""
     data = require_object(body)
@@ -326,24 +337,20 @@ def parse(body: Any) -> SyncStatus:
     backoff_ms = values.number(data.get("rateLimitBackoffMs"))
     if state is not State.RATE_LIMITED:
         backoff_ms = 0.0
-    frequency = values.text(data.get("incrementalAccumulatorFrequency"))
+    get = data.get
+    info = {label: value if isinstance(value := get(key), str) else "" for label, key in _TEXTS}
+    reason = info.pop("reason")
     return SyncStatus(
         state=state,
         provider_status=status,
-        info={
-            "name": values.text(data.get("configurationName")),
-            "integration": values.text(data.get("integration")),
-            "pipeline": values.text(data.get("pipeline")),
-            "credential_id": values.text(data.get("credentialId")),
-            "frequency": frequency,
-        },
+        info=info,
         progress_ratio=progress,
         records_expected=total,
         records_synced=synced,
         last_synced_timestamp=values.timestamp(_field(summary, "lastSyncedAt", "last_synced_at")),
         rate_limit_backoff_seconds=None if backoff_ms is None else backoff_ms / 1000.0,
-        interval_seconds=values.duration(frequency),
-        error_reason=values.text(data.get("reason")),
+        interval_seconds=values.duration(info["frequency"]),
+        error_reason=reason,
     )
 
 

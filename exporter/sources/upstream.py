@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from prometheus_client import Counter
+
 from exporter.exposition.selfmetrics import SelfMetrics
 from exporter.providers.base import UpstreamError
 from exporter.transport.client import MAX_BODY_BYTES, MAX_LIST_BYTES, env_proxy, get_json
@@ -145,6 +147,8 @@ class Upstream:
         self._client = client
         self._metrics = metrics
         self._durations = metrics.request_duration.labels(source)
+        # The request counter's child per status code, so a request costs no `labels()`.
+        self._requests: dict[str, Counter] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self._proxy = env_proxy(base_url)
         self._told_dropped = False
@@ -244,7 +248,7 @@ class Upstream:
             code, body = await get_json(
                 self._client(),
                 url,
-                {**self.headers, **headers},
+                {**self.headers, **headers} if self.headers else headers,
                 timeout=timeout,
                 limit=MAX_LIST_BYTES if listing else MAX_BODY_BYTES,
                 proxy=self._proxy,
@@ -261,7 +265,10 @@ class Upstream:
                 exc.detail = f"HTTP 429, backing off {wait:.3g}s"
             raise
         finally:
-            self._metrics.requests.labels(self.source, code).inc()
+            counted = self._requests.get(code)
+            if counted is None:
+                counted = self._requests[code] = self._metrics.requests.labels(self.source, code)
+            counted.inc()
             self._durations.observe(time.perf_counter() - started)
         return body
 

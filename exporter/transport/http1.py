@@ -23,6 +23,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -34,10 +35,6 @@ FEED_SLICE = 8 * 1024
 # The most `1xx` answers before the final one.
 MAX_INFORMATIONAL = 10
 MAX_IDLE_PER_ORIGIN = 256
-# What a URL we send may not hold: it goes into a request line (CR, LF, NUL, space and the
-# other controls would end or split it) and non-ASCII has no one encoding there.
-_UNSENDABLE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
-_BREAKS = re.compile(r"[\r\n\x00]")
 # How often answers are checked against their deadlines: request timeouts are seconds long.
 WATCH_TICK = 0.05
 
@@ -68,8 +65,9 @@ class Response:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class _Origin:
+class _Origin(NamedTuple):
+    """A pool's key: a tuple, whose hash (twice a request) is C, not a dataclass's Python."""
+
     pool: str
     scheme: str
     host: str
@@ -370,7 +368,7 @@ class Client:
         `fresh` opens a new connection rather than reusing one. With `form` it is a POST of
         those bytes instead (a token request)."""
         deadline = time.monotonic() + timeout
-        if _UNSENDABLE.search(url):
+        if not _sendable(url):
             raise UnsafeUrl("the URL holds a space, a control or a non-ASCII character")
         scheme, hostname, given, target = _split(url)
         if scheme not in ("http", "https") or not hostname:
@@ -390,14 +388,13 @@ class Client:
             "Accept-Encoding: gzip, deflate",
         ]
         # A source's own Accept replaces the default (Fivetran's version=2), never joins it.
-        if not any(name.lower() == "accept" for name in headers):
+        if "accept" not in map(str.lower, headers):
             lines.append("Accept: application/json")
         if proxy is not None and scheme == "http":
             lines += _proxy_authorization(proxy)
-        for name, value in headers.items():
-            if _BREAKS.search(name) or _BREAKS.search(value):
-                raise ProtocolError("a header contains a line break or NUL")
-            lines.append(f"{name}: {value}")
+        if _breaks("".join(headers)) or _breaks("".join(headers.values())):
+            raise ProtocolError("a header contains a line break or NUL")
+        lines += [f"{name}: {value}" for name, value in headers.items()]
         if form is not None:
             lines.append(f"Content-Length: {len(form)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict") + (form or b"")
@@ -525,6 +522,18 @@ def _split(url: str) -> tuple[str, str | None, int | None, str]:
     if not rest or rest[0] == "?":
         rest = "/" + rest
     return (*_authority(match.group()), rest)
+
+
+def _sendable(url: str) -> bool:
+    """No space, control or non-ASCII character, checked in C: a URL goes into a request line
+    (CR, LF, NUL, space and the other controls would end or split it) and non-ASCII has no
+    one encoding there."""
+    return url.isascii() and url.isprintable() and " " not in url
+
+
+def _breaks(text: str) -> bool:
+    """Whether `text` holds a line break or NUL (header names and values must not)."""
+    return "\r" in text or "\n" in text or "\x00" in text
 
 
 def _sni(origin: _Origin, tls: ssl.SSLContext | None) -> str | None:
