@@ -4,7 +4,6 @@ thresholds, and free memory handed back to the system after each collection."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 from collections.abc import Callable
 
@@ -36,15 +35,17 @@ def freeze_long_lived() -> None:
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
-    name = ctypes.util.find_library("c")
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS).
+
+    Looked up among the symbols the process already has (its C library), not by
+    `ctypes.util.find_library`, which runs ldconfig in a subprocess on Linux.
+    """
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
-    if trim is not None:
-        trim.argtypes = [ctypes.c_size_t]
-        trim.restype = ctypes.c_int
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
     return trim
 
 

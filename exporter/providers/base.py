@@ -23,9 +23,9 @@ from exporter.model import SyncStatus
 from exporter.schema import SourceConfig, labels_from
 
 MAX_LIST_PAGES = 1000
-# Failures of a bulk listing that say nothing of each sync, which may still be read alone.
 # What `quote` never escapes: an id of only these is its own path segment.
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
+# Failures of a bulk listing that say nothing of each sync, which may still be read alone.
 _LISTING_ONLY = frozenset({"timeout", "connect", "server_error", "bad_response"})
 
 
