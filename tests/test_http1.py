@@ -219,3 +219,59 @@ def test_the_cached_origin_split_reads_a_url_as_urlsplit_does(url: str) -> None:
     assert _split(url) == (parts.scheme.lower(), parts.hostname, parts.port, target)
     with pytest.raises(ValueError):
         _split("http://h:99999/")
+
+
+def test_a_reused_request_head_carries_each_requests_own_headers() -> None:
+    """Request heads are kept per origin and headers: a rotated token, another pool or a
+    different Accept must each get their own bytes, and a kept head its own target."""
+    import asyncio
+
+    from exporter.transport.client import tls_context
+    from exporter.transport.http1 import Client
+
+    heads: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            heads.append(head)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+        writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = Client(tls_context(), "ua/1")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for path, headers, pool in [
+                ("/a", {"Authorization": "Bearer one"}, "p"),
+                ("/b?x=1", {"Authorization": "Bearer one"}, "p"),
+                ("/c", {"Authorization": "Bearer two"}, "p"),
+                ("/d", {"Authorization": "Bearer two"}, "q"),
+                ("/e", {"Authorization": "Bearer two", "accept": "text/x"}, "q"),
+                ("/f", {"Authorization": "Bearer one"}, "p"),
+            ]:
+                answer_ = await client.get(base + path, headers, limit=100, timeout=5, pool=pool)
+                assert answer_.body == b"{}"
+            await client.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(run())
+    host = "127.0.0.1:" + heads[0].split(b"127.0.0.1:")[1].split(b"\r\n")[0].decode()
+    common = f"Host: {host}\r\nUser-Agent: ua/1\r\nAccept-Encoding: gzip, deflate\r\n"
+    json = "Accept: application/json\r\n"
+    assert [head.decode() for head in heads] == [
+        f"GET /a HTTP/1.1\r\n{common}{json}Authorization: Bearer one\r\n\r\n",
+        f"GET /b?x=1 HTTP/1.1\r\n{common}{json}Authorization: Bearer one\r\n\r\n",
+        f"GET /c HTTP/1.1\r\n{common}{json}Authorization: Bearer two\r\n\r\n",
+        f"GET /d HTTP/1.1\r\n{common}{json}Authorization: Bearer two\r\n\r\n",
+        f"GET /e HTTP/1.1\r\n{common}Authorization: Bearer two\r\naccept: text/x\r\n\r\n",
+        f"GET /f HTTP/1.1\r\n{common}{json}Authorization: Bearer one\r\n\r\n",
+    ]
