@@ -9,7 +9,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -20,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.exposition.metrics import ERROR_REASONS, exporter_family
+from exporter.exposition.tally import RequestTally
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -60,17 +60,9 @@ class SelfMetrics:
             unit="seconds",
             registry=registry,
         )
-        name = "sync_exporter_upstream_requests_total"
-        self.requests = Counter(_base(name), _help(name), ["source", "code"], registry=registry)
-        name = "sync_exporter_upstream_request_duration_seconds"
-        self.request_duration = Histogram(
-            name,
-            _help(name),
-            ["source"],
-            buckets=LATENCY_BUCKETS,
-            unit="seconds",
-            registry=registry,
-        )
+        # Written in the two families' place, after the render duration.
+        self.requests = RequestTally(LATENCY_BUCKETS)
+        registry.register(self.requests)
         name = "sync_exporter_errors_total"
         self.errors = Counter(_base(name), _help(name), ["source", "reason"], registry=registry)
         name = "sync_exporter_upstream_requests_skipped_total"
@@ -112,8 +104,6 @@ class SelfMetrics:
                 self.errors.remove(gone, reason)
             for counter in (self.skipped, self.not_started, self.deferred, self.reused):
                 counter.remove(gone)
-            self.request_duration.remove(gone)
-            self.requests.remove_by_labels({"source": gone})
             self.webhook_events.remove_by_labels({"source": gone})
             self.webhook_rejected.remove_by_labels({"source": gone})
         for name in names:
@@ -121,7 +111,7 @@ class SelfMetrics:
                 self.errors.labels(name, reason)
             for counter in (self.skipped, self.not_started, self.deferred, self.reused):
                 counter.labels(name)
-            self.request_duration.labels(name)
+        self.requests.track(names)
         self._known_sources = set(names)
 
     def render(self, openmetrics: bool = False) -> bytes:
