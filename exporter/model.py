@@ -92,6 +92,7 @@ def normalise(status: SyncStatus) -> SyncStatus:
     else:
         status.error_reason = None
     values = status.values
-    status.values = {name: finite(value) for name, value in values.items()} if values else {}
+    if values:
+        status.values = {name: finite(value) for name, value in values.items()}
     status.sets = label_texts(status.sets)
     return status

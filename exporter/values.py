@@ -130,7 +130,7 @@ def label_text(value: Any) -> str:
 
 def label_texts(mapping: Mapping[str, Any]) -> dict[str, str]:
     """`label_text` of every value, checked in one pass (in C) when all are short printable
-    strings, as nearly all are."""
+    strings, as nearly all are; a plain dict that passes is returned as it is, not copied."""
     try:
         joined = "".join(mapping.values())
     except TypeError:
@@ -139,7 +139,7 @@ def label_texts(mapping: Mapping[str, Any]) -> dict[str, str]:
         if joined.isprintable() and (
             len(joined) <= MAX_LABEL_LENGTH or max(map(len, mapping.values())) <= MAX_LABEL_LENGTH
         ):
-            return dict(mapping)
+            return mapping if type(mapping) is dict else dict(mapping)
     return {key: label_text(value) for key, value in mapping.items()}
 
 

@@ -316,3 +316,17 @@ def test_a_relisted_sync_writes_its_new_labels_and_info_labels() -> None:
     assert f"sync_state{{{labels}}} 1.0" in body
     assert 'customer="acme"' in body.split("sync_info{", 2)[2].split("\n")[0]
     assert 'customer="' not in body.split("sync_info{", 2)[1].split("\n")[0]
+
+
+def test_info_values_that_look_like_format_specifiers_are_written_as_they_are() -> None:
+    """sync_info lines come from a %-template per source: values and labels are arguments."""
+    adapter = PROVIDERS["paragon"]
+    make = TargetMaker("s%s", "paragon", {"env": "100%"}, None, adapter.info_labels)
+    target = make(Found("a%d", labels={"user": "%(x)s"}))
+    tricky = {"name": "%s", "integration": "%%", "pipeline": '%"q"', "credential_id": "{0}%"}
+    status = SyncStatus(state=State.IDLE, provider_status="OK", info=tricky)
+    body = render_syncs([(target, status), (target, status)], NOW, POLICY, [adapter])
+    lines = [line for line in body.splitlines() if line.startswith("sync_info{")]
+    labels = 'env="100%",provider="paragon",source="s%s",sync_id="a%d",user="%(x)s"'
+    own = 'credential_id="{0}%",frequency="",integration="%%",name="%s",pipeline="%\\"q\\""'
+    assert lines == [f"sync_info{{{labels},{own}}} 1.0"] * 2

@@ -377,12 +377,18 @@ class Collector:
         async def worker() -> None:
             for i, target in pending:
                 work.begun[i] = True
-                key = (name, target.sync_id)
                 share = policy.shares_within(target)
                 try:
-                    status, shared_at = await self._reads.read(
-                        key, work.wall, share, work.deadline, partial(read, target)
-                    )
+                    if share > 0:
+                        status, shared_at = await self._reads.read(
+                            (name, target.sync_id),
+                            work.wall,
+                            share,
+                            work.deadline,
+                            partial(read, target),
+                        )
+                    else:  # nothing to share: no key, partial or two more coroutines per read
+                        status, shared_at = normalise(await adapter.read(target, http)), None
                 except SharedFailure as failure:  # counted by the collection that read
                     self._failure(work, source, i, target, failure.error, counted=True)
                 except Exception as exc:  # an answer no adapter foresaw costs one sync

@@ -96,11 +96,14 @@ _VALUES = tuple((_POSITION[f.name], f.name, f.field) for f in metrics.VALUE_FAMI
 _READ = _POSITION[metrics.SYNC_READ_TIMESTAMP.name]
 _AGE = _POSITION[metrics.SYNC_LAST_SYNCED_AGE.name]
 _STALE = _POSITION[metrics.SYNC_STALE_THRESHOLD.name]
-# Each state's line after the target's labels, when it is the state and when not.
-_STATE_LINES = tuple(
-    (state, f',state="{state.value}"}} 1.0\n', f',state="{state.value}"}} 0.0\n')
-    for state in STATES
-)
+# Per state a sync may be in, every state line's text after `sync_state{` and the target's
+# labels: a sync's lines are then one `head + head.join(tails)`.
+_STATE_TAILS = {
+    now_in: tuple(
+        f',state="{state.value}"}} {"1.0" if state is now_in else "0.0"}\n' for state in STATES
+    )
+    for now_in in STATES
+}
 
 Result = tuple[Target, SyncStatus | None]
 
@@ -195,11 +198,10 @@ class Renderer:
         if keep[_STATE]:
             out = []
             append = out.append
+            tails = _STATE_TAILS
             for target, status, _ in read:
                 head = f"sync_state{{{target.labels}"
-                now_in = status.state
-                for state, on, off in _STATE_LINES:
-                    append(head + (on if now_in is state else off))
+                append(head + head.join(tails[status.state]))
             buffers[_STATE] += "".join(out).encode()
 
         if keep[_PROVIDER_STATUS]:
@@ -214,14 +216,15 @@ class Renderer:
         if keep[_INFO]:
             out = []
             append = out.append
-            name = metrics.SYNC_INFO.name
+            keys: tuple[str, ...] | None = None
+            template = ""
             for target, status, _ in read:
+                if target.info_labels is not keys:  # one tuple per source: a template each
+                    keys = target.info_labels
+                    template = _info_template(target.info_labels)
                 described = status.info
-                line = [f"{name}{{{target.labels}"]
-                for key in target.info_labels:
-                    line.append(f',{key}="{escape_label_value(described.get(key, ""))}"')
-                line.append("} 1.0\n")
-                append("".join(line))
+                values = [escape_label_value(described.get(key, "")) for key in target.info_labels]
+                append(template % (target.labels, *values))
             buffers[_INFO] += "".join(out).encode()
 
         if keep[_ERROR_INFO]:
@@ -282,6 +285,13 @@ class Renderer:
         for offset, family in enumerate(self._families, start=_CORE):
             buffers[offset] += _provider_family(family, read).encode()
         self.seconds += time.perf_counter() - started
+
+
+def _info_template(keys: Sequence[str]) -> str:
+    """The sync_info line of a source's info labels, a `%s` for the target's labels and for
+    each value (which are arguments, so a `%` in them is written as it is)."""
+    labels = "".join(f',{key.replace("%", "%%")}="%s"' for key in keys)
+    return f"{metrics.SYNC_INFO.name}{{%s{labels}}} 1.0\n"
 
 
 def _provider_family(
