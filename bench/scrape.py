@@ -182,11 +182,9 @@ def sync_urls(sim_base: str, config: dict[str, Any]) -> list[Read]:
     return urls
 
 
-@contextmanager
-def exporter_process(config_file: Path, log_file: Path) -> Iterator[tuple[int, str]]:
-    """The exporter as users start it; yields its pid and base URL once it answers."""
-    port = free_port()
-    command = [
+def exporter_command(config_file: Path, port: int) -> list[str]:
+    """The exporter's command line as a benchmark runs it: serving on 127.0.0.1:`port`."""
+    return [
         sys.executable,
         "-m",
         "exporter",
@@ -197,6 +195,13 @@ def exporter_process(config_file: Path, log_file: Path) -> Iterator[tuple[int, s
         "--log.level",
         "warn",
     ]
+
+
+@contextmanager
+def exporter_process(config_file: Path, log_file: Path) -> Iterator[tuple[int, str]]:
+    """The exporter as users start it; yields its pid and base URL once it answers."""
+    port = free_port()
+    command = exporter_command(config_file, port)
     with open(log_file, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
