@@ -60,9 +60,8 @@ class Reads:
 
         Raises what `read` raises, or SharedFailure when the shared read failed; a shared
         read that only ran out of its collection's time is done again with this one's.
+        Only for `within` above 0: with nothing to share, the caller reads on its own.
         """
-        if within <= 0:
-            return await read(), None
         shared = self._flying.get(key)
         if shared is not None and at - shared.at < within:
             await shared.done.wait()
