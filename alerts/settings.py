@@ -19,7 +19,7 @@ RUNBOOK_BASE = (
 
 SEVERITIES = ("critical", "warning", "info")
 
-_DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
+_DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w|y))+")
 
 
 def _setting(default: Any, alerts: str, meaning: str) -> Any:
@@ -150,7 +150,7 @@ class Settings:
                 "runbook_base",
                 "run_failure_ratios",
             )
-            if is_duration and not _DURATION.match(value):
+            if is_duration and not _DURATION.fullmatch(value):
                 raise ValueError(f"{item.name}: not a Prometheus duration: {value!r}")
         if not 0 < self.upstream_error_ratio <= 1:
             raise ValueError("upstream_error_ratio must be in (0, 1]")

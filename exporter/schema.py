@@ -39,10 +39,10 @@ MAX_LABEL_FROM = 10
 MAX_SYNC_ID_LENGTH = 256
 DEFAULT_WEBHOOK_BODY = 1 << 20
 MAX_WEBHOOK_BODY = 64 << 20
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\U0010ffff]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_PRINTABLE = re.compile(r"[\x21-\x7e\u00a0-\U0010ffff]+")
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 Location = tuple[int | str, ...]
@@ -211,7 +211,7 @@ def reserve_labels(names: Iterable[str]) -> None:
 def check_label_names(labels: dict[str, str]) -> dict[str, str]:
     """Label names Prometheus accepts and the exporter does not write itself."""
     for name in labels:
-        if not _LABEL_NAME.match(name) or name.startswith("__"):
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
             raise ValueError(f"invalid label name {name!r}")
         if name in _RESERVED_LABELS:
             raise ValueError(f"label name {name!r} is reserved by the exporter")
@@ -224,13 +224,13 @@ def check_secret(value: str, where: str) -> None:
         raise ValueError(f"{where} is empty")
     if len(value) > MAX_SECRET_BYTES:
         raise ValueError(f"{where} is longer than {MAX_SECRET_BYTES} characters")
-    if not _HEADER_VALUE.match(value):
+    if not _HEADER_VALUE.fullmatch(value):
         raise ValueError(f"{where} contains spaces, line breaks, control or non-ASCII characters")
 
 
 def check_header(name: str, value: str) -> None:
     """A header an adapter sends as configured: a valid name, and a value on one line."""
-    if not _HEADER_NAME.match(name):
+    if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"invalid HTTP header name {name!r}")
     if "\n" in value or "\r" in value:
         raise ValueError(f"header {name!r} contains a line break")
@@ -282,7 +282,7 @@ def check_sync_id(sync_id: str) -> str | None:
         return f"must be 1 to {MAX_SYNC_ID_LENGTH} characters"
     if sync_id in (".", "..") or "/" in sync_id:
         return "must not be '.', '..' or contain '/'"
-    if not _PRINTABLE.match(sync_id):
+    if not _PRINTABLE.fullmatch(sync_id):
         return "must not contain spaces or control characters"
     return None
 
@@ -319,7 +319,7 @@ class WebhookSignature(Model):
     @field_validator("header")
     @classmethod
     def _header_name(cls, name: str) -> str:
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"invalid HTTP header name {shown(name)}")
         return name
 
@@ -458,7 +458,7 @@ class SourceConfig(Checked, Generic[A, S]):
     @classmethod
     def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
         for name, value in headers.items():
-            if not _HEADER_NAME.match(name):
+            if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"invalid HTTP header name {name!r}")
             if "\n" in value.get_secret_value() or "\r" in value.get_secret_value():
                 raise ValueError(f"header {name!r} contains a line break")

@@ -225,6 +225,34 @@ def test_no_user_label_can_take_a_familys_own_label_name(name: str) -> None:
         assert f"sources[0].{place}: label name {name!r} is reserved" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            'auth: {token: t}, labels: {"team\\n": x}',
+            "sources[0].labels: invalid label name 'team\\n'",
+        ),
+        ('auth: {token: t}, headers: {"X-Key\\n": v}', "invalid HTTP header name 'X-Key\\n'"),
+        ('auth: {token: "one\\n"}', "sources[0].auth: token contains spaces, line breaks"),
+    ],
+)
+def test_a_trailing_line_break_is_refused_like_any_other(fields: str, expected: str) -> None:
+    """A `$`-anchored pattern also matches just before a final newline: these once passed."""
+    text = f"sources: [{{name: a, provider: sequin, {fields}, syncs: [x]}}]"
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "c.yml")
+    assert expected in str(refused.value)
+
+
+def test_a_sync_id_with_a_trailing_line_break_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            'sources: [{name: a, provider: sequin, auth: {token: t}, syncs: ["x\\n"]}]', "c"
+        )
+    assert "sources[0].syncs[0]" in str(refused.value)
+    assert "must not contain spaces or control characters" in str(refused.value)
+
+
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     result = run_cli("--config.file", str(tmp_path / "absent.yml"), "--config.check")
     assert result.returncode == 1

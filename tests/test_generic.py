@@ -121,6 +121,10 @@ BAD = {
         "      detail: /x/{id}/{token}\n      fields: {status: s}\n",
         "sources[0].generic.detail: only {id} is filled in",
     ),
+    "list path ending in a line break": (
+        '      list: {path: "/x\\n"}\n      fields: {status: s}\n',
+        "sources[0].generic.list.path: must be a path on base_url",
+    ),
     "list path without slash": (
         "      list: {path: v2/x}\n      fields: {status: s}\n",
         "sources[0].generic.list.path: must be a path on base_url",

@@ -17,7 +17,7 @@ from exporter import jpath
 from exporter.providers.base import MAX_LIST_PAGES, BadResponse, Http, UpstreamError
 from exporter.schema import Checked, FieldError, compile_path, shown
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _expression(text: str) -> str:
@@ -37,7 +37,7 @@ class DetailPages(Checked):
     def problems(cls, values: Mapping[str, Any], raw: Mapping[str, Any]) -> Iterator[FieldError]:
         """The array is a top-level key (the pages' arrays are joined under it)."""
         items = values.get("items")
-        if isinstance(items, str) and not _KEY.match(items):
+        if isinstance(items, str) and not _KEY.fullmatch(items):
             yield FieldError("items", f"must be a top-level key of the body, got {shown(items)}")
         cursor = values.get("cursor_param")
         if isinstance(cursor, str) and not cursor.strip():

@@ -22,13 +22,13 @@ from exporter.providers.base import Http, path_id
 from exporter.schema import Model, compile_path, shown
 
 MEMORY = "last_success_from"
-_PATH = re.compile(r"^/(?!/)[\x21-\x22\x24-\x7e]*$")
+_PATH = re.compile(r"/(?!/)[\x21-\x22\x24-\x7e]*")
 
 
 def _path(text: str) -> str:
     """A path on base_url with the sync id in it: credentials only go to the configured host."""
     bare = text.replace("{id}", "x")
-    if "{id}" not in text or not _PATH.match(bare) or "://" in bare or "{" in bare or "}" in bare:
+    if "{id}" not in text or not _PATH.fullmatch(bare) or "://" in bare or {"{", "}"} & set(bare):
         raise ValueError(
             f"must be a path on base_url starting with '/' and holding {{id}} (its only "
             f"placeholder), without scheme, host, spaces or '#', got {shown(text)}"

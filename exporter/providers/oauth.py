@@ -29,7 +29,7 @@ BASE_URL = "{base_url}"
 # A token is minted again this share of its lifetime before it expires (at most MAX_EARLY s).
 EARLY_SHARE = 0.2
 MAX_EARLY = 60.0
-_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,512}")
 
 
 class ClientCredentials(Model):
@@ -44,7 +44,7 @@ class ClientCredentials(Model):
     @model_validator(mode="after")
     def _checked(self) -> ClientCredentials:
         problems: list[FieldError] = []
-        if not _CLIENT_ID.match(self.client_id):
+        if not _CLIENT_ID.fullmatch(self.client_id):
             problems.append(
                 FieldError("client_id", "must be 1 to 512 printable characters without spaces")
             )

@@ -64,7 +64,7 @@ _CONNECTED = "connected"
 # the account again, so it is a failure to page on; archived and pending_deletion are paused.
 _DISCONNECTED = "disconnected"
 RELINK = "disconnected: no longer authenticated, ask the customer to link the account again"
-_TOKEN = re.compile(r"^[\x21-\x7e]{1,16384}$")
+_TOKEN = re.compile(r"[\x21-\x7e]{1,16384}")
 LIST_PAGE_SIZE = 100
 
 ATTEMPTS = Family(
@@ -176,7 +176,7 @@ def _connection(item: dict[str, Any], keep: bool) -> Connection:
         mode=values.text(item.get("syncMode")) or "automatic",
         company=values.text(company.get("name")) if isinstance(company, dict) else "",
         provider=values.text(provider.get("code")) if isinstance(provider, dict) else "",
-        token=token if _TOKEN.match(token) else "",
+        token=token if _TOKEN.fullmatch(token) else "",
         item={key: value for key, value in item.items() if key != "token"} if keep else None,
     )
 

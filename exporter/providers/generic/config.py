@@ -31,8 +31,8 @@ from exporter.schema import (
 )
 
 MAX_RULES = 50
-_REQUEST_PATH = re.compile(r"^/(?!/)[\x21-\x22\x24-\x7e]*$")
-_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_REQUEST_PATH = re.compile(r"/(?!/)[\x21-\x22\x24-\x7e]*")
+_PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def _expression(text: str) -> str:
@@ -46,7 +46,7 @@ Expression = Annotated[str, AfterValidator(_expression)]
 
 def _request_path(text: str) -> str:
     """A path on base_url: credentials only ever go to the configured host."""
-    if not _REQUEST_PATH.match(text) or "://" in text:
+    if not _REQUEST_PATH.fullmatch(text) or "://" in text:
         raise ValueError(
             f"must be a path on base_url starting with '/', without scheme, host, spaces or "
             f"'#', got {shown(text)}"
@@ -317,7 +317,8 @@ class GenericConfig(SourceConfig[GenericAuth, GenericSyncConfig]):
         if not isinstance(data, dict) or data.get("preset") is None:
             return data
         name = data["preset"]
-        if not isinstance(name, str) or not _PRESET_NAME.match(name) or name not in preset_names():
+        well_formed = isinstance(name, str) and _PRESET_NAME.fullmatch(name) is not None
+        if not well_formed or name not in preset_names():
             known = ", ".join(preset_names())
             raise FieldError("preset", f"unknown preset {shown(name)} (known: {known})")
         base = preset(name)

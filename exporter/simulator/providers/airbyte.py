@@ -59,7 +59,7 @@ JOB_STATUSES = frozenset(
 )
 JOB_TYPES = frozenset({"sync", "reset", "refresh", "clear"})
 WORKSPACE = derived_uuid(NAME, "workspace")
-_ORDER = re.compile(r"^(createdAt|updatedAt)\|(ASC|DESC)$")
+_ORDER = re.compile(r"(createdAt|updatedAt)\|(ASC|DESC)")
 
 WAREHOUSE = derived_uuid(NAME, "postgres-snowflake")
 BILLING = derived_uuid(NAME, "stripe-bigquery")
@@ -370,7 +370,7 @@ class Airbyte(SimProvider):
                 return early
             state = _state(sim.world)
             order = request.query.get("orderBy", "createdAt|DESC")
-            if not _ORDER.match(order):
+            if not _ORDER.fullmatch(order):
                 return self.error_response(
                     400, "orderBy must be createdAt or updatedAt, |ASC or |DESC"
                 )
