@@ -6,9 +6,11 @@ open, as in steady state), each round runs a bare-aiohttp baseline and the raw a
 (`Floor`) over the same N URLs at the same concurrency, then one Prometheus-like scrape of
 /metrics (gzip, scrape-timeout header) with a second, concurrent scrape that must be
 answered from the same collection.
-Medians over rounds, printed as one Markdown table. CPU comes from the kernel's accounting
-(/proc/PID/stat), which ticks every 10 ms, so a round of a small N repeats the scrape (and
-the baseline) until it has read at least `--min-reads` syncs, and reports the mean per scrape.
+Medians over rounds, printed as one Markdown table; "vs bare" and "vs floor" are the median
+of each round's own ratio, so a machine whose speed drifts between rounds moves both sides.
+CPU comes from the kernel's accounting (/proc/PID/stat), which ticks every 10 ms, so a round
+of a small N repeats the scrape (and the baseline) until it has read at least `--min-reads`
+syncs, and reports the mean per scrape.
 
 Layout (`--layout`): `providers` (default) gives each provider one source holding a third
 of the syncs, with C split over the three sources (34/33/33 for C=100), so the exporter
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,6 +407,12 @@ class Round:
     requests: float
 
 
+def paired(figures: Sequence[Round], other: Callable[[Round], float]) -> float:
+    """The median over rounds of the exporter's CPU against another reader's in that round."""
+    ratios = [r.cpu / other(r) for r in figures if other(r) > 0]
+    return float(statistics.median(ratios)) if ratios else math.nan
+
+
 async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[str, float]:
     """Start both processes for one (N, L) and return the median of every figure."""
     sim_syncs = syncs * 3 if settings.layout == "single" else syncs
@@ -441,9 +449,9 @@ async def run_case(syncs: int, latency_ms: float, settings: Settings) -> dict[st
         "CPU s": cpu,
         "CPU µs/sync": per_sync,
         "bare µs/sync": bare,
-        "vs bare": per_sync / bare if bare else math.nan,
+        "vs bare": paired(figures, lambda r: r.bare_cpu),
         "floor µs/sync": floor,
-        "vs floor": per_sync / floor if floor else math.nan,
+        "vs floor": paired(figures, lambda r: r.floor_cpu),
         "bare wall s": median(r.bare_wall for r in figures),
         "peak RSS MiB": rss,
         "body MB": median(r.body_bytes for r in figures) / 1e6,
