@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the external programs the test suite runs for real, where they are missing:
 # promtool, prometheus, alertmanager and amtool (Debian packages), Chromium (Debian package,
-# for the landing-page browser test), openssl (test certificates) and Stoplight Prism (npm, pinned in package-lock.json).
+# for the landing-page browser test), openssl (test certificates), valgrind (the instruction
+# benchmark's smoke test) and Stoplight Prism (npm, pinned in package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/n
   || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v valgrind >/dev/null || missing+=(valgrind)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

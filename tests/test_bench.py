@@ -1,4 +1,4 @@
-"""The scrape benchmark still runs end to end: tiny N, one round, checked for shape, not speed."""
+"""The benchmarks still run end to end: tiny N, one round, checked for shape, not speed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 import subprocess
 import sys
 
+from bench.instructions import COLUMNS as INSTRUCTION_COLUMNS
 from bench.scrape import COLUMNS
-from tests.tools import ROOT
+from tests.tools import ROOT, require
 
 
 def parse_table(output: str) -> list[dict[str, float]]:
@@ -89,3 +90,27 @@ def test_detection_benchmark_sees_a_webhook_failure_within_a_few_scrapes() -> No
     assert rows["polling + webhooks"][2] == "1", result.stdout
     assert float(rows["polling + webhooks"][3]) < 10
     assert rows["polling only"][2] == "0", "min_interval 10m: polling alone cannot see it yet"
+
+
+def test_the_instruction_benchmark_counts_both_readers_small() -> None:
+    """bench.instructions under real callgrind, at a size that only checks it still works."""
+    require("valgrind")
+    command = [sys.executable, "-m", "bench.instructions", "--syncs", "20", "--scrapes", "1"]
+    command += ["--concurrency", "5"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert tuple(header) == INSTRUCTION_COLUMNS
+    rows = {}
+    for line in lines[2:]:
+        cells = [cell.strip().replace(",", "") for cell in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header[1:], map(float, cells[1:]), strict=True))
+    assert sorted(rows) == ["exporter", "floor"]
+    for row in rows.values():
+        assert (row["N"], row["K"]) == (20, 1)
+        assert 0 < row["instructions K"] < row["instructions 2K"], "twice the reads cost more"
+        assert row["per read"] > 0
+    assert rows["floor"]["vs floor"] == 1
+    # The exporter does all the floor does per read and more (mapping, bookkeeping, render).
+    assert rows["exporter"]["vs floor"] > 1
