@@ -159,7 +159,7 @@ class Settings:
                 raise ValueError("run failure ratios must be in (0, 1)")
         if not self.job:
             raise ValueError("job must not be empty")
-        if not re.match(r"^https?://\S+$", self.runbook_base):
+        if not re.fullmatch(r"https?://\S+", self.runbook_base):
             raise ValueError(f"runbook_base: not an http(s) URL: {self.runbook_base!r}")
 
 

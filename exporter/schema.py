@@ -472,7 +472,7 @@ class SourceConfig(Checked, Generic[A, S]):
                 "base_url must not contain a user name or password: "
                 "put credentials in auth or headers"
             )
-        if url and not re.match(r"^https?://[^/\s]+", url):
+        if url and not re.fullmatch(r"https?://[^/\s]+(?:/\S*)?", url):
             raise ValueError(f"base_url must be an http:// or https:// URL, got {shown(url)}")
         return url.rstrip("/")
 

@@ -291,13 +291,14 @@ def test_runbook_base_moves_every_runbook_url(kind: str) -> None:
     assert RUNBOOK_BASE not in result.stdout
 
 
-def test_runbook_base_must_be_a_web_address() -> None:
+@pytest.mark.parametrize("base", ["wiki/runbooks", "https://wiki.example/runbooks\n"])
+def test_runbook_base_must_be_a_web_address(base: str) -> None:
     result = run(
-        sys.executable, "-m", "alerts.generate", "--set", "runbook_base=wiki/runbooks",
+        sys.executable, "-m", "alerts.generate", "--set", f"runbook_base={base}",
         "--output", "-",
     )  # fmt: skip
     assert result.returncode == 1
-    assert "runbook_base: not an http(s) URL: 'wiki/runbooks'" in result.stderr
+    assert f"runbook_base: not an http(s) URL: {base!r}" in result.stderr
     assert result.stdout == ""
 
 

@@ -253,6 +253,15 @@ def test_a_sync_id_with_a_trailing_line_break_is_refused() -> None:
     assert "must not contain spaces or control characters" in str(refused.value)
 
 
+@pytest.mark.parametrize("url", ["https://api.example/v1 x", "https://api.example\\n", "ftp://x"])
+def test_a_base_url_is_one_http_url_and_nothing_after_it(url: str) -> None:
+    source = f'name: a, provider: sequin, base_url: "{url}", auth: {{token: t}}, syncs: [x]'
+    text = f"sources: [{{{source}}}]"
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "c.yml")
+    assert "sources[0].base_url: base_url must be an http:// or https:// URL" in str(refused.value)
+
+
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     result = run_cli("--config.file", str(tmp_path / "absent.yml"), "--config.check")
     assert result.returncode == 1
